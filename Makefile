@@ -1,0 +1,53 @@
+# Numina's two commands: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install lint migrate worker superuser benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Development server. With no DATABASE_URL / REDIS_URL it runs on the embedded default
+# (SQLite in var/, in-process cache and tasks); with REDIS_URL it also starts a worker.
+run: install
+	export DEBUG=$${DEBUG:-true}; \
+	$(BIN)/python manage.py migrate --noinput && \
+	if [ -n "$$REDIS_URL" ]; then \
+		trap 'kill 0' EXIT; \
+		$(BIN)/celery -A numina worker --loglevel=INFO --concurrency=2 & \
+	fi; \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The whole suite against PostgreSQL and Redis (defaults in pyproject.toml's pytest env:
+# postgres://postgres@127.0.0.1:5432/numina and redis://127.0.0.1:6379/0).
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+worker: install
+	$(BIN)/celery -A numina worker --loglevel=INFO
+
+superuser: install
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py createsuperuser
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

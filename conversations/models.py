@@ -1,0 +1,172 @@
+"""Conversations and their messages: Numina's permanent store.
+
+Rules the schema carries (DESIGN.md): a message's ``seq`` is unique within its
+conversation and assigned under a row lock on the conversation; a client-sent message is
+unique by ``client_id`` within its conversation; an imported conversation is unique by
+``legacy_key``. Everything that changes a conversation moves its ``change_seq`` forward
+(see ``ChangeCounter``), which is what sync pages over.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+# The full-text configuration of the message search index. It is part of the index
+# expression (migration 0002), so queries must use the same value to hit the index.
+SEARCH_CONFIG = "english"
+
+
+class Role(models.TextChoices):
+    USER = "user", "User"
+    ASSISTANT = "assistant", "Assistant"
+    SYSTEM = "system", "System"
+
+
+class Tag(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tags"
+    )
+    name = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="tag_unique_owner_name")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConversationQuerySet(models.QuerySet):
+    def owned_by(self, user) -> "ConversationQuerySet":
+        return self.filter(owner=user)
+
+    def active(self) -> "ConversationQuerySet":
+        return self.filter(is_archived=False)
+
+    def archived(self) -> "ConversationQuerySet":
+        return self.filter(is_archived=True)
+
+    def by_last_activity(self) -> "ConversationQuerySet":
+        # id breaks ties so that keyset pages neither repeat nor skip rows that share
+        # a timestamp.
+        return self.order_by("-last_activity_at", "-id")
+
+
+class Conversation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    # Titles are bounded by NUMINA_TITLE_MAX_LENGTH in validation.py, not by the column,
+    # so the limit stays a setting.
+    title = models.TextField(blank=True, default="")
+    # Set once the user names the conversation: a generated title never replaces it.
+    title_set_by_user = models.BooleanField(default=False)
+    summary = models.TextField(blank=True, default="")
+    # The highest seq the summary accounts for; only ever moves forward.
+    summary_covers_seq = models.PositiveIntegerField(default=0)
+    is_archived = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    is_pinned = models.BooleanField(default=False)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
+    message_count = models.PositiveIntegerField(default=0)
+    # Denormalised from the newest message so a page of conversations costs no query
+    # per row.
+    preview = models.CharField(max_length=200, blank=True, default="")
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # Position in the owner's change stream (ChangeCounter); sync pages over it.
+    change_seq = models.BigIntegerField(default=0)
+    legacy_key = models.CharField(max_length=1024, null=True, blank=True, unique=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "-last_activity_at", "-id"], name="conv_owner_activity"),
+            models.Index(
+                fields=["owner", "is_archived", "-last_activity_at", "-id"],
+                name="conv_owner_archived_activity",
+            ),
+            models.Index(fields=["owner", "change_seq"], name="conv_owner_change_seq"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or "New chat"
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "New chat"
+
+
+class Message(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    seq = models.PositiveIntegerField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField()
+    attachments = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    client_id = models.UUIDField(null=True, blank=True)
+    token_count = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Also the index that reads a conversation's messages in seq order.
+            models.UniqueConstraint(fields=["conversation", "seq"], name="message_unique_seq"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="message_unique_client_id",
+            ),
+        ]
+        ordering = ["conversation", "seq"]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}#{self.seq} {self.role}"
+
+
+class DeletedConversation(models.Model):
+    """The record that a conversation existed and was deleted, so sync can report it."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deleted_conversations"
+    )
+    conversation_id = models.UUIDField()
+    deleted_at = models.DateTimeField(default=timezone.now)
+    change_seq = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "change_seq"], name="deleted_owner_change_seq")]
+
+    def __str__(self) -> str:
+        return f"deleted {self.conversation_id}"
+
+
+class ChangeCounter(models.Model):
+    """Each user's change stream position.
+
+    Every write to a user's conversations takes the next value while holding this row's
+    lock until commit, so a user's changes become visible in the order of their numbers.
+    Timestamps cannot promise that (a transaction that started earlier may commit later),
+    and sync's exactly-once promise rests on it.
+    """
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}: {self.value}"

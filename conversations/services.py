@@ -1,0 +1,303 @@
+"""Every write to conversations and messages, one transaction each.
+
+The API, the browser UI, the Celery tasks and the migration command all call these, so
+each rule (ownership, seq under a row lock, counts, limits, the change stream) lives
+once. Every function takes the acting user and never touches another user's rows: a
+conversation that is not the user's raises ``Conversation.DoesNotExist``, exactly as one
+that does not exist.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from . import validation
+from .models import ChangeCounter, Conversation, DeletedConversation, Message, Tag
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One message to store; ``created_at`` is kept when the source knows it."""
+
+    role: str
+    content: str
+    attachments: list[str] = field(default_factory=list)
+    metadata: dict = field(default_factory=dict)
+    client_id: uuid.UUID | str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AddedMessage:
+    message: Message
+    created: bool  # False when client_id matched a message already stored
+
+
+def as_uuid(value: Any) -> uuid.UUID | None:
+    """A path id as a UUID, or None when it is not one (callers answer 404, not 400)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _lock_conversation(*, user, conversation_id: Any) -> Conversation:
+    conversation_uuid = as_uuid(conversation_id)
+    if conversation_uuid is None:
+        raise Conversation.DoesNotExist
+    return Conversation.objects.select_for_update().get(owner=user, id=conversation_uuid)
+
+
+def _next_change_seq(*, owner_id: uuid.UUID) -> int:
+    """Take the owner's next change number, holding its counter row until commit.
+
+    Called last in every write so the lock is held briefly and always taken after the
+    conversation's own lock (one lock order, no deadlock). Written as one upsert because
+    the ORM has no "increment or create, and return the value" in a single statement.
+    """
+    table = connection.ops.quote_name(ChangeCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (owner_id, value) VALUES (%s, 1) "
+            f"ON CONFLICT (owner_id) DO UPDATE SET value = {table}.value + 1 RETURNING value",
+            [owner_id.hex if connection.vendor == "sqlite" else owner_id],
+        )
+        return cursor.fetchone()[0]
+
+
+def _save_changed(conversation: Conversation, *, fields: Sequence[str]) -> None:
+    conversation.updated_at = timezone.now()
+    conversation.change_seq = _next_change_seq(owner_id=conversation.owner_id)
+    conversation.save(update_fields=[*fields, "updated_at", "change_seq"])
+
+
+def _resolve_tags(*, user, names: Sequence[str]) -> list[Tag]:
+    if not names:
+        return []
+    Tag.objects.bulk_create([Tag(owner=user, name=name) for name in names], ignore_conflicts=True)
+    by_name = {tag.name: tag for tag in Tag.objects.filter(owner=user, name__in=names)}
+    return [by_name[name] for name in names]
+
+
+@transaction.atomic
+def create_conversation(
+    *,
+    user,
+    title: str | None = None,
+    tags: Sequence[str] | None = None,
+    is_pinned: bool = False,
+    summary: str = "",
+    legacy_key: str | None = None,
+) -> Conversation:
+    errors = validation.FieldErrors()
+    clean_title = errors.check("title", validation.clean_title, title) if title is not None else ""
+    clean_tags = errors.check("tags", validation.clean_tags, tags) if tags is not None else []
+    errors.raise_if_any()
+    now = timezone.now()
+    conversation = Conversation.objects.create(
+        owner=user,
+        title=clean_title,
+        title_set_by_user=bool(clean_title),
+        summary=summary,
+        is_pinned=bool(is_pinned),
+        legacy_key=legacy_key,
+        last_activity_at=now,
+        created_at=now,
+        updated_at=now,
+        change_seq=_next_change_seq(owner_id=user.pk),
+    )
+    if clean_tags:
+        conversation.tags.set(_resolve_tags(user=user, names=clean_tags))
+    return conversation
+
+
+def _clean_new_message(message: NewMessage, *, errors: validation.FieldErrors) -> NewMessage | None:
+    before = len(errors.errors)
+    role = errors.check("role", validation.clean_role, message.role)
+    content = errors.check("content", validation.clean_content, message.content)
+    attachments = errors.check("attachments", validation.clean_attachments, message.attachments)
+    metadata = errors.check("metadata", validation.clean_metadata, message.metadata)
+    client_id = errors.check("client_id", validation.clean_client_id, message.client_id)
+    if len(errors.errors) != before:
+        return None
+    return NewMessage(
+        role=role,
+        content=content,
+        attachments=attachments,
+        metadata=metadata,
+        client_id=client_id,
+        created_at=message.created_at,
+    )
+
+
+def _append(conversation: Conversation, messages: Sequence[NewMessage]) -> list[Message]:
+    """Insert messages at the end of a conversation whose row lock the caller holds."""
+    now = timezone.now()
+    rows = [
+        Message(
+            conversation=conversation,
+            seq=conversation.message_count + offset,
+            role=message.role,
+            content=message.content,
+            attachments=message.attachments,
+            metadata=message.metadata,
+            client_id=message.client_id,
+            created_at=message.created_at or now,
+        )
+        for offset, message in enumerate(messages, start=1)
+    ]
+    Message.objects.bulk_create(rows)
+    newest = rows[-1]
+    conversation.message_count += len(rows)
+    conversation.preview = newest.content[:200]
+    conversation.last_activity_at = max(conversation.last_activity_at, newest.created_at)
+    _save_changed(conversation, fields=["message_count", "preview", "last_activity_at"])
+    return rows
+
+
+def add_message(
+    *,
+    user,
+    conversation_id: Any,
+    role: str,
+    content: str,
+    attachments: list[str] | None = None,
+    metadata: dict | None = None,
+    client_id: uuid.UUID | str | None = None,
+    created_at: datetime | None = None,
+) -> AddedMessage:
+    """Append one message; with a client_id already stored, return that one instead."""
+    errors = validation.FieldErrors()
+    message = _clean_new_message(
+        NewMessage(
+            role=role,
+            content=content,
+            attachments=attachments,
+            metadata=metadata,
+            client_id=client_id,
+            created_at=created_at,
+        ),
+        errors=errors,
+    )
+    errors.raise_if_any()
+    with transaction.atomic():
+        conversation = _lock_conversation(user=user, conversation_id=conversation_id)
+        if message.client_id is not None:
+            # Under the conversation's lock, so two retries of one send cannot both
+            # pass this check; the partial unique constraint is the net.
+            stored = Message.objects.filter(
+                conversation=conversation, client_id=message.client_id
+            ).first()
+            if stored is not None:
+                return AddedMessage(message=stored, created=False)
+        (stored,) = _append(conversation, [message])
+    return AddedMessage(message=stored, created=True)
+
+
+def add_messages(*, user, conversation_id: Any, messages: Sequence[NewMessage]) -> list[Message]:
+    """Append many messages in one transaction (imports): all are stored or none."""
+    errors = validation.FieldErrors()
+    cleaned = []
+    for index, message in enumerate(messages):
+        item_errors = validation.FieldErrors()
+        cleaned.append(_clean_new_message(message, errors=item_errors))
+        for name, problems in item_errors.errors.items():
+            for problem in problems:
+                errors.add(f"messages[{index}].{name}", problem)
+    errors.raise_if_any()
+    if not cleaned:
+        return []
+    with transaction.atomic():
+        conversation = _lock_conversation(user=user, conversation_id=conversation_id)
+        return _append(conversation, cleaned)
+
+
+@transaction.atomic
+def update_conversation(
+    *,
+    user,
+    conversation_id: Any,
+    title: str = UNSET,
+    is_archived: bool = UNSET,
+    is_pinned: bool = UNSET,
+    tags: Sequence[str] = UNSET,
+) -> Conversation:
+    """Change any of title, archived, pinned and tags at once (the API's PATCH)."""
+    errors = validation.FieldErrors()
+    clean_title = (
+        errors.check("title", validation.clean_title, title) if title is not UNSET else UNSET
+    )
+    clean_tags = errors.check("tags", validation.clean_tags, tags) if tags is not UNSET else UNSET
+    errors.raise_if_any()
+    conversation = _lock_conversation(user=user, conversation_id=conversation_id)
+    fields: list[str] = []
+    if clean_title is not UNSET:
+        conversation.title = clean_title
+        conversation.title_set_by_user = True
+        fields += ["title", "title_set_by_user"]
+    if is_archived is not UNSET and bool(is_archived) != conversation.is_archived:
+        conversation.is_archived = bool(is_archived)
+        conversation.archived_at = timezone.now() if is_archived else None
+        fields += ["is_archived", "archived_at"]
+    if is_pinned is not UNSET and bool(is_pinned) != conversation.is_pinned:
+        conversation.is_pinned = bool(is_pinned)
+        fields += ["is_pinned"]
+    if clean_tags is not UNSET:
+        conversation.tags.set(_resolve_tags(user=user, names=clean_tags))
+    if fields or clean_tags is not UNSET:
+        _save_changed(conversation, fields=fields)
+    return conversation
+
+
+def rename_conversation(*, user, conversation_id: Any, title: str) -> Conversation:
+    """Give a conversation the user's own title; no generated title replaces it later."""
+    return update_conversation(user=user, conversation_id=conversation_id, title=title)
+
+
+def archive_conversation(*, user, conversation_id: Any) -> Conversation:
+    return update_conversation(user=user, conversation_id=conversation_id, is_archived=True)
+
+
+def unarchive_conversation(*, user, conversation_id: Any) -> Conversation:
+    return update_conversation(user=user, conversation_id=conversation_id, is_archived=False)
+
+
+def pin_conversation(*, user, conversation_id: Any) -> Conversation:
+    return update_conversation(user=user, conversation_id=conversation_id, is_pinned=True)
+
+
+def unpin_conversation(*, user, conversation_id: Any) -> Conversation:
+    return update_conversation(user=user, conversation_id=conversation_id, is_pinned=False)
+
+
+def set_tags(*, user, conversation_id: Any, tags: Sequence[str]) -> Conversation:
+    return update_conversation(user=user, conversation_id=conversation_id, tags=tags)
+
+
+@transaction.atomic
+def delete_conversation(*, user, conversation_id: Any) -> None:
+    """Delete a conversation and its messages, recording the deletion for sync."""
+    conversation = _lock_conversation(user=user, conversation_id=conversation_id)
+    DeletedConversation.objects.create(
+        owner=user,
+        conversation_id=conversation.id,
+        change_seq=_next_change_seq(owner_id=user.pk),
+    )
+    conversation.delete()

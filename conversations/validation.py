@@ -1,0 +1,159 @@
+"""The one place where the limits of API.md are enforced.
+
+Services call these before they write; the API and the browser UI get the same
+``ValidationError`` (a field → messages map) and show it as they each do. Limits are
+settings (NUMINA_*), read at call time so tests and deployments can change them.
+"""
+
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from .models import Role
+
+
+class FieldErrors:
+    """Collects messages per field so one request learns of every problem at once."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.errors.setdefault(field, []).append(message)
+
+    def check(self, field: str, cleaner, value):
+        try:
+            return cleaner(value)
+        except ValidationError as exc:
+            for message in exc.messages:
+                self.add(field, message)
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationError(self.errors)
+
+
+def _too_long(limit: int) -> ValidationError:
+    return ValidationError(f"Ensure this field has no more than {limit} characters.")
+
+
+def _reject_nul(text: str) -> None:
+    # PostgreSQL text and jsonb cannot hold U+0000; refusing it here keeps it a 400.
+    if "\x00" in text:
+        raise ValidationError("Null characters are not allowed.")
+
+
+def clean_title(title: Any) -> str:
+    if not isinstance(title, str):
+        raise ValidationError("Not a valid string.")
+    title = title.strip()
+    if not title:
+        raise ValidationError("This field may not be blank.")
+    if len(title) > settings.NUMINA_TITLE_MAX_LENGTH:
+        raise _too_long(settings.NUMINA_TITLE_MAX_LENGTH)
+    _reject_nul(title)
+    return title
+
+
+def clean_tag_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise ValidationError("Each tag must be a string.")
+    name = name.strip()
+    if not name:
+        raise ValidationError("A tag may not be blank.")
+    if len(name) > settings.NUMINA_TAG_MAX_LENGTH:
+        raise ValidationError(
+            f"Ensure each tag has no more than {settings.NUMINA_TAG_MAX_LENGTH} characters."
+        )
+    _reject_nul(name)
+    return name
+
+
+def clean_tags(tags: Any) -> list[str]:
+    if isinstance(tags, str) or not isinstance(tags, Iterable):
+        raise ValidationError("Expected a list of strings.")
+    names: list[str] = []
+    for raw in tags:
+        name = clean_tag_name(raw)
+        if name not in names:
+            names.append(name)
+    if len(names) > settings.NUMINA_MAX_TAGS:
+        raise ValidationError(
+            f"Ensure this field has no more than {settings.NUMINA_MAX_TAGS} elements."
+        )
+    return names
+
+
+def clean_role(role: Any) -> str:
+    if role not in Role.values:
+        raise ValidationError(f'"{role}" is not a valid choice.')
+    return role
+
+
+def clean_content(content: Any) -> str:
+    if not isinstance(content, str):
+        raise ValidationError("Not a valid string.")
+    if not content.strip():
+        raise ValidationError("This field may not be blank.")
+    if len(content) > settings.NUMINA_CONTENT_MAX_LENGTH:
+        raise _too_long(settings.NUMINA_CONTENT_MAX_LENGTH)
+    _reject_nul(content)
+    return content
+
+
+def clean_attachments(attachments: Any) -> list[str]:
+    if attachments is None:
+        return []
+    if not isinstance(attachments, list | tuple):
+        raise ValidationError("Expected a list of strings.")
+    if len(attachments) > settings.NUMINA_MAX_ATTACHMENTS:
+        raise ValidationError(
+            f"Ensure this field has no more than {settings.NUMINA_MAX_ATTACHMENTS} elements."
+        )
+    limit = settings.NUMINA_ATTACHMENT_MAX_LENGTH
+    for item in attachments:
+        if not isinstance(item, str) or not item.strip():
+            raise ValidationError("Each attachment must be a non-empty string (a URL or an id).")
+        if len(item) > limit:
+            raise ValidationError(f"Ensure each attachment has no more than {limit} characters.")
+        _reject_nul(item)
+    return list(attachments)
+
+
+def clean_metadata(metadata: Any) -> dict:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ValidationError("Expected a JSON object.")
+    limit = settings.NUMINA_METADATA_MAX_BYTES
+    if len(json.dumps(metadata, ensure_ascii=False).encode()) > limit:
+        raise ValidationError(f"Ensure this object is no larger than {limit} bytes as JSON.")
+    if _holds_nul(metadata):
+        raise ValidationError("Null characters are not allowed.")
+    return metadata
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def clean_client_id(client_id: Any) -> uuid.UUID | None:
+    if client_id is None:
+        return None
+    if isinstance(client_id, uuid.UUID):
+        return client_id
+    try:
+        return uuid.UUID(str(client_id))
+    except ValueError:
+        raise ValidationError("Must be a valid UUID.") from None
