@@ -18,8 +18,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from . import validation
-from .models import ChangeCounter, Conversation, DeletedConversation, Message, Tag
+from .. import validation
+from ..models import ChangeCounter, Conversation, DeletedConversation, Message, Tag
 
 
 class _Unset:
