@@ -65,7 +65,7 @@ def _lock_conversation(*, user, conversation_id: Any) -> Conversation:
     return Conversation.objects.select_for_update().get(owner=user, id=conversation_uuid)
 
 
-def _next_change_seq(*, owner_id: uuid.UUID) -> int:
+def next_change_seq(*, owner_id: uuid.UUID) -> int:
     """Take the owner's next change number, holding its counter row until commit.
 
     Called last in every write so the lock is held briefly and always taken after the
@@ -82,9 +82,15 @@ def _next_change_seq(*, owner_id: uuid.UUID) -> int:
         return cursor.fetchone()[0]
 
 
-def _save_changed(conversation: Conversation, *, fields: Sequence[str]) -> None:
+def save_changed(conversation: Conversation, *, fields: Sequence[str]) -> None:
+    """Save a changed conversation row: the one path every write to a conversation takes.
+
+    It stamps ``updated_at`` and the owner's next change number (sync), and it is where
+    the after-commit work of a change (cache invalidation) hangs, so service modules
+    must not save a conversation any other way.
+    """
     conversation.updated_at = timezone.now()
-    conversation.change_seq = _next_change_seq(owner_id=conversation.owner_id)
+    conversation.change_seq = next_change_seq(owner_id=conversation.owner_id)
     conversation.save(update_fields=[*fields, "updated_at", "change_seq"])
 
 
@@ -121,7 +127,7 @@ def create_conversation(
         last_activity_at=now,
         created_at=now,
         updated_at=now,
-        change_seq=_next_change_seq(owner_id=user.pk),
+        change_seq=next_change_seq(owner_id=user.pk),
     )
     if clean_tags:
         conversation.tags.set(_resolve_tags(user=user, names=clean_tags))
@@ -168,7 +174,7 @@ def _append(conversation: Conversation, messages: Sequence[NewMessage]) -> list[
     conversation.message_count += len(rows)
     conversation.preview = newest.content[:200]
     conversation.last_activity_at = max(conversation.last_activity_at, newest.created_at)
-    _save_changed(conversation, fields=["message_count", "preview", "last_activity_at"])
+    save_changed(conversation, fields=["message_count", "preview", "last_activity_at"])
     return rows
 
 
@@ -262,7 +268,7 @@ def update_conversation(
     if clean_tags is not UNSET:
         conversation.tags.set(_resolve_tags(user=user, names=clean_tags))
     if fields or clean_tags is not UNSET:
-        _save_changed(conversation, fields=fields)
+        save_changed(conversation, fields=fields)
     return conversation
 
 
@@ -298,6 +304,6 @@ def delete_conversation(*, user, conversation_id: Any) -> None:
     DeletedConversation.objects.create(
         owner=user,
         conversation_id=conversation.id,
-        change_seq=_next_change_seq(owner_id=user.pk),
+        change_seq=next_change_seq(owner_id=user.pk),
     )
     conversation.delete()
