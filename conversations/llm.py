@@ -230,6 +230,9 @@ class AnthropicProvider:
                 final = stream.get_final_message()
         except anthropic.AnthropicError as exc:
             raise _translate(exc) from exc
+        if final.stop_reason is None:
+            # The connection ended before message_stop: the reply is cut short.
+            raise TransientLLMError("The model's stream ended before the reply was complete.")
         yield _completion(final)
 
     def title(self, *, messages: Sequence[dict]) -> str:
