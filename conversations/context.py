@@ -92,7 +92,9 @@ def shorten_to_tokens(content: str, max_tokens: int) -> str | None:
 
     def cut(keep: int) -> str:
         omitted = len(content) - 2 * keep
-        return content[:keep] + TRUNCATION_MARK.format(count=omitted) + content[-keep:]
+        return (
+            content[:keep] + TRUNCATION_MARK.format(count=omitted) + content[len(content) - keep :]
+        )
 
     low, high = 0, len(content) // 2
     if _turn_tokens(cut(0)) > max_tokens:
@@ -106,25 +108,39 @@ def shorten_to_tokens(content: str, max_tokens: int) -> str | None:
     return cut(low) if low else None
 
 
+def _fit(turn: Turn, remaining: int, *, shorten: bool) -> Turn | None:
+    if _turn_tokens(turn.content) <= remaining:
+        return turn
+    shortened = shorten_to_tokens(turn.content, remaining) if shorten else None
+    return Turn(turn.role, shortened) if shortened is not None else None
+
+
 def _select(turns: Sequence[Turn], *, budget: int, keep_recent: int) -> list[Turn]:
-    """Newest first while they fit; the newest ``keep_recent`` shortened if they must be."""
+    """The newest turns that fit, oldest first; the newest few shortened if they must be.
+
+    User and assistant turns are chosen first, so instructions given as system-role
+    messages can never crowd the conversation out; those inside the chosen window then
+    take what budget is left.
+    """
     remaining = budget - _RESERVED_TOKENS
-    chosen: list[Turn] = []
-    for turn in reversed(turns):
-        cost = _turn_tokens(turn.content)
-        if cost <= remaining:
-            chosen.append(turn)
-            remaining -= cost
+    chosen: dict[int, Turn] = {}
+    for index in reversed(range(len(turns))):
+        if turns[index].role == Role.SYSTEM:
             continue
-        if len(chosen) >= keep_recent:
+        kept = _fit(turns[index], remaining, shorten=len(chosen) < keep_recent)
+        if kept is None:
             break
-        shortened = shorten_to_tokens(turn.content, remaining)
-        if shortened is None:
-            break
-        chosen.append(Turn(turn.role, shortened))
-        remaining -= _turn_tokens(shortened)
-    chosen.reverse()
-    return chosen
+        chosen[index] = kept
+        remaining -= _turn_tokens(kept.content)
+    start = min(chosen, default=len(turns))
+    for index in reversed(range(start, len(turns))):
+        if turns[index].role != Role.SYSTEM:
+            continue
+        kept = _fit(turns[index], remaining, shorten=True)
+        if kept is not None:
+            chosen[index] = kept
+            remaining -= _turn_tokens(kept.content)
+    return [chosen[index] for index in sorted(chosen)]
 
 
 def _merge(turns: Sequence[Turn]) -> list[dict]:
@@ -168,6 +184,8 @@ def assemble_context(
     """The context for ``history`` (the messages after the summary, oldest first)."""
     budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
     keep_recent = settings.NUMINA_CONTEXT_RECENT_MESSAGES if keep_recent is None else keep_recent
+    # The newest message is the one being answered: it is always sent, shortened if need be.
+    keep_recent = max(keep_recent, 1)
     turns = [
         Turn(turn.role, turn.content)
         for turn in history

@@ -10,6 +10,7 @@ and ``Gate`` (wait for a test's signal, then answer).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -79,10 +80,8 @@ class Hang:
 
     def send(self, handler: BaseHTTPRequestHandler) -> None:
         time.sleep(self.seconds)
-        try:
+        with contextlib.suppress(OSError):  # the client gave up, as intended
             Reply("too late").send(handler)
-        except OSError:
-            pass  # the client gave up, as intended
 
 
 @dataclass
@@ -207,7 +206,9 @@ class FakeAnthropic:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:

@@ -19,8 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from .. import llm, validation
-from ..context import build_context
+from .. import context, llm, validation
 from ..models import Conversation, Message, Role
 from .conversations import add_message, as_uuid, create_conversation
 
@@ -193,9 +192,9 @@ def chat(
     )
     if existing_reply is not None:
         return ChatResult(conversation, user_message, existing_reply, created=False)
-    context = build_context(conversation=conversation)
+    built = context.build_context(conversation=conversation)
     try:
-        completion = llm.get_provider().reply(system=context.system, messages=context.messages)
+        completion = llm.get_provider().reply(system=built.system, messages=built.messages)
         conversation, reply = _store_reply(
             user=user, user_message=user_message, completion=completion
         )
@@ -222,11 +221,9 @@ def stream_chat(
         yield TextDelta(existing_reply.content)
         yield ChatResult(conversation, user_message, existing_reply, created=False)
         return
-    context = build_context(conversation=conversation)
+    built = context.build_context(conversation=conversation)
     try:
-        for event in llm.get_provider().stream_reply(
-            system=context.system, messages=context.messages
-        ):
+        for event in llm.get_provider().stream_reply(system=built.system, messages=built.messages):
             if isinstance(event, llm.Completion):
                 conversation, reply = _store_reply(
                     user=user, user_message=user_message, completion=event
