@@ -1,7 +1,11 @@
 """Celery tasks for titles and summaries: retries, fallbacks, races, limits, the sweeper."""
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
@@ -409,3 +413,21 @@ def test_rename_racing_the_title_task_wins(user, claude):
 
     updated = Conversation.objects.get(pk=conversation.pk)
     assert (updated.title, updated.title_set_by_user) == ("My title", True)
+
+
+def test_without_redis_tasks_run_in_process():
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CELERY_BROKER_URL"}}
+    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    code = "import django; django.setup(); from celery import current_app as app; "
+    code += "print(app.conf.task_always_eager, app.conf.broker_url)"
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**env, "DJANGO_SETTINGS_MODULE": "numina.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout.split() == ["True", "memory://"]
