@@ -4,6 +4,7 @@ import uuid
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from knox.models import AbstractAuthToken
 
 
 class User(AbstractUser):
@@ -11,3 +12,12 @@ class User(AbstractUser):
 
     def __str__(self) -> str:
         return self.username
+
+
+class DeviceToken(AbstractAuthToken):
+    """An API token for one device: stored as a digest (knox), expiring, revocable alone."""
+
+    device_name = models.CharField(max_length=100, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created"], name="devicetoken_user_created")]
