@@ -12,13 +12,10 @@ from rest_framework.pagination import CursorPagination
 class NuminaCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
 
-    @property
-    def page_size(self) -> int:
-        return settings.NUMINA_PAGE_SIZE
-
-    @property
-    def max_page_size(self) -> int:
-        return settings.NUMINA_MAX_PAGE_SIZE
+    def __init__(self) -> None:
+        # Read per request so the limits stay settings.
+        self.page_size = settings.NUMINA_PAGE_SIZE
+        self.max_page_size = settings.NUMINA_MAX_PAGE_SIZE
 
 
 class ConversationCursorPagination(NuminaCursorPagination):
