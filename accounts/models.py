@@ -4,7 +4,6 @@ import uuid
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
-from knox.models import AbstractAuthToken
 
 
 class User(AbstractUser):
@@ -14,10 +13,17 @@ class User(AbstractUser):
         return self.username
 
 
-class DeviceToken(AbstractAuthToken):
-    """An API token for one device: stored as a digest (knox), expiring, revocable alone."""
+class DeviceName(models.Model):
+    """The device an API token was issued to ("Pixel 9"), shown when listing a user's tokens.
 
-    device_name = models.CharField(max_length=100, blank=True, default="")
+    A side table rather than a swapped knox token model: knox's own migrations create its
+    table even when swapped, which would leave a table Django does not know about.
+    """
 
-    class Meta:
-        indexes = [models.Index(fields=["user", "created"], name="devicetoken_user_created")]
+    token = models.OneToOneField(
+        "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="device"
+    )
+    name = models.CharField(max_length=100)
+
+    def __str__(self) -> str:
+        return self.name

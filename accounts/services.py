@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from knox.models import get_token_model
 
-from .models import User
+from .models import DeviceName, User
 
 BAD_CREDENTIALS = "Unable to log in with provided credentials."
 
@@ -31,9 +31,12 @@ def register_user(*, username: str, password: str, email: str = "") -> User:
     return user
 
 
+@transaction.atomic
 def issue_token(*, user: User, device_name: str = "") -> tuple[str, datetime | None]:
     """A new token for one device; only its digest is stored, the token is shown once."""
-    instance, token = get_token_model().objects.create(user=user, device_name=device_name[:100])
+    instance, token = get_token_model().objects.create(user=user)
+    if device_name:
+        DeviceName.objects.create(token=instance, name=device_name[:100])
     return token, instance.expiry
 
 

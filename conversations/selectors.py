@@ -15,7 +15,7 @@ from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRa
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Replace, Substr
+from django.db.models.functions import Cast, Replace, Substr
 
 from . import validation
 from .models import SEARCH_CONFIG, Conversation, DeletedConversation, Message
@@ -135,7 +135,9 @@ def search_messages(*, user, query: str, archived: bool | None = None) -> QueryS
         messages_with_search_vector(messages)
         .filter(search_vector=search_query)
         .annotate(
-            rank=SearchRank(F("search_vector"), search_query),
+            # ts_rank is a float4: as double precision it survives the trip
+            # through a page cursor exactly, so keyset pages neither repeat nor skip.
+            rank=Cast(SearchRank(F("search_vector"), search_query), FloatField()),
             snippet=SearchHeadline(
                 escaped,
                 search_query,

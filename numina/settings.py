@@ -228,9 +228,9 @@ REST_FRAMEWORK = {
         "chat": NUMINA_THROTTLE_CHAT,
     },
 }
-KNOX_TOKEN_MODEL = "accounts.DeviceToken"
+# Knox's own token model (the migrations of accounts name it through this setting).
+KNOX_TOKEN_MODEL = "knox.AuthToken"
 REST_KNOX = {
-    "TOKEN_MODEL": KNOX_TOKEN_MODEL,
     "TOKEN_TTL": timedelta(days=NUMINA_TOKEN_TTL_DAYS),
     "AUTH_HEADER_PREFIX": "Bearer",
     "AUTO_REFRESH": False,

@@ -1,7 +1,9 @@
 import pytest
 from django.utils import timezone
 
-from accounts.models import DeviceToken, User
+from knox.models import AuthToken
+
+from accounts.models import DeviceName, User
 
 pytestmark = pytest.mark.django_db
 
@@ -24,21 +26,21 @@ def test_register_returns_a_token_that_works(anon_api):
 
 def test_tokens_are_stored_hashed(anon_api):
     token = anon_api.post(REGISTER, {"username": "ada", "password": GOOD_PASSWORD}, format="json").json()["token"]
-    stored = DeviceToken.objects.get()
+    stored = AuthToken.objects.get()
     assert token not in {stored.digest, stored.token_key}
     assert len(stored.digest) == 128
 
 
 def test_token_expires_after_the_configured_days(anon_api):
     body = anon_api.post(REGISTER, {"username": "ada", "password": GOOD_PASSWORD}, format="json").json()
-    expires_at = DeviceToken.objects.get().expiry
+    expires_at = AuthToken.objects.get().expiry
     assert abs((expires_at - timezone.now()).days - 30) <= 1
     assert body["expires_at"].startswith(expires_at.strftime("%Y-%m-%dT%H"))
 
 
 def test_expired_token_is_refused(anon_api, user, token_for):
     token = token_for(user)
-    DeviceToken.objects.update(expiry=timezone.now() - timezone.timedelta(seconds=1))
+    AuthToken.objects.update(expiry=timezone.now() - timezone.timedelta(seconds=1))
     anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert anon_api.get(ME).status_code == 401
 
@@ -79,7 +81,7 @@ def test_token_with_good_credentials(anon_api, user):
     )
     assert response.status_code == 200
     assert response.json()["user"]["id"] == str(user.id)
-    assert DeviceToken.objects.get(user=user).device_name == "Pixel"
+    assert DeviceName.objects.get(token__user=user).name == "Pixel"
 
 
 def test_bad_credentials_say_the_same_whether_or_not_the_user_exists(anon_api, user):
