@@ -31,6 +31,7 @@ from .conversations import (
 )
 from .summaries import summarize_conversation
 from .titles import fallback_title, generate_title
+from .transfer import export_filename, export_json, export_markdown, import_conversation
 
 __all__ = [
     "UNSET",
@@ -46,8 +47,12 @@ __all__ = [
     "chat",
     "create_conversation",
     "delete_conversation",
+    "export_filename",
+    "export_json",
+    "export_markdown",
     "fallback_title",
     "generate_title",
+    "import_conversation",
     "needs_summary",
     "pin_conversation",
     "rename_conversation",
