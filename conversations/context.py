@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db.models.functions import Length
 
 from . import llm
@@ -264,13 +265,23 @@ def _cache_key(conversation: Conversation, budget: int) -> str:
     return f"context:v{CACHE_VERSION}:{conversation.id}:{conversation.change_seq}:{budget}"
 
 
+def clean_budget(budget: Any) -> int:
+    """A requested budget within NUMINA_CONTEXT_BUDGET_MIN..MAX (the default when None)."""
+    if budget is None:
+        return settings.NUMINA_CONTEXT_BUDGET
+    low, high = settings.NUMINA_CONTEXT_BUDGET_MIN, settings.NUMINA_CONTEXT_BUDGET_MAX
+    if isinstance(budget, bool) or not isinstance(budget, int) or not low <= budget <= high:
+        raise ValidationError({"budget": [f"Ensure this value is between {low} and {high}."]})
+    return budget
+
+
 def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Context:
     """The user's conversation's next context, from the cache when it is unchanged."""
     conversation_uuid = as_uuid(conversation_id)
     if conversation_uuid is None:
         raise Conversation.DoesNotExist
     conversation = Conversation.objects.owned_by(user).get(id=conversation_uuid)
-    budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
+    budget = clean_budget(budget)
     key = _cache_key(conversation, budget)
     stored = cache.get(key)
     if stored is not None:
