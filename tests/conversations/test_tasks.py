@@ -149,34 +149,24 @@ def test_generate_title_rate_limited_then_success_recovers(user, claude, fast_re
     assert len(claude.requests) == 2
 
 
-def test_server_errors_every_time_end_in_the_fallback_title(user, claude, fast_retries):
+@pytest.mark.parametrize(
+    ("status", "tries"),
+    [
+        pytest.param(500, 3, id="server error: retried, then the fallback"),
+        pytest.param(529, 3, id="overloaded: retried, then the fallback"),
+        pytest.param(400, 1, id="bad request: not retried, the fallback at once"),
+    ],
+)
+def test_model_failing_every_time_ends_in_the_fallback_title(
+    user, claude, fast_retries, status, tries
+):
     conversation = chatted(user, ("Plan my week please", "Sure."))
-    claude.default = Fail(500)
+    claude.default = Fail(status)
 
     run(tasks.generate_title, conversation)
 
     assert Conversation.objects.get(pk=conversation.pk).title == "Plan my week please"
-    assert len(claude.requests) == 3  # the first try and max_retries = 2
-
-
-def test_overloaded_every_time_ends_in_the_fallback_title(user, claude, fast_retries):
-    conversation = chatted(user, ("Overloaded?", "Maybe."))
-    claude.default = Fail(529)
-
-    run(tasks.generate_title, conversation)
-
-    assert Conversation.objects.get(pk=conversation.pk).title == "Overloaded?"
-    assert len(claude.requests) == 3
-
-
-def test_bad_request_is_not_retried_and_falls_back(user, claude, fast_retries):
-    conversation = chatted(user, ("A question", "An answer"))
-    claude.default = Fail(400)
-
-    run(tasks.generate_title, conversation)
-
-    assert Conversation.objects.get(pk=conversation.pk).title == "A question"
-    assert len(claude.requests) == 1
+    assert len(claude.requests) == tries  # max_retries = 2
 
 
 def test_generate_title_twice_leaves_one_title(user, claude):
@@ -356,47 +346,42 @@ def in_thread(target, **kwargs):
     return thread
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_title_tasks_at_once_leave_one_title(user, claude):
-    conversation = chatted(user, ("Hi", "Hello"))
-    first, second = Gate(Reply("Title A")), Gate(Reply("Title B"))
+def run_twice_at_once(claude, task, conversation, *answers: str) -> Conversation:
+    """Two deliveries of one task, both inside the model call at the same moment."""
+    first, second = (Gate(Reply(answer)) for answer in answers)
     claude.answer(first, second)
-    before = conversation.change_seq
-
-    threads = [in_thread(run, task=tasks.generate_title, conversation=conversation)]
+    threads = [in_thread(run, task=task, conversation=conversation)]
     assert first.entered.wait(10)
-    threads.append(in_thread(run, task=tasks.generate_title, conversation=conversation))
+    threads.append(in_thread(run, task=task, conversation=conversation))
     assert second.entered.wait(10)
     first.release.set()
     second.release.set()
     for thread in threads:
         thread.join(20)
+    return Conversation.objects.get(pk=conversation.pk)
 
-    updated = Conversation.objects.get(pk=conversation.pk)
+
+@pytest.mark.django_db(transaction=True)
+def test_two_title_tasks_at_once_leave_one_title(user, claude):
+    conversation = chatted(user, ("Hi", "Hello"))
+
+    updated = run_twice_at_once(claude, tasks.generate_title, conversation, "Title A", "Title B")
+
     assert updated.title in {"Title A", "Title B"}
-    assert updated.change_seq == before + 1  # written once
+    assert updated.change_seq == conversation.change_seq + 1  # written once
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_summary_tasks_at_once_leave_one_summary(user, claude, settings):
     conversation = long_chat(user)
-    first, second = Gate(Reply("Summary A")), Gate(Reply("Summary B"))
-    claude.answer(first, second)
-    before = conversation.change_seq
 
-    threads = [in_thread(run, task=tasks.summarize_conversation, conversation=conversation)]
-    assert first.entered.wait(10)
-    threads.append(in_thread(run, task=tasks.summarize_conversation, conversation=conversation))
-    assert second.entered.wait(10)
-    first.release.set()
-    second.release.set()
-    for thread in threads:
-        thread.join(20)
+    updated = run_twice_at_once(
+        claude, tasks.summarize_conversation, conversation, "Summary A", "Summary B"
+    )
 
-    updated = Conversation.objects.get(pk=conversation.pk)
     assert updated.summary in {"Summary A", "Summary B"}
     assert updated.summary_covers_seq == 60 - settings.NUMINA_CONTEXT_RECENT_MESSAGES
-    assert updated.change_seq == before + 1
+    assert updated.change_seq == conversation.change_seq + 1
 
 
 @pytest.mark.django_db(transaction=True)
