@@ -5,6 +5,9 @@ Once more than ``NUMINA_SUMMARY_THRESHOLD`` messages sit before the recent windo
 them into the summary. The model is asked outside any transaction; the result is written
 under the conversation's row lock and only when it covers more than what is stored, so
 ``summary_covers_seq`` only moves forward and two runs at once leave one summary.
+
+One run folds at most ``NUMINA_SUMMARY_BATCH`` messages, so a long imported history never
+makes one prompt too large for the model; it asks for the next run after commit.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
     conversation = Conversation.objects.owned_by(user).get(pk=conversation_id)
     if not needs_summary(conversation):
         return conversation
-    covers = conversation.message_count - settings.NUMINA_CONTEXT_RECENT_MESSAGES
+    covers = min(
+        conversation.message_count - settings.NUMINA_CONTEXT_RECENT_MESSAGES,
+        conversation.summary_covers_seq + settings.NUMINA_SUMMARY_BATCH,
+    )
     messages = [
         {"role": role, "content": content}
         for role, content in Message.objects.filter(
@@ -52,6 +58,10 @@ def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
             conversation.summary = summary
             conversation.summary_covers_seq = covers
             save_changed(conversation, fields=["summary", "summary_covers_seq"])
+            if needs_summary(conversation):
+                from ..tasks import enqueue_summarize  # tasks import services
+
+                enqueue_summarize(conversation_id=conversation.id)
         return conversation
 
 

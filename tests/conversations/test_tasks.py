@@ -255,6 +255,19 @@ def test_summary_covered_seq_never_moves_back(user, claude, settings):
     assert claude.requests == []
 
 
+def test_a_long_backlog_is_summarized_a_batch_at_a_time(
+    user, offline, settings, enqueued, django_capture_on_commit_callbacks
+):
+    settings.NUMINA_SUMMARY_BATCH = 20
+    conversation = long_chat(user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run(tasks.summarize_conversation, conversation)
+
+    assert Conversation.objects.get(pk=conversation.pk).summary_covers_seq == 20
+    assert enqueued == ["conversations.tasks.summarize_conversation"]
+
+
 def test_summary_failing_every_time_leaves_the_summary_alone(user, claude, fast_retries):
     conversation = long_chat(user)
     claude.default = Fail(503)
