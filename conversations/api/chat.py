@@ -28,6 +28,11 @@ from .. import context, services
 from .serializers import ConversationSerializer, MessageSerializer
 
 UNAVAILABLE_DETAIL = "The assistant could not answer right now. Your message is saved."
+OK_DESCRIPTION = (
+    "JSON: the client_id was answered before; the stored pair, nothing new. "
+    'Event stream (with "stream": true): delta events {"text"}, then one done event '
+    "carrying the 201 object, or an error event carrying the 502 object."
+)
 
 
 class ChatRateThrottle(UserRateThrottle):
@@ -134,13 +139,10 @@ class ChatView(APIView):
         request=ChatInput,
         responses={
             201: ChatOutput,
-            200: OpenApiResponse(
-                ChatOutput, description="client_id already answered: the stored pair."
-            ),
+            # One status code, two media types: OpenAPI keeps one description for both.
+            (200, "application/json"): OpenApiResponse(ChatOutput, description=OK_DESCRIPTION),
             (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR,
-                description='With "stream": true: delta events {"text"}, then one done '
-                "event carrying the 201 object (an error event carries the 502 object).",
+                OpenApiTypes.STR, description=OK_DESCRIPTION
             ),
             400: OpenApiResponse(description="Invalid input: a field → messages map."),
             404: OpenApiResponse(description="No such conversation for this user."),
