@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint migrate worker superuser benchmark clean
+.PHONY: run test install lint schemathesis migrate worker superuser benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+
+# Schemathesis against the served OpenAPI schema, under gunicorn, authenticated.
+schemathesis: install
+	BIN=$(BIN) bash .ci/schemathesis
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput

@@ -16,6 +16,9 @@ from .models import User
 
 
 class UserSerializer(serializers.ModelSerializer):
+    # Not EmailField: an account may have no email, and "" is not an email.
+    email = serializers.CharField(read_only=True)
+
     class Meta:
         model = User
         fields = ["id", "username", "email"]

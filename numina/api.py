@@ -8,7 +8,8 @@ machine-readable ``code``, except field errors, which are DRF's field map.
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -43,3 +44,28 @@ def error_response(
     *, detail: str, code: str, status_code: int = status.HTTP_400_BAD_REQUEST, **extra
 ) -> Response:
     return Response({"detail": detail, "code": code, **extra}, status=status_code)
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
+class NuminaAutoSchema(AutoSchema):
+    """Documents the answers every operation can give besides its own: 401 where
+    credentials are needed, and 429 when throttled."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction=direction)
+        if direction != "response":
+            return responses
+        if self._needs_credentials():
+            responses.setdefault("401", self._get_response_for_code(ErrorSerializer, "401"))
+        responses.setdefault("429", self._get_response_for_code(ErrorSerializer, "429"))
+        return responses
+
+    def _needs_credentials(self) -> bool:
+        return not all(
+            getattr(permission, "__name__", "") == "AllowAny"
+            for permission in self.view.permission_classes
+        )

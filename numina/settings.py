@@ -260,7 +260,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "numina.api.NuminaAutoSchema",
     "EXCEPTION_HANDLER": "numina.api.exception_handler",
     # ?format= is the export's own parameter (json | markdown), not DRF's renderer switch.
     "URL_FORMAT_OVERRIDE": None,

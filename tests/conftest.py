@@ -52,10 +52,9 @@ def api(user, token_for):
 
 @pytest.fixture
 def session_api(user):
-    """An API client authenticated as ``user`` with a session and enforced CSRF (the browser's way)."""
-    from rest_framework.test import APIClient
-
+    """An API client logged in as ``user`` with a session and enforced CSRF (the browser's way)."""
     from django.middleware.csrf import _get_new_csrf_string
+    from rest_framework.test import APIClient
 
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(user)
@@ -78,6 +77,8 @@ def throttle_rates(monkeypatch):
     from rest_framework.throttling import SimpleRateThrottle
 
     def set_rates(**rates: str) -> None:
-        monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **rates})
+        monkeypatch.setattr(
+            SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **rates}
+        )
 
     return set_rates

@@ -6,6 +6,7 @@ is walking through; the trailing id makes the order total.
 """
 
 from django.conf import settings
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
 
@@ -16,6 +17,14 @@ class NuminaCursorPagination(CursorPagination):
         # Read per request so the limits stay settings.
         self.page_size = settings.NUMINA_PAGE_SIZE
         self.max_page_size = settings.NUMINA_MAX_PAGE_SIZE
+
+    def decode_cursor(self, request):
+        # DRF answers a cursor it cannot read with 404; in this API 404 means "no such
+        # conversation", and a garbled cursor is bad input.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({"cursor": ["Invalid cursor."]}) from None
 
 
 class ConversationCursorPagination(NuminaCursorPagination):

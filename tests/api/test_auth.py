@@ -1,6 +1,5 @@
 import pytest
 from django.utils import timezone
-
 from knox.models import AuthToken
 
 from accounts.models import DeviceName, User
@@ -15,24 +14,36 @@ GOOD_PASSWORD = "a-long-unusual-passphrase-42"
 
 
 def test_register_returns_a_token_that_works(anon_api):
-    response = anon_api.post(REGISTER, {"username": "ada", "password": GOOD_PASSWORD, "email": "ada@example.com"}, format="json")
+    response = anon_api.post(
+        REGISTER,
+        {"username": "ada", "password": GOOD_PASSWORD, "email": "ada@example.com"},
+        format="json",
+    )
     assert response.status_code == 201
     body = response.json()
     assert set(body) == {"token", "expires_at", "user"}
     assert body["user"]["username"] == "ada"
     anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {body['token']}")
-    assert anon_api.get(ME).json() == {"id": body["user"]["id"], "username": "ada", "email": "ada@example.com"}
+    assert anon_api.get(ME).json() == {
+        "id": body["user"]["id"],
+        "username": "ada",
+        "email": "ada@example.com",
+    }
 
 
 def test_tokens_are_stored_hashed(anon_api):
-    token = anon_api.post(REGISTER, {"username": "ada", "password": GOOD_PASSWORD}, format="json").json()["token"]
+    token = anon_api.post(
+        REGISTER, {"username": "ada", "password": GOOD_PASSWORD}, format="json"
+    ).json()["token"]
     stored = AuthToken.objects.get()
     assert token not in {stored.digest, stored.token_key}
     assert len(stored.digest) == 128
 
 
 def test_token_expires_after_the_configured_days(anon_api):
-    body = anon_api.post(REGISTER, {"username": "ada", "password": GOOD_PASSWORD}, format="json").json()
+    body = anon_api.post(
+        REGISTER, {"username": "ada", "password": GOOD_PASSWORD}, format="json"
+    ).json()
     expires_at = AuthToken.objects.get().expiry
     assert abs((expires_at - timezone.now()).days - 30) <= 1
     assert body["expires_at"].startswith(expires_at.strftime("%Y-%m-%dT%H"))
@@ -46,7 +57,9 @@ def test_expired_token_is_refused(anon_api, user, token_for):
 
 
 def test_register_refuses_a_taken_username_in_any_case(anon_api, user):
-    response = anon_api.post(REGISTER, {"username": user.username.upper(), "password": GOOD_PASSWORD}, format="json")
+    response = anon_api.post(
+        REGISTER, {"username": user.username.upper(), "password": GOOD_PASSWORD}, format="json"
+    )
     assert response.status_code == 400
     assert "username" in response.json()
 
@@ -61,8 +74,14 @@ def test_register_refuses_passwords_djangos_validators_refuse(anon_api, password
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"username": "ada"}, {"password": GOOD_PASSWORD}, {"username": "a b", "password": GOOD_PASSWORD},
-     {"username": "x" * 151, "password": GOOD_PASSWORD}, {"username": "ada", "password": GOOD_PASSWORD, "email": "nope"}],
+    [
+        {},
+        {"username": "ada"},
+        {"password": GOOD_PASSWORD},
+        {"username": "a b", "password": GOOD_PASSWORD},
+        {"username": "x" * 151, "password": GOOD_PASSWORD},
+        {"username": "ada", "password": GOOD_PASSWORD, "email": "nope"},
+    ],
 )
 def test_register_refuses_malformed_bodies(anon_api, body):
     assert anon_api.post(REGISTER, body, format="json").status_code == 400
@@ -70,14 +89,22 @@ def test_register_refuses_malformed_bodies(anon_api, body):
 
 def test_register_when_signup_is_off_is_403(anon_api, settings):
     settings.NUMINA_ALLOW_SIGNUP = False
-    response = anon_api.post(REGISTER, {"username": "ada", "password": GOOD_PASSWORD}, format="json")
+    response = anon_api.post(
+        REGISTER, {"username": "ada", "password": GOOD_PASSWORD}, format="json"
+    )
     assert response.status_code == 403
     assert response.json()["code"] == "signup_disabled"
 
 
 def test_token_with_good_credentials(anon_api, user):
     response = anon_api.post(
-        TOKEN, {"username": user.username, "password": "correct horse battery staple", "device_name": "Pixel"}, format="json"
+        TOKEN,
+        {
+            "username": user.username,
+            "password": "correct horse battery staple",
+            "device_name": "Pixel",
+        },
+        format="json",
     )
     assert response.status_code == 200
     assert response.json()["user"]["id"] == str(user.id)
@@ -85,7 +112,9 @@ def test_token_with_good_credentials(anon_api, user):
 
 
 def test_bad_credentials_say_the_same_whether_or_not_the_user_exists(anon_api, user):
-    wrong_password = anon_api.post(TOKEN, {"username": user.username, "password": "nope"}, format="json")
+    wrong_password = anon_api.post(
+        TOKEN, {"username": user.username, "password": "nope"}, format="json"
+    )
     no_such_user = anon_api.post(TOKEN, {"username": "ghost", "password": "nope"}, format="json")
     assert wrong_password.status_code == no_such_user.status_code == 400
     assert wrong_password.json() == no_such_user.json()
@@ -127,7 +156,10 @@ def test_session_auth_requires_csrf_for_writes(user):
 
 def test_register_and_token_are_throttled_per_address(anon_api, throttle_rates):
     throttle_rates(auth="3/min")
-    answers = [anon_api.post(TOKEN, {"username": "ghost", "password": "x"}, format="json") for _ in range(4)]
+    answers = [
+        anon_api.post(TOKEN, {"username": "ghost", "password": "x"}, format="json")
+        for _ in range(4)
+    ]
     assert [a.status_code for a in answers] == [400, 400, 400, 429]
     assert int(answers[-1]["Retry-After"]) > 0
     assert answers[-1].json()["code"] == "throttled"

@@ -20,7 +20,9 @@ def make(user, title=None, **kwargs) -> Conversation:
 
 
 def say(user, conversation, content="hello", role="user"):
-    return services.add_message(user=user, conversation_id=conversation.id, role=role, content=content).message
+    return services.add_message(
+        user=user, conversation_id=conversation.id, role=role, content=content
+    ).message
 
 
 # --- list ------------------------------------------------------------------------------
@@ -35,8 +37,17 @@ def test_list_shows_the_api_md_shape_newest_activity_first(api, user):
     first = body["results"][0]
     assert [c["id"] for c in body["results"]] == [str(older.id), str(newer.id)]
     assert set(first) == {
-        "id", "title", "summary", "is_archived", "is_pinned", "tags", "message_count", "preview",
-        "last_activity_at", "created_at", "updated_at",
+        "id",
+        "title",
+        "summary",
+        "is_archived",
+        "is_pinned",
+        "tags",
+        "message_count",
+        "preview",
+        "last_activity_at",
+        "created_at",
+        "updated_at",
     }
     assert first["tags"] == ["t"]
     assert first["preview"] == "x" * 200
@@ -44,7 +55,15 @@ def test_list_shows_the_api_md_shape_newest_activity_first(api, user):
     assert first["last_activity_at"].endswith("Z")
 
 
-@pytest.mark.parametrize(("archived", "expected"), [(None, {"active"}), ("false", {"active"}), ("true", {"archived"}), ("all", {"active", "archived"})])
+@pytest.mark.parametrize(
+    ("archived", "expected"),
+    [
+        (None, {"active"}),
+        ("false", {"active"}),
+        ("true", {"archived"}),
+        ("all", {"active", "archived"}),
+    ],
+)
 def test_list_archived_filter(api, user, archived, expected):
     make(user, "active")
     services.archive_conversation(user=user, conversation_id=make(user, "archived").id)
@@ -58,7 +77,10 @@ def test_list_pinned_tag_and_text_filters(api, user):
     said = make(user, "said")
     say(user, said, "we talked about volcanoes")
     assert [c["title"] for c in api.get(LIST, {"pinned": "true"}).json()["results"]] == ["pinned"]
-    assert {c["title"] for c in api.get(LIST, {"pinned": "false"}).json()["results"]} == {"tagged", "said"}
+    assert {c["title"] for c in api.get(LIST, {"pinned": "false"}).json()["results"]} == {
+        "tagged",
+        "said",
+    }
     assert [c["title"] for c in api.get(LIST, {"tag": "work"}).json()["results"]] == ["tagged"]
     assert [c["title"] for c in api.get(LIST, {"q": "volcano"}).json()["results"]] == ["said"]
 
@@ -78,8 +100,10 @@ def test_list_page_size_default_and_maximum(api, user):
     assert len(api.get(LIST, {"page_size": 1000}).json()["results"]) == 100
 
 
-def test_list_invalid_cursor_is_not_a_500(api):
-    assert api.get(LIST, {"cursor": "garbage"}).status_code == 404
+def test_list_invalid_cursor_is_a_400(api):
+    response = api.get(LIST, {"cursor": "garbage"})
+    assert response.status_code == 400
+    assert response.json() == {"cursor": ["Invalid cursor."]}
 
 
 def test_pagination_neither_repeats_nor_skips_while_new_conversations_arrive(api, user):
@@ -95,7 +119,9 @@ def test_pagination_neither_repeats_nor_skips_while_new_conversations_arrive(api
     assert set(seen) == existing
 
 
-def test_list_query_count_is_the_same_for_1_and_20_conversations_with_tags(api, user, django_assert_num_queries):
+def test_list_query_count_is_the_same_for_1_and_20_conversations_with_tags(
+    api, user, django_assert_num_queries
+):
     make(user, "one", tags=["a", "b"])
     with django_assert_num_queries(4):  # token, user, page, tags of the page
         assert len(api.get(LIST).json()["results"]) == 1
@@ -118,9 +144,15 @@ def test_create_with_nothing(api, user):
 
 
 def test_create_with_title_tags_and_pin(api):
-    response = api.post(LIST, {"title": " Plans ", "tags": ["a", "b"], "is_pinned": True}, format="json")
+    response = api.post(
+        LIST, {"title": " Plans ", "tags": ["a", "b"], "is_pinned": True}, format="json"
+    )
     assert response.status_code == 201
-    assert (response.json()["title"], response.json()["tags"], response.json()["is_pinned"]) == ("Plans", ["a", "b"], True)
+    assert (response.json()["title"], response.json()["tags"], response.json()["is_pinned"]) == (
+        "Plans",
+        ["a", "b"],
+        True,
+    )
 
 
 @pytest.mark.parametrize(
@@ -149,12 +181,22 @@ def test_create_ignores_fields_a_client_must_not_set(api, user):
     forced_id = str(uuid.uuid4())
     response = api.post(
         LIST,
-        {"id": forced_id, "user": str(other.id), "owner": str(other.id), "message_count": 99, "created_at": "2001-01-01T00:00:00Z"},
+        {
+            "id": forced_id,
+            "user": str(other.id),
+            "owner": str(other.id),
+            "message_count": 99,
+            "created_at": "2001-01-01T00:00:00Z",
+        },
         format="json",
     )
     assert response.status_code == 201
     body = response.json()
-    assert body["id"] != forced_id and body["message_count"] == 0 and not body["created_at"].startswith("2001")
+    assert (
+        body["id"] != forced_id
+        and body["message_count"] == 0
+        and not body["created_at"].startswith("2001")
+    )
     assert Conversation.objects.get().owner == user
 
 
@@ -170,7 +212,12 @@ def test_a_json_array_body_is_a_400(api):
 
 
 def test_wrong_media_type_is_415(api):
-    assert api.generic("POST", LIST, "title=x", content_type="application/x-www-form-urlencoded").status_code == 415
+    assert (
+        api.generic(
+            "POST", LIST, "title=x", content_type="application/x-www-form-urlencoded"
+        ).status_code
+        == 415
+    )
 
 
 def test_wrong_method_is_405(api, user):
@@ -187,8 +234,20 @@ def test_retrieve_has_the_newest_messages_oldest_first(api, user):
         say(user, conversation, f"m{n}")
     body = api.get(detail(conversation.id)).json()
     assert [m["seq"] for m in body["messages"]] == list(range(11, 61))
-    assert set(body["messages"][0]) == {"id", "conversation_id", "seq", "role", "content", "attachments", "metadata", "client_id", "created_at"}
-    assert [m["seq"] for m in api.get(detail(conversation.id), {"messages": 3}).json()["messages"]] == [58, 59, 60]
+    assert set(body["messages"][0]) == {
+        "id",
+        "conversation_id",
+        "seq",
+        "role",
+        "content",
+        "attachments",
+        "metadata",
+        "client_id",
+        "created_at",
+    }
+    assert [
+        m["seq"] for m in api.get(detail(conversation.id), {"messages": 3}).json()["messages"]
+    ] == [58, 59, 60]
     assert api.get(detail(conversation.id), {"messages": 0}).json()["messages"] == []
     assert len(api.get(detail(conversation.id), {"messages": 500}).json()["messages"]) == 60
 
@@ -211,7 +270,9 @@ def test_retrieve_query_count_does_not_grow_with_messages(api, user, django_asse
         api.get(detail(conversation.id))
 
 
-@pytest.mark.parametrize("bad_id", ["not-a-uuid", str(uuid.uuid4()), "1", "00000000-0000-0000-0000-00000000000g"])
+@pytest.mark.parametrize(
+    "bad_id", ["not-a-uuid", str(uuid.uuid4()), "1", "00000000-0000-0000-0000-00000000000g"]
+)
 def test_unknown_or_malformed_id_is_404(api, bad_id):
     response = api.get(detail(bad_id))
     assert response.status_code == 404
@@ -241,8 +302,13 @@ def test_patch_with_an_empty_body_changes_nothing(api, user):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"title": ""}, "title"), ({"title": "x" * 201}, "title"), ({"tags": ["t"] * 0 + [f"t{n}" for n in range(21)]}, "tags"),
-     ({"is_archived": "nah"}, "is_archived"), ({"tags": ["x" * 51]}, "tags")],
+    [
+        ({"title": ""}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"tags": ["t"] * 0 + [f"t{n}" for n in range(21)]}, "tags"),
+        ({"is_archived": "nah"}, "is_archived"),
+        ({"tags": ["x" * 51]}, "tags"),
+    ],
 )
 def test_patch_refuses_each_bound_and_changes_nothing(api, user, body, field):
     conversation = make(user, "kept", tags=["kept"])
@@ -256,9 +322,22 @@ def test_patch_refuses_each_bound_and_changes_nothing(api, user, body, field):
 def test_patch_ignores_fields_a_client_must_not_set(api, user):
     conversation = make(user, "t")
     say(user, conversation)
-    api.patch(detail(conversation.id), {"message_count": 50, "id": str(uuid.uuid4()), "user": str(UserFactory().id), "created_at": "2001-01-01T00:00:00Z"}, format="json")
+    api.patch(
+        detail(conversation.id),
+        {
+            "message_count": 50,
+            "id": str(uuid.uuid4()),
+            "user": str(UserFactory().id),
+            "created_at": "2001-01-01T00:00:00Z",
+        },
+        format="json",
+    )
     fresh = Conversation.objects.get(id=conversation.id)
-    assert (fresh.message_count, fresh.owner, fresh.created_at) == (1, user, conversation.created_at)
+    assert (fresh.message_count, fresh.owner, fresh.created_at) == (
+        1,
+        user,
+        conversation.created_at,
+    )
 
 
 # --- delete ----------------------------------------------------------------------------

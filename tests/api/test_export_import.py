@@ -23,8 +23,16 @@ def body_of(response) -> bytes:
 def conversation(user):
     conversation = services.create_conversation(user=user, title="Trip", tags=["travel", "japan"])
     for n, role in enumerate(["user", "assistant", "user", "assistant"]):
-        services.add_message(user=user, conversation_id=conversation.id, role=role, content=f"turn {n} <b>bold</b>", metadata={"n": n})
-    Conversation.objects.filter(id=conversation.id).update(summary="We planned Kyoto.", summary_covers_seq=2)
+        services.add_message(
+            user=user,
+            conversation_id=conversation.id,
+            role=role,
+            content=f"turn {n} <b>bold</b>",
+            metadata={"n": n},
+        )
+    Conversation.objects.filter(id=conversation.id).update(
+        summary="We planned Kyoto.", summary_covers_seq=2
+    )
     return conversation
 
 
@@ -32,7 +40,9 @@ def test_export_json_is_a_download_with_every_message(api, conversation):
     response = api.get(export_url(conversation.id))
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json"
-    assert response["Content-Disposition"] == f'attachment; filename="numina-{conversation.id}.json"'
+    assert (
+        response["Content-Disposition"] == f'attachment; filename="numina-{conversation.id}.json"'
+    )
     document = json.loads(body_of(response))
     assert document["format"] == "numina.conversation" and document["version"] == 1
     assert document["conversation"]["title"] == "Trip"
@@ -56,11 +66,15 @@ def test_export_refuses_an_unknown_format(api, conversation):
     assert api.get(export_url(conversation.id), {"format": "pdf"}).status_code == 400
 
 
-def test_export_query_count_does_not_grow_with_messages(api, user, conversation, django_assert_max_num_queries):
+def test_export_query_count_does_not_grow_with_messages(
+    api, user, conversation, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(5):
         body_of(api.get(export_url(conversation.id)))
     for n in range(100):
-        services.add_message(user=user, conversation_id=conversation.id, role="user", content=f"more {n}")
+        services.add_message(
+            user=user, conversation_id=conversation.id, role="user", content=f"more {n}"
+        )
     with django_assert_max_num_queries(5):
         body_of(api.get(export_url(conversation.id)))
 
@@ -71,9 +85,15 @@ def test_import_of_an_export_makes_a_new_equal_conversation(api, user, conversat
     assert response.status_code == 201
     imported = Conversation.objects.get(id=response.json()["id"])
     assert imported.id != conversation.id and imported.owner == user
-    assert (imported.title, imported.summary, imported.summary_covers_seq) == ("Trip", "We planned Kyoto.", 2)
+    assert (imported.title, imported.summary, imported.summary_covers_seq) == (
+        "Trip",
+        "We planned Kyoto.",
+        2,
+    )
     assert sorted(imported.tags.values_list("name", flat=True)) == ["japan", "travel"]
-    original = list(conversation.messages.values_list("seq", "role", "content", "metadata", "created_at"))
+    original = list(
+        conversation.messages.values_list("seq", "role", "content", "metadata", "created_at")
+    )
     copy = list(imported.messages.values_list("seq", "role", "content", "metadata", "created_at"))
     assert copy == original
     assert imported.message_count == 4
@@ -84,7 +104,11 @@ def test_importing_the_same_file_twice_gives_two_conversations_never_mixed(api, 
     first = api.post(IMPORT, document, format="json").json()["id"]
     second = api.post(IMPORT, document, format="json").json()["id"]
     assert first != second
-    assert Message.objects.filter(conversation_id=first).count() == Message.objects.filter(conversation_id=second).count() == 4
+    assert (
+        Message.objects.filter(conversation_id=first).count()
+        == Message.objects.filter(conversation_id=second).count()
+        == 4
+    )
 
 
 def test_import_is_all_or_nothing(api, conversation):
@@ -127,5 +151,7 @@ def test_import_refuses_more_messages_than_the_limit(api, settings, conversation
 
 def test_import_body_over_the_size_limit_is_a_400(api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    response = api.generic("POST", IMPORT, json.dumps({"pad": "x" * 2000}), content_type="application/json")
+    response = api.generic(
+        "POST", IMPORT, json.dumps({"pad": "x" * 2000}), content_type="application/json"
+    )
     assert response.status_code == 400

@@ -20,7 +20,12 @@ def conversation(user):
 def test_post_message_returns_201_and_the_message(api, conversation):
     response = api.post(
         messages_url(conversation.id),
-        {"role": "user", "content": "hi", "attachments": ["https://example.com/a.png"], "metadata": {"k": 1}},
+        {
+            "role": "user",
+            "content": "hi",
+            "attachments": ["https://example.com/a.png"],
+            "metadata": {"k": 1},
+        },
         format="json",
     )
     assert response.status_code == 201
@@ -32,8 +37,16 @@ def test_post_message_returns_201_and_the_message(api, conversation):
 
 def test_repeated_client_id_answers_200_with_the_stored_message(api, conversation):
     client_id = str(uuid.uuid4())
-    first = api.post(messages_url(conversation.id), {"role": "user", "content": "once", "client_id": client_id}, format="json")
-    again = api.post(messages_url(conversation.id), {"role": "user", "content": "once", "client_id": client_id}, format="json")
+    first = api.post(
+        messages_url(conversation.id),
+        {"role": "user", "content": "once", "client_id": client_id},
+        format="json",
+    )
+    again = api.post(
+        messages_url(conversation.id),
+        {"role": "user", "content": "once", "client_id": client_id},
+        format="json",
+    )
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
     assert Message.objects.filter(conversation=conversation).count() == 1
@@ -64,20 +77,37 @@ def test_post_message_refuses_each_bound(api, conversation, body, field):
 
 
 def test_post_message_accepts_the_bounds_exactly(api, conversation):
-    body = {"role": "assistant", "content": "x" * 100_000, "attachments": [f"id-{n}" for n in range(20)]}
+    body = {
+        "role": "assistant",
+        "content": "x" * 100_000,
+        "attachments": [f"id-{n}" for n in range(20)],
+    }
     assert api.post(messages_url(conversation.id), body, format="json").status_code == 201
 
 
 def test_fields_a_client_must_not_set_are_ignored(api, conversation):
-    body = {"role": "user", "content": "hi", "seq": 99, "id": str(uuid.uuid4()), "created_at": "2001-01-01T00:00:00Z", "conversation_id": str(uuid.uuid4())}
+    body = {
+        "role": "user",
+        "content": "hi",
+        "seq": 99,
+        "id": str(uuid.uuid4()),
+        "created_at": "2001-01-01T00:00:00Z",
+        "conversation_id": str(uuid.uuid4()),
+    }
     stored = api.post(messages_url(conversation.id), body, format="json").json()
-    assert stored["seq"] == 1 and stored["id"] != body["id"] and not stored["created_at"].startswith("2001")
+    assert (
+        stored["seq"] == 1
+        and stored["id"] != body["id"]
+        and not stored["created_at"].startswith("2001")
+    )
     assert stored["conversation_id"] == str(conversation.id)
 
 
 def test_list_messages_ascending_after_seq_and_paginated(api, user, conversation):
     for n in range(30):
-        services.add_message(user=user, conversation_id=conversation.id, role="user", content=f"m{n}")
+        services.add_message(
+            user=user, conversation_id=conversation.id, role="user", content=f"m{n}"
+        )
     body = api.get(messages_url(conversation.id), {"after_seq": 5, "page_size": 10}).json()
     assert [m["seq"] for m in body["results"]] == list(range(6, 16))
     seqs = []
@@ -100,11 +130,15 @@ def test_list_messages_query_count_is_constant(api, user, conversation, django_a
     with django_assert_num_queries(4):  # token, user, ownership, page
         api.get(messages_url(conversation.id))
     for n in range(50):
-        services.add_message(user=user, conversation_id=conversation.id, role="user", content=f"m{n}")
+        services.add_message(
+            user=user, conversation_id=conversation.id, role="user", content=f"m{n}"
+        )
     with django_assert_num_queries(4):
         api.get(messages_url(conversation.id))
 
 
 def test_post_message_to_unknown_conversation_is_404(api):
-    response = api.post(messages_url(uuid.uuid4()), {"role": "user", "content": "hi"}, format="json")
+    response = api.post(
+        messages_url(uuid.uuid4()), {"role": "user", "content": "hi"}, format="json"
+    )
     assert response.status_code == 404

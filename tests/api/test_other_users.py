@@ -10,7 +10,13 @@ from conversations.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
 
-BODY = {"title": "mine now", "is_archived": True, "tags": ["stolen"], "role": "user", "content": "hi"}
+BODY = {
+    "title": "mine now",
+    "is_archived": True,
+    "tags": ["stolen"],
+    "role": "user",
+    "content": "hi",
+}
 ENDPOINTS = [
     ("get", "/api/v1/conversations/{id}/"),
     ("patch", "/api/v1/conversations/{id}/"),
@@ -36,17 +42,31 @@ def snapshot(conversation_id) -> tuple:
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
-def test_another_users_conversation_is_the_same_404_as_a_random_id(client_of_user, other_user, method, path):
+def test_another_users_conversation_is_the_same_404_as_a_random_id(
+    client_of_user, other_user, method, path
+):
     theirs = services.create_conversation(user=other_user, title="private", tags=["theirs"])
     services.add_message(user=other_user, conversation_id=theirs.id, role="user", content="secret")
     before = snapshot(theirs.id)
 
     call = getattr(client_of_user, method)
-    theirs_response = call(path.format(id=theirs.id), BODY, format="json") if method in {"post", "patch"} else call(path.format(id=theirs.id))
-    random_response = call(path.format(id=uuid.uuid4()), BODY, format="json") if method in {"post", "patch"} else call(path.format(id=uuid.uuid4()))
+    theirs_response = (
+        call(path.format(id=theirs.id), BODY, format="json")
+        if method in {"post", "patch"}
+        else call(path.format(id=theirs.id))
+    )
+    random_response = (
+        call(path.format(id=uuid.uuid4()), BODY, format="json")
+        if method in {"post", "patch"}
+        else call(path.format(id=uuid.uuid4()))
+    )
 
     assert theirs_response.status_code == random_response.status_code == 404
-    assert theirs_response.json() == random_response.json() == {"detail": "Not found.", "code": "not_found"}
+    assert (
+        theirs_response.json()
+        == random_response.json()
+        == {"detail": "Not found.", "code": "not_found"}
+    )
     assert snapshot(theirs.id) == before
 
 
@@ -56,9 +76,19 @@ def test_a_non_uuid_id_is_a_404(api, method, path):
     assert response.status_code == 404
 
 
-@pytest.mark.parametrize(("method", "path"), [*ENDPOINTS, ("get", "/api/v1/conversations/"), ("post", "/api/v1/conversations/"),
-                                              ("get", "/api/v1/search/?q=x"), ("get", "/api/v1/sync/"), ("post", "/api/v1/conversations/import/"),
-                                              ("get", "/api/v1/me/"), ("post", "/api/v1/auth/logout/")])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        *ENDPOINTS,
+        ("get", "/api/v1/conversations/"),
+        ("post", "/api/v1/conversations/"),
+        ("get", "/api/v1/search/?q=x"),
+        ("get", "/api/v1/sync/"),
+        ("post", "/api/v1/conversations/import/"),
+        ("get", "/api/v1/me/"),
+        ("post", "/api/v1/auth/logout/"),
+    ],
+)
 def test_every_endpoint_needs_credentials(anon_api, other_user, method, path):
     theirs = services.create_conversation(user=other_user)
     response = getattr(anon_api, method)(path.format(id=theirs.id), BODY, format="json")
@@ -69,5 +99,10 @@ def test_other_users_conversations_never_appear_in_lists(api, user, other_user):
     services.create_conversation(user=other_user, title="theirs", tags=["shared-name"])
     services.create_conversation(user=user, title="mine", tags=["shared-name"])
     assert [c["title"] for c in api.get("/api/v1/conversations/").json()["results"]] == ["mine"]
-    assert [c["title"] for c in api.get("/api/v1/conversations/", {"tag": "shared-name"}).json()["results"]] == ["mine"]
-    assert [c["title"] for c in api.get("/api/v1/conversations/", {"q": "theirs"}).json()["results"]] == []
+    assert [
+        c["title"]
+        for c in api.get("/api/v1/conversations/", {"tag": "shared-name"}).json()["results"]
+    ] == ["mine"]
+    assert [
+        c["title"] for c in api.get("/api/v1/conversations/", {"q": "theirs"}).json()["results"]
+    ] == []

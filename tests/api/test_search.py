@@ -10,7 +10,9 @@ SEARCH = "/api/v1/search/"
 def chat(user, title, *contents, archived=False):
     conversation = services.create_conversation(user=user, title=title)
     for content in contents:
-        services.add_message(user=user, conversation_id=conversation.id, role="user", content=content)
+        services.add_message(
+            user=user, conversation_id=conversation.id, role="user", content=content
+        )
     if archived:
         services.archive_conversation(user=user, conversation_id=conversation.id)
     return conversation
@@ -22,7 +24,15 @@ def test_search_finds_messages_best_match_first_with_marked_snippets(api, user):
     body = api.get(SEARCH, {"q": "heron"}).json()
     assert [r["conversation_title"] for r in body["results"]] == ["many", "once"]
     top = body["results"][0]
-    assert set(top) == {"conversation_id", "conversation_title", "message_id", "seq", "role", "snippet", "created_at"}
+    assert set(top) == {
+        "conversation_id",
+        "conversation_title",
+        "message_id",
+        "seq",
+        "role",
+        "snippet",
+        "created_at",
+    }
     assert top["conversation_id"] == str(best.id)
     assert "<mark>heron</mark>" in top["snippet"]
 
@@ -39,7 +49,10 @@ def test_search_supports_phrases_exclusion_and_or(api, user):
     chat(user, "both", "red apples and green pears")
     chat(user, "apples", "green apples only")
     chat(user, "pears", "just pears")
-    titles = lambda q: {r["conversation_title"] for r in api.get(SEARCH, {"q": q}).json()["results"]}  # noqa: E731
+
+    def titles(q: str) -> set[str]:
+        return {r["conversation_title"] for r in api.get(SEARCH, {"q": q}).json()["results"]}
+
     assert titles('"red apples"') == {"both"}
     assert titles("apples -pears") == {"apples"}
     assert titles("apples or pears") == {"both", "apples", "pears"}
@@ -47,13 +60,19 @@ def test_search_supports_phrases_exclusion_and_or(api, user):
 
 def test_search_stems_words(api, user):
     chat(user, "running", "she was running every morning")
-    assert [r["conversation_title"] for r in api.get(SEARCH, {"q": "runs"}).json()["results"]] == ["running"]
+    assert [r["conversation_title"] for r in api.get(SEARCH, {"q": "runs"}).json()["results"]] == [
+        "running"
+    ]
 
 
 def test_search_archived_filter_defaults_to_all(api, user):
     chat(user, "active", "kiwi")
     chat(user, "archived", "kiwi", archived=True)
-    titles = lambda **p: {r["conversation_title"] for r in api.get(SEARCH, {"q": "kiwi", **p}).json()["results"]}  # noqa: E731
+
+    def titles(**params: str) -> set[str]:
+        results = api.get(SEARCH, {"q": "kiwi", **params}).json()["results"]
+        return {r["conversation_title"] for r in results}
+
     assert titles() == {"active", "archived"}
     assert titles(archived="false") == {"active"}
     assert titles(archived="true") == {"archived"}
@@ -64,7 +83,10 @@ def test_search_never_shows_another_users_messages(api, user, other_user):
     assert api.get(SEARCH, {"q": "mango"}).json()["results"] == []
 
 
-@pytest.mark.parametrize("params", [{}, {"q": ""}, {"q": "   "}, {"q": "x" * 501}, {"q": "kiwi", "archived": "sometimes"}])
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"q": ""}, {"q": "   "}, {"q": "x" * 501}, {"q": "kiwi", "archived": "sometimes"}],
+)
 def test_search_refuses_bad_queries(api, params):
     assert api.get(SEARCH, params).status_code == 400
 

@@ -12,10 +12,12 @@ SYNC = "/api/v1/sync/"
 
 
 def follow(api, since=None, page_size=None) -> tuple[list[dict], list[str], str]:
-    """Walk sync to the end like a client; returns (conversation states, deleted ids, last token)."""
+    """Walk sync to the end like a client: (conversation states, deleted ids, last token)."""
     seen, deleted = [], []
     while True:
-        params = {k: v for k, v in {"since": since, "page_size": page_size}.items() if v is not None}
+        params = {
+            k: v for k, v in {"since": since, "page_size": page_size}.items() if v is not None
+        }
         body = api.get(SYNC, params).json()
         seen += body["conversations"]
         deleted += body["deleted"]
@@ -54,8 +56,12 @@ def test_sync_reports_each_change_exactly_once_across_deletes_and_archives(api, 
 def test_changes_made_between_pages_are_seen_once_in_their_latest_state(api, user):
     conversations = [services.create_conversation(user=user, title=f"c{n}") for n in range(6)]
     first = api.get(SYNC, {"page_size": 3}).json()
-    services.rename_conversation(user=user, conversation_id=conversations[0].id, title="renamed")  # already seen
-    services.rename_conversation(user=user, conversation_id=conversations[5].id, title="renamed too")  # not yet seen
+    services.rename_conversation(
+        user=user, conversation_id=conversations[0].id, title="renamed"
+    )  # already seen
+    services.rename_conversation(
+        user=user, conversation_id=conversations[5].id, title="renamed too"
+    )  # not yet seen
     rest, _, _ = follow(api, since=first["next_since"], page_size=3)
     ids = [c["id"] for c in rest]
     assert len(ids) == len(set(ids))
