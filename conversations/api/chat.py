@@ -75,9 +75,19 @@ class ChatUnavailableOutput(serializers.Serializer):
     user_message = MessageSerializer()
 
 
+class ChatEvent(serializers.Serializer):
+    """One server-sent event of a streamed reply (OpenAPI 3.0: the schema of each event)."""
+
+    event = serializers.ChoiceField(choices=["delta", "done", "error"])
+    data = serializers.CharField(
+        help_text='JSON. delta: {"text"}; done: the 201 object; error: the 502 object.'
+    )
+
+
 class ContextQuery(serializers.Serializer):
     budget = serializers.IntegerField(
-        required=False, help_text="Tokens for the history (default NUMINA_CONTEXT_BUDGET)."
+        required=False,
+        help_text="Tokens for the history: default 2000, from 100 to 100000 (settings).",
     )
 
 
@@ -141,9 +151,7 @@ class ChatView(APIView):
             201: ChatOutput,
             # One status code, two media types: OpenAPI keeps one description for both.
             (200, "application/json"): OpenApiResponse(ChatOutput, description=OK_DESCRIPTION),
-            (200, "text/event-stream"): OpenApiResponse(
-                OpenApiTypes.STR, description=OK_DESCRIPTION
-            ),
+            (200, "text/event-stream"): OpenApiResponse(ChatEvent, description=OK_DESCRIPTION),
             400: OpenApiResponse(description="Invalid input: a field → messages map."),
             404: OpenApiResponse(description="No such conversation for this user."),
             429: OpenApiResponse(description="Too many chat requests (NUMINA_THROTTLE_CHAT)."),
