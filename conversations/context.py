@@ -64,18 +64,6 @@ class Context:
     cached: bool = False
     notes: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The shape API.md gives the context endpoint."""
-        return {
-            "system": self.system,
-            "messages": self.messages,
-            "summary": self.summary,
-            "total_messages": self.total_messages,
-            "summarized": self.summarized,
-            "estimated_tokens": self.estimated_tokens,
-            "cached": self.cached,
-        }
-
 
 def _turn_tokens(content: str) -> int:
     return llm.estimate_tokens(content) + llm.MESSAGE_OVERHEAD_TOKENS

@@ -4,6 +4,8 @@ import json
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import include, path
 from drf_spectacular.generators import SchemaGenerator
 
@@ -189,6 +191,43 @@ def test_stream_cut_short_ends_with_an_error_event(api, claude):
     assert name == "error"
     assert error["code"] == "llm_unavailable"
     assert error["user_message"]["content"] == "Hi"
+
+
+def queries_of(call) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        call()
+    return len(queries)
+
+
+def grow(user, conversation, count):
+    services.add_messages(
+        user=user,
+        conversation_id=conversation.id,
+        messages=[services.NewMessage(role="user", content=f"m{n}") for n in range(count)],
+    )
+
+
+def test_chat_runs_the_same_queries_however_long_the_conversation(api, user, offline):
+    short, long = (services.create_conversation(user=user) for _ in range(2))
+    grow(user, short, 2)
+    grow(user, long, 300)
+
+    counts = {
+        queries_of(lambda c=c: post(api, {"message": "Hi", "conversation_id": str(c.id)}))
+        for c in (short, long)
+    }
+
+    assert len(counts) == 1
+
+
+def test_context_runs_the_same_queries_however_long_the_conversation(api, user):
+    short, long = (services.create_conversation(user=user) for _ in range(2))
+    grow(user, short, 2)
+    grow(user, long, 300)
+
+    counts = {queries_of(lambda c=c: api.get(context_url(c.id))) for c in (short, long)}
+
+    assert len(counts) == 1
 
 
 def test_chat_works_with_the_browser_session(session_api, offline):
