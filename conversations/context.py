@@ -30,7 +30,7 @@ from .services.conversations import as_uuid
 
 # Stands in for the user turn that opened the part of the conversation left out, so the
 # request still starts with a user message.
-LEAD_IN = "(Earlier messages of this conversation are left out; the summary covers them.)"
+LEAD_IN = "(The conversation began earlier; its first messages are not repeated here.)"
 NOTES_HEADER = "\n\nInstructions given earlier in this conversation:\n"
 SUMMARY_HEADER = "\n\nSummary of the conversation so far:\n"
 TRUNCATION_MARK = "\n[… {count} characters left out …]\n"
