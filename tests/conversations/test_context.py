@@ -1,5 +1,7 @@
 """The context for the next model call: valid, within the budget, newest first."""
 
+import random
+
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -239,3 +241,28 @@ def test_get_context_of_another_users_conversation_does_not_exist(other_user, co
 def test_get_context_of_a_malformed_id_does_not_exist(user):
     with pytest.raises(Conversation.DoesNotExist):
         get_context(user=user, conversation_id="not-a-uuid")
+
+
+@pytest.mark.parametrize("budget", [100, 700, 2000, 9000])
+def test_build_context_loads_all_it_needs_to_match_the_whole_history(user, conversation, budget):
+    rng = random.Random(budget)
+    sizes = [rng.choice([1, 40, 400, 4000, 30_000]) for _ in range(80)]
+    services.add_messages(
+        user=user,
+        conversation_id=conversation.id,
+        messages=[
+            services.NewMessage(
+                role=rng.choice(["user", "assistant", "system"]), content="é" * size
+            )
+            for size in sizes
+        ],
+    )
+    conversation.refresh_from_db()
+    everything = [Turn(m.role, m.content) for m in conversation.messages.order_by("seq")]
+
+    from_database = build_context(conversation=conversation, budget=budget)
+    from_everything = assemble_context(
+        history=everything, budget=budget, total_messages=80, summarized=0
+    )
+
+    assert from_database == from_everything
