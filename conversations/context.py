@@ -204,12 +204,14 @@ def _candidate_seqs(*, conversation: Conversation, budget: int, keep_recent: int
     """The lowest seq worth loading: a cheap pass over lengths, not contents.
 
     A message costs at least a quarter of its length in tokens (llm.estimate_tokens), so
-    the messages whose lower bound still fits the budget are a superset of what
-    ``_select`` keeps. The newest ``keep_recent`` are always candidates.
+    the user and assistant messages whose lower bound still fits the budget are a superset
+    of what ``_select`` keeps; the system messages among them are loaded with them. The
+    newest ``keep_recent`` are always candidates.
     """
     most = budget // llm.MESSAGE_OVERHEAD_TOKENS + keep_recent
     rows = (
         Message.objects.filter(conversation=conversation, seq__gt=conversation.summary_covers_seq)
+        .exclude(role=Role.SYSTEM)
         .order_by("-seq")
         .values_list("seq", Length("content"))[:most]
     )

@@ -266,3 +266,16 @@ def test_build_context_loads_all_it_needs_to_match_the_whole_history(user, conve
     )
 
     assert from_database == from_everything
+
+
+def test_build_context_is_not_misled_by_large_system_messages(user, conversation):
+    messages = [services.NewMessage(role="user", content=f"question {n}") for n in range(10)]
+    messages.append(services.NewMessage(role="system", content="a" * 30_000))
+    services.add_messages(user=user, conversation_id=conversation.id, messages=messages)
+    conversation.refresh_from_db()
+    everything = [Turn(m.role, m.content) for m in conversation.messages.order_by("seq")]
+
+    from_database = build_context(conversation=conversation, budget=2000)
+
+    assert from_database == assemble_context(history=everything, budget=2000, total_messages=11)
+    assert "question 0" in from_database.messages[0]["content"]
