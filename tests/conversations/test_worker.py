@@ -49,8 +49,11 @@ def worker_claude():
 def worker(django_db_setup, django_db_blocker, worker_claude, tmp_path_factory):
     with django_db_blocker.unblock():
         url = database_url()  # the test database's name: test_<name>
-    # Tasks left in the queue by earlier runs would only be noise for this worker.
-    celery_app.control.purge()
+    # A queue of its own: tasks left by earlier runs, or a parallel run's worker, never
+    # meet this worker, and this process sends its tasks there while the module runs.
+    queue = f"numina-test-{uuid.uuid4().hex[:12]}"
+    default_queue = celery_app.conf.task_default_queue
+    celery_app.conf.task_default_queue = queue
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -79,6 +82,7 @@ def worker(django_db_setup, django_db_blocker, worker_claude, tmp_path_factory):
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            f"--queues={queue}",
             f"--hostname=numina-test-{uuid.uuid4().hex[:8]}@%h",
         ],
         cwd=ROOT,
@@ -95,6 +99,7 @@ def worker(django_db_setup, django_db_blocker, worker_claude, tmp_path_factory):
         process.kill()
         process.wait()
     log.close()
+    celery_app.conf.task_default_queue = default_queue
 
 
 @pytest.fixture
