@@ -360,7 +360,7 @@ def test_context_budget_out_of_range_is_400(api, conversation, budget):
     assert "budget" in response.json()
 
 
-@pytest.mark.parametrize("conversation_id", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize("conversation_id", ["not-a-uuid", "6f1c2e0a-4b7d-4c1e-9a57-3d2b8e9f0a11"])
 def test_context_of_an_unknown_conversation_is_404(api, conversation_id):
     assert api.get(context_url(conversation_id)).status_code == 404
 
