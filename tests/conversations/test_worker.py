@@ -25,7 +25,15 @@ from tests.fake_anthropic import FakeAnthropic, Reply
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 60
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    # Every test's autouse cache.clear() flushes the Redis database the broker shares, so a
+    # parallel test process would wipe this worker's queue under it.
+    pytest.mark.skipif(
+        int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1,
+        reason="needs the broker's Redis database to itself: run without -n",
+    ),
+]
 
 
 def database_url() -> str:
