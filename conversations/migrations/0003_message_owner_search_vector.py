@@ -31,6 +31,9 @@ def fill_owner(apps, schema_editor):
 def create_search(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
+    # The owner fill above left deferred foreign-key checks queued in this transaction,
+    # and PostgreSQL refuses CREATE INDEX on a table with pending trigger events.
+    schema_editor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     schema_editor.execute("DROP INDEX IF EXISTS message_content_search")
     schema_editor.execute(
         f"CREATE TRIGGER {TRIGGER} BEFORE INSERT OR UPDATE OF content ON conversations_message "
