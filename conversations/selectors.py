@@ -14,7 +14,7 @@ from typing import Any
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import F, FloatField, Q, QuerySet, Value
+from django.db.models import F, FloatField, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace, Substr
 
 from . import validation
@@ -116,7 +116,11 @@ def search_messages(*, user, query: str, archived: bool | None = None) -> QueryS
     ``<mark>`` around matched words: clients may show it as HTML.
     """
     query = _clean_query(query)
-    messages = matching_messages(user=user, query=query).select_related("conversation")
+    # The page's conversations come in a second query: joining them into the ranked
+    # query made PostgreSQL hash all of the user's conversations before the LIMIT.
+    messages = matching_messages(user=user, query=query).prefetch_related(
+        Prefetch("conversation", queryset=Conversation.objects.only("id", "title"))
+    )
     if archived is not None:
         messages = messages.filter(conversation__is_archived=archived)
     if connection.vendor != "postgresql":
