@@ -8,6 +8,7 @@ The work is ``conversations.legacy.migration``; the writes are
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from django.conf import settings
@@ -106,7 +107,14 @@ class _Progress:
         from tqdm import tqdm
 
         self.messages = 0
-        self.bar = tqdm(unit=" keys", desc="migrating", file=sys.stderr, dynamic_ncols=True)
+        try:
+            columns, lines = os.get_terminal_size(sys.stderr.fileno())
+        except OSError:
+            columns, lines = 0, 0
+        # A terminal that reports no size (a bare pty) would hide the bar entirely.
+        self.bar = tqdm(
+            unit=" keys", desc="migrating", file=sys.stderr, ncols=columns or 80, nrows=lines or 24
+        )
 
     def on_key(self, imported: int) -> None:
         self.messages += imported
