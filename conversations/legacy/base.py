@@ -213,10 +213,12 @@ def make_message(
     for name, value in (legacy or {}).items():
         if value not in (None, "", [], {}):
             info[name] = value
-    text, nul_in_text = _strip_nul(text)
-    info, nul_in_meta = _strip_nul(info)
-    if nul_in_text or nul_in_meta:
-        info["nul_removed"] = nul_in_text + nul_in_meta
+    # JSON spells NUL \\u0000; an item without one (nearly all) skips the walk.
+    if b"\\u0000" in raw or b"\x00" in raw:
+        text, nul_in_text = _strip_nul(text)
+        info, nul_in_meta = _strip_nul(info)
+        if nul_in_text or nul_in_meta:
+            info["nul_removed"] = nul_in_text + nul_in_meta
     limit = settings.NUMINA_CONTENT_MAX_LENGTH
     if len(text) > limit:
         raise ItemError(f"content of {len(text)} characters exceeds the limit of {limit}")
