@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 
@@ -94,25 +94,30 @@ class Reading:
     owner_name: str | None = None  # a username the data itself names (user-session)
 
 
-class Layout(Protocol):
-    """A legacy layout: adding one is a module with these and a line in registry.py."""
+class Layout:
+    """A legacy layout: adding one is a subclass in a module and a line in registry.py."""
 
     name: str
     redis_type: str  # "list" or "string": the only types a layout's value comes in
 
     def companion_keys(self, key: str) -> list[str]:
         """Keys to read in the same snapshot as ``key`` (decided by its name alone)."""
+        return []
 
     def is_companion(self, key: str) -> bool:
         """True for a key that belongs to another key of this layout (a summary)."""
+        return False
 
     def claims(self, snapshot: Snapshot) -> bool:
         """True when the key's name, type and value shape are this layout's."""
+        raise NotImplementedError
 
     def legacy_id(self, key: str) -> str:
         """The id an operator's --user-map names this key's owner by."""
+        raise NotImplementedError
 
-    def read(self, snapshot: Snapshot) -> Reading: ...
+    def read(self, snapshot: Snapshot) -> Reading:
+        raise NotImplementedError
 
 
 def fingerprint(raw: bytes) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ItemError, LegacyMessage, Reading, Snapshot, loads_object, make_message
+from .base import ItemError, Layout, LegacyMessage, Reading, Snapshot, loads_object, make_message
 from .base import read_items as _read_items
 
 PREFIX = "message_store:"
@@ -35,15 +35,9 @@ def message_from_dict(raw: bytes, value: Any, *, layout: str) -> LegacyMessage:
     return make_message(raw=raw, role=role, content=data.get("content"), legacy=legacy)
 
 
-class LangChain:
+class LangChain(Layout):
     name = "langchain"
     redis_type = "list"
-
-    def companion_keys(self, key: str) -> list[str]:
-        return []
-
-    def is_companion(self, key: str) -> bool:
-        return False
 
     def claims(self, snapshot: Snapshot) -> bool:
         if snapshot.redis_type != "list" or snapshot.key.startswith("conversation:"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import ItemError, LegacyMessage, Reading, Snapshot, loads_object, make_message
+from .base import ItemError, Layout, LegacyMessage, Reading, Snapshot, loads_object, make_message
 from .base import read_items as _read_items
 
 
@@ -41,15 +41,9 @@ def _message(raw: bytes, value: Any) -> LegacyMessage:
     )
 
 
-class LlamaIndex:
+class LlamaIndex(Layout):
     name = "llamaindex"
     redis_type = "list"
-
-    def companion_keys(self, key: str) -> list[str]:
-        return []
-
-    def is_companion(self, key: str) -> bool:
-        return False
 
     def claims(self, snapshot: Snapshot) -> bool:
         if snapshot.redis_type != "list":

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import BadItem, ItemError, LegacyMessage, Reading, Snapshot, make_message, read_items
+from .base import (
+    BadItem,
+    ItemError,
+    Layout,
+    LegacyMessage,
+    Reading,
+    Snapshot,
+    make_message,
+    read_items,
+)
 from .langchain import is_message_dict, message_from_dict
 
 MESSAGES = "conversation:messages:"
@@ -32,7 +41,7 @@ def _message(raw: bytes, value: Any) -> LegacyMessage:
     )
 
 
-class Memory:
+class Memory(Layout):
     name = "memory"
     redis_type = "list"
 

@@ -7,20 +7,14 @@
 
 from __future__ import annotations
 
-from .base import Reading, Snapshot, loads_object, parse_iso, read_json_value
+from .base import Layout, Reading, Snapshot, loads_object, parse_iso, read_json_value
 
 PREFIX = "conversation:"
 
 
-class Session:
+class Session(Layout):
     name = "session"
     redis_type = "string"
-
-    def companion_keys(self, key: str) -> list[str]:
-        return []
-
-    def is_companion(self, key: str) -> bool:
-        return False
 
     def claims(self, snapshot: Snapshot) -> bool:
         if snapshot.redis_type != "string" or not snapshot.key.startswith(PREFIX):

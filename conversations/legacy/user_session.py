@@ -8,20 +8,14 @@ Numina username unless the operator's --user-map says otherwise.
 
 from __future__ import annotations
 
-from .base import Reading, Snapshot, loads_object, parse_epoch_ms, read_json_value
+from .base import Layout, Reading, Snapshot, loads_object, parse_epoch_ms, read_json_value
 
 PREFIX = "conversation:"
 
 
-class UserSession:
+class UserSession(Layout):
     name = "user-session"
     redis_type = "string"
-
-    def companion_keys(self, key: str) -> list[str]:
-        return []
-
-    def is_companion(self, key: str) -> bool:
-        return False
 
     def claims(self, snapshot: Snapshot) -> bool:
         if snapshot.redis_type != "string" or snapshot.key.count(":") < 2:
