@@ -63,11 +63,6 @@ class Snapshot:
     def key(self) -> str:
         return self.raw_key.decode("utf-8", "backslashreplace")
 
-    def first_item(self) -> bytes | None:
-        if isinstance(self.value, list):
-            return self.value[0] if self.value else None
-        return self.value
-
 
 @dataclass(frozen=True)
 class LegacyMessage:
@@ -82,7 +77,9 @@ class LegacyMessage:
 
 @dataclass(frozen=True)
 class BadItem:
-    position: int | None  # index in the source, oldest first; None for the whole value
+    # The item's index in the Redis list (what LINDEX takes) or in the value's messages
+    # array; None when the whole value is unreadable.
+    position: int | None
     reason: str
 
 

@@ -39,7 +39,11 @@ class Command(BaseCommand):
             "--format", choices=sorted(registry.BY_NAME), help="Force a layout for every key."
         )
         owner = parser.add_mutually_exclusive_group()
-        owner.add_argument("--user", help="The username that owns every key found.")
+        owner.add_argument(
+            "--user",
+            help="The username that owns every key found (a user-session key's own userId "
+            "still names its owner).",
+        )
         owner.add_argument("--user-map", help="CSV file with the header legacy_id,username.")
         parser.add_argument("--dry-run", action="store_true", help="Read and report only.")
         parser.add_argument(

@@ -107,3 +107,21 @@ def _database_url() -> str:
 
     settings = connection.settings_dict
     return f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+
+
+def test_batch_size_of_one_still_reads_every_key(legacy_redis, migrate, user):
+    for n in range(5):
+        llamaindex_add(f"chat:{n}", "user", f"hi {n}")
+
+    run = migrate("--user", user.username, "--batch-size", "1")
+
+    assert (run.report["keys_scanned"], run.report["conversations_created"]) == (5, 5)
+
+
+def test_key_without_messages_is_skipped_as_empty(legacy_redis, migrate, user):
+    legacy_redis.set("conversation:quiet", '{"sessionId": "quiet", "messages": []}')
+
+    run = migrate("--user", user.username)
+
+    assert run.report["skipped"] == {"empty": 1}
+    assert run.exit_code == 0
