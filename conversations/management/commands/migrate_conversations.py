@@ -11,6 +11,7 @@ import json
 import os
 import sys
 
+import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -84,6 +85,9 @@ class Command(BaseCommand):
         bar = self._progress_bar(enabled=not options["json"])
         try:
             report = run_migration(options=run_options, on_key=bar.on_key if bar else None)
+        except redis.RedisError as exc:
+            # What was committed stays; a re-run carries on from there.
+            raise CommandError(f"Legacy Redis at {options['redis_url']}: {exc}") from None
         finally:
             if bar:
                 bar.close()

@@ -125,3 +125,10 @@ def test_key_without_messages_is_skipped_as_empty(legacy_redis, migrate, user):
 
     assert run.report["skipped"] == {"empty": 1}
     assert run.exit_code == 0
+
+
+def test_unreachable_legacy_redis_is_a_clear_error(user):
+    with pytest.raises(CommandError, match=r"Legacy Redis at redis://127\.0\.0\.1:1/0"):
+        call_command(
+            "migrate_conversations", "--redis-url", "redis://127.0.0.1:1/0", "--user", user.username
+        )
