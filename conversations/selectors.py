@@ -6,14 +6,27 @@ whose query count does not depend on how many rows there are.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
+from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import F, FloatField, Q, QuerySet, Value
+from django.db.models.functions import Cast, Replace, Substr
 
-from .models import SEARCH_CONFIG, Conversation, Message
+from . import validation
+from .models import SEARCH_CONFIG, Conversation, DeletedConversation, Message
 from .services import as_uuid
+
+
+def _clean_query(query: Any) -> str:
+    try:
+        return validation.clean_search_query(query)
+    except ValidationError as exc:
+        raise ValidationError({"q": exc.messages}) from None
 
 
 def _owned(*, user) -> QuerySet[Conversation]:
@@ -28,22 +41,21 @@ def get_conversation(*, user, conversation_id: Any) -> Conversation:
     return _owned(user=user).get(id=conversation_uuid)
 
 
-def message_matches(*, query: str) -> Q:
-    """Messages whose content matches a web-search style query (words, "phrases", -not, or).
+def _websearch(query: str) -> SearchQuery:
+    return SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
 
-    On PostgreSQL this is full-text search over the GIN expression index of migration
-    0002; the embedded SQLite default falls back to a substring match.
+
+def matching_messages(*, user, query: str) -> QuerySet[Message]:
+    """The user's messages whose content matches a web-search query (words, "phrases",
+    -excluded, or).
+
+    On PostgreSQL: the stored ``search_vector`` through the (owner, search_vector) GIN
+    index of migration 0003. The SQLite embedded default falls back to a substring match.
     """
+    messages = Message.objects.filter(owner=user)
     if connection.vendor == "postgresql":
-        return Q(search_vector=SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch"))
-    return Q(content__icontains=query)
-
-
-def messages_with_search_vector(queryset: QuerySet[Message]) -> QuerySet[Message]:
-    if connection.vendor == "postgresql":
-        # Must stay the exact expression the index was built on.
-        return queryset.annotate(search_vector=SearchVector("content", config=SEARCH_CONFIG))
-    return queryset
+        return messages.filter(search_vector=_websearch(query))
+    return messages.filter(content__icontains=query)
 
 
 def list_conversations(
@@ -66,13 +78,12 @@ def list_conversations(
         conversations = conversations.filter(is_pinned=pinned)
     if tag:
         conversations = conversations.filter(tags__name=tag.strip())
-    if query and query.strip():
-        query = query.strip()
-        matching_messages = messages_with_search_vector(
-            Message.objects.filter(conversation=OuterRef("pk"))
-        ).filter(message_matches(query=query))
+    if query is not None and query.strip():
+        query = _clean_query(query)
         conversations = conversations.filter(
-            Q(title__icontains=query) | Q(summary__icontains=query) | Exists(matching_messages)
+            Q(title__icontains=query)
+            | Q(summary__icontains=query)
+            | Q(id__in=matching_messages(user=user, query=query).values("conversation_id"))
         )
     return conversations
 
@@ -96,3 +107,86 @@ def recent_messages(*, conversation: Conversation, limit: int) -> list[Message]:
         return []
     newest = Message.objects.filter(conversation=conversation).order_by("-seq")[:limit]
     return list(reversed(newest))
+
+
+def search_messages(*, user, query: str, archived: bool | None = None) -> QuerySet[Message]:
+    """The user's messages matching a web-search query, annotated with ``rank`` and ``snippet``.
+
+    ``snippet`` is built from HTML-escaped content, so the only markup in it is the
+    ``<mark>`` around matched words: clients may show it as HTML.
+    """
+    query = _clean_query(query)
+    messages = matching_messages(user=user, query=query).select_related("conversation")
+    if archived is not None:
+        messages = messages.filter(conversation__is_archived=archived)
+    if connection.vendor != "postgresql":
+        return messages.annotate(
+            rank=Value(1.0, output_field=FloatField()), snippet=Substr("content", 1, 200)
+        )
+    search_query = _websearch(query)
+    escaped = Replace(
+        Replace(Replace("content", Value("&"), Value("&amp;")), Value("<"), Value("&lt;")),
+        Value(">"),
+        Value("&gt;"),
+    )
+    return messages.annotate(
+        # ts_rank is a float4: as double precision it survives the trip through a page
+        # cursor exactly, so keyset pages neither repeat nor skip.
+        rank=Cast(SearchRank(F("search_vector"), search_query), FloatField()),
+        snippet=SearchHeadline(
+            escaped,
+            search_query,
+            config=SEARCH_CONFIG,
+            start_sel="<mark>",
+            stop_sel="</mark>",
+            max_words=30,
+            min_words=10,
+            max_fragments=2,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SyncPage:
+    conversations: list[Conversation]
+    deleted: list[uuid.UUID]
+    next_since: int
+    has_more: bool
+
+
+def sync_changes(*, user, since: int, limit: int) -> SyncPage:
+    """The user's changes after position ``since`` of their change stream, oldest first.
+
+    Conversations and deletions share one per-user sequence (services.next_change_seq),
+    so merging the two by position and stopping after ``limit`` gives every change
+    exactly once to a client that follows ``next_since``.
+    """
+    changed = list(
+        Conversation.objects.owned_by(user)
+        .filter(change_seq__gt=since)
+        .order_by("change_seq")
+        .prefetch_related("tags")[: limit + 1]
+    )
+    deleted = list(
+        DeletedConversation.objects.filter(owner=user, change_seq__gt=since)
+        .order_by("change_seq")
+        .values_list("change_seq", "conversation_id")[: limit + 1]
+    )
+    stream = sorted(
+        [(c.change_seq, c) for c in changed] + [(seq, cid) for seq, cid in deleted],
+        key=lambda item: item[0],
+    )
+    page, rest = stream[:limit], stream[limit:]
+    return SyncPage(
+        conversations=[item for _, item in page if isinstance(item, Conversation)],
+        deleted=[item for _, item in page if not isinstance(item, Conversation)],
+        next_since=page[-1][0] if page else since,
+        has_more=bool(rest),
+    )
+
+
+def export_messages(*, conversation: Conversation) -> Iterator[Message]:
+    """All messages of a conversation the caller owns, in order, streamed in chunks."""
+    return (
+        Message.objects.filter(conversation=conversation).order_by("seq").iterator(chunk_size=2000)
+    )

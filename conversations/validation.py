@@ -157,3 +157,24 @@ def clean_client_id(client_id: Any) -> uuid.UUID | None:
         return uuid.UUID(str(client_id))
     except ValueError:
         raise ValidationError("Must be a valid UUID.") from None
+
+
+def clean_search_query(query: Any) -> str:
+    """A search text: trimmed, not blank, at most NUMINA_SEARCH_QUERY_MAX_LENGTH characters."""
+    if not isinstance(query, str):
+        raise ValidationError("Not a valid string.")
+    query = query.strip()
+    if not query:
+        raise ValidationError("This field may not be blank.")
+    if len(query) > settings.NUMINA_SEARCH_QUERY_MAX_LENGTH:
+        raise _too_long(settings.NUMINA_SEARCH_QUERY_MAX_LENGTH)
+    _reject_nul(query)
+    return query
+
+
+def clean_message_window(count: Any) -> int:
+    """How many of the newest messages to return with a conversation (0 to the setting)."""
+    limit = settings.NUMINA_RETRIEVE_MESSAGES_MAX
+    if not isinstance(count, int) or count < 0 or count > limit:
+        raise ValidationError(f"Ensure this value is between 0 and {limit}.")
+    return count

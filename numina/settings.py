@@ -187,6 +187,10 @@ NUMINA_MAX_PAGE_SIZE = env.int("NUMINA_MAX_PAGE_SIZE", default=100)
 NUMINA_RETRIEVE_MESSAGES = env.int("NUMINA_RETRIEVE_MESSAGES", default=50)
 NUMINA_RETRIEVE_MESSAGES_MAX = env.int("NUMINA_RETRIEVE_MESSAGES_MAX", default=500)
 NUMINA_SEARCH_QUERY_MAX_LENGTH = env.int("NUMINA_SEARCH_QUERY_MAX_LENGTH", default=500)
+NUMINA_IMPORT_MAX_MESSAGES = env.int("NUMINA_IMPORT_MAX_MESSAGES", default=10_000)
+NUMINA_SYNC_PAGE_SIZE = env.int("NUMINA_SYNC_PAGE_SIZE", default=100)
+# Request bodies (an import is the largest) are refused past this size with a 400.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("NUMINA_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)
 NUMINA_ALLOW_SIGNUP = env.bool("NUMINA_ALLOW_SIGNUP", default=True)
 NUMINA_TOKEN_TTL_DAYS = env.int("NUMINA_TOKEN_TTL_DAYS", default=30)
 NUMINA_THROTTLE_USER = env.str("NUMINA_THROTTLE_USER", default="1200/min")
@@ -214,7 +218,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "numina.api.NuminaAutoSchema",
+    "EXCEPTION_HANDLER": "numina.api.exception_handler",
+    # ?format= is the export's own parameter (json | markdown), not DRF's renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "conversations.api.pagination.ConversationCursorPagination",
+    "PAGE_SIZE": NUMINA_PAGE_SIZE,
     "DEFAULT_THROTTLE_RATES": {
         "user": NUMINA_THROTTLE_USER,
         "anon": NUMINA_THROTTLE_ANON,
@@ -222,6 +235,8 @@ REST_FRAMEWORK = {
         "chat": NUMINA_THROTTLE_CHAT,
     },
 }
+# Knox's own token model (the migrations of accounts name it through this setting).
+KNOX_TOKEN_MODEL = "knox.AuthToken"
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=NUMINA_TOKEN_TTL_DAYS),
     "AUTH_HEADER_PREFIX": "Bearer",

@@ -5,6 +5,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("conversations.api.urls")),
     path("accounts/", include("accounts.urls")),
     path("", include("conversations.urls")),
 ]

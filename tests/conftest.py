@@ -7,6 +7,13 @@ from tests.factories import UserFactory
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness is for attackers, not for a suite that makes thousands
+    # of users; the real hasher is still what production uses.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     cache.clear()
     yield
@@ -21,3 +28,57 @@ def user(db):
 @pytest.fixture
 def other_user(db):
     return UserFactory()
+
+
+@pytest.fixture
+def token_for(db):
+    from accounts.services import issue_token
+
+    def make(user) -> str:
+        return issue_token(user=user, device_name="tests")[0]
+
+    return make
+
+
+@pytest.fixture
+def api(user, token_for):
+    """An API client authenticated as ``user`` with a Bearer token (the mobile app's way)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+    return client
+
+
+@pytest.fixture
+def session_api(user):
+    """An API client logged in as ``user`` with a session and enforced CSRF (the browser's way)."""
+    from django.middleware.csrf import _get_new_csrf_string
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    secret = _get_new_csrf_string()
+    client.cookies["csrftoken"] = secret
+    client.credentials(HTTP_X_CSRFTOKEN=secret)
+    return client
+
+
+@pytest.fixture
+def anon_api():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def throttle_rates(monkeypatch):
+    """Set DRF throttle rates for one test (DRF binds them to the throttle class at import)."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    def set_rates(**rates: str) -> None:
+        monkeypatch.setattr(
+            SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **rates}
+        )
+
+    return set_rates

@@ -21,6 +21,7 @@ from .conversations import (
     unpin_conversation,
     update_conversation,
 )
+from .transfer import export_filename, export_json, export_markdown, import_conversation
 
 __all__ = [
     "UNSET",
@@ -32,6 +33,10 @@ __all__ = [
     "as_uuid",
     "create_conversation",
     "delete_conversation",
+    "export_filename",
+    "export_json",
+    "export_markdown",
+    "import_conversation",
     "pin_conversation",
     "rename_conversation",
     "set_tags",

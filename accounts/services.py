@@ -1,0 +1,52 @@
+"""Accounts: sign-up and API tokens (one per device, hashed, expiring — django-rest-knox)."""
+
+from datetime import datetime
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from knox.models import get_token_model
+
+from .models import DeviceName, User
+
+BAD_CREDENTIALS = "Unable to log in with provided credentials."
+
+
+@transaction.atomic
+def register_user(*, username: str, password: str, email: str = "") -> User:
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": ["A user with that username already exists."]})
+    user = User(username=username, email=email)
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from None
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # a concurrent sign-up took the name between check and insert
+        raise ValidationError({"username": ["A user with that username already exists."]}) from None
+    return user
+
+
+@transaction.atomic
+def issue_token(*, user: User, device_name: str = "") -> tuple[str, datetime | None]:
+    """A new token for one device; only its digest is stored, the token is shown once."""
+    instance, token = get_token_model().objects.create(user=user)
+    if device_name:
+        DeviceName.objects.create(token=instance, name=device_name[:100])
+    return token, instance.expiry
+
+
+def log_in(*, username: str, password: str) -> User:
+    """The user for these credentials; the same error whether or not the user exists."""
+    user = authenticate(username=username, password=password)
+    if user is None or not user.is_active:
+        raise ValidationError({"non_field_errors": [BAD_CREDENTIALS]})
+    return user
+
+
+def revoke_token(*, token) -> None:
+    token.delete()

@@ -1,0 +1,191 @@
+"""Shapes of the API: output serializers match API.md's objects; input serializers only
+check types. Limits are enforced once, by the services (conversations/validation.py)."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Conversation, Message, Role
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    conversation_id = serializers.UUIDField(read_only=True)
+    attachments = serializers.ListField(child=serializers.CharField(), read_only=True)
+    metadata = serializers.DictField(read_only=True)
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "conversation_id",
+            "seq",
+            "role",
+            "content",
+            "attachments",
+            "metadata",
+            "client_id",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "title",
+            "summary",
+            "is_archived",
+            "is_pinned",
+            "tags",
+            "message_count",
+            "preview",
+            "last_activity_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    """A conversation with its newest messages, oldest first (the view sets ``recent``)."""
+
+    messages = MessageSerializer(many=True, read_only=True, source="recent")
+
+    class Meta(ConversationSerializer.Meta):
+        fields = [*ConversationSerializer.Meta.fields, "messages"]
+        read_only_fields = fields
+
+
+# --- input --------------------------------------------------------------------------------
+
+
+def _text(**kwargs) -> serializers.CharField:
+    # trim and blank checks belong to validation.py, so the API and the UI say the same.
+    return serializers.CharField(trim_whitespace=False, allow_blank=True, **kwargs)
+
+
+class ConversationCreateInput(serializers.Serializer):
+    title = _text(required=False, help_text="1 to 200 characters after trimming.")
+    tags = serializers.ListField(
+        child=_text(), required=False, help_text="At most 20 tags of 1 to 50 characters."
+    )
+    is_pinned = serializers.BooleanField(required=False, default=False)
+
+
+class ConversationUpdateInput(serializers.Serializer):
+    title = _text(
+        required=False, help_text="1 to 200 characters after trimming; becomes the user's title."
+    )
+    is_archived = serializers.BooleanField(required=False)
+    is_pinned = serializers.BooleanField(required=False)
+    tags = serializers.ListField(
+        child=_text(), required=False, help_text="Replaces the tags; at most 20."
+    )
+
+
+class MessageCreateInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+    content = _text(help_text="1 to 100,000 characters, not only white space.")
+    attachments = serializers.ListField(
+        child=_text(), required=False, default=list, help_text="At most 20: URLs or opaque ids."
+    )
+    metadata = serializers.DictField(
+        required=False, default=dict, help_text="A JSON object of at most 16 KB."
+    )
+    client_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+
+
+class ConversationListQuery(serializers.Serializer):
+    archived = serializers.ChoiceField(
+        choices=["false", "true", "all"], required=False, default="false"
+    )
+    pinned = serializers.BooleanField(required=False, allow_null=True, default=None)
+    tag = serializers.CharField(required=False, max_length=200)
+    q = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
+
+
+class RetrieveQuery(serializers.Serializer):
+    messages = serializers.IntegerField(required=False, min_value=0)
+
+
+class MessageListQuery(serializers.Serializer):
+    after_seq = serializers.IntegerField(
+        required=False, min_value=0, default=0, max_value=2**31 - 1
+    )
+
+
+class ExportQuery(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["json", "markdown"], required=False, default="json")
+
+
+class SearchQueryInput(serializers.Serializer):
+    q = serializers.CharField(trim_whitespace=False, allow_blank=True)
+    archived = serializers.ChoiceField(
+        choices=["false", "true", "all"], required=False, default="all"
+    )
+
+
+class SearchResultSerializer(serializers.Serializer):
+    conversation_id = serializers.UUIDField()
+    conversation_title = serializers.CharField(source="conversation.title")
+    message_id = serializers.UUIDField(source="id")
+    seq = serializers.IntegerField()
+    role = serializers.ChoiceField(choices=Role.choices)
+    snippet = serializers.CharField(
+        help_text="HTML-escaped text around the match, the matched words inside <mark>…</mark>."
+    )
+    created_at = serializers.DateTimeField()
+
+
+class SyncQuery(serializers.Serializer):
+    since = serializers.CharField(required=False, max_length=100)
+    page_size = serializers.IntegerField(required=False, min_value=1)
+
+
+class SyncSerializer(serializers.Serializer):
+    conversations = ConversationSerializer(many=True)
+    deleted = serializers.ListField(child=serializers.UUIDField())
+    next_since = serializers.CharField()
+    has_more = serializers.BooleanField()
+
+
+# --- export / import -------------------------------------------------------------------
+
+
+class ExportedMessageSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(required=False, min_value=1)
+    role = serializers.ChoiceField(choices=Role.choices)
+    content = _text()
+    attachments = serializers.ListField(child=_text(), required=False, default=list)
+    metadata = serializers.DictField(required=False, default=dict)
+    client_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    created_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class ExportedConversationSerializer(serializers.Serializer):
+    title = _text(required=False, default="")
+    title_set_by_user = serializers.BooleanField(required=False, default=False)
+    summary = _text(required=False, default="")
+    summary_covers_seq = serializers.IntegerField(required=False, min_value=0, default=0)
+    is_pinned = serializers.BooleanField(required=False, default=False)
+    tags = serializers.ListField(child=_text(), required=False, default=list)
+    created_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class ExportSerializer(serializers.Serializer):
+    """The JSON export document; import takes the same document back."""
+
+    format = serializers.ChoiceField(choices=["numina.conversation"])
+    version = serializers.ChoiceField(choices=[1])
+    exported_at = serializers.DateTimeField(required=False)
+    conversation = ExportedConversationSerializer()
+    messages = ExportedMessageSerializer(many=True)
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class DownloadField(serializers.Field):
+    """Marks a download in the schema."""

@@ -1,0 +1,36 @@
+"""/api/v1/ — the contract of ../shared/API.md."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+
+from . import views
+
+urlpatterns = [
+    path("auth/register/", accounts_api.RegisterView.as_view(), name="api-register"),
+    path("auth/token/", accounts_api.TokenView.as_view(), name="api-token"),
+    path("auth/logout/", accounts_api.LogoutView.as_view(), name="api-logout"),
+    path("me/", accounts_api.MeView.as_view(), name="api-me"),
+    path("conversations/", views.ConversationListView.as_view(), name="api-conversations"),
+    path("conversations/import/", views.ImportView.as_view(), name="api-conversation-import"),
+    path(
+        "conversations/<str:conversation_id>/",
+        views.ConversationDetailView.as_view(),
+        name="api-conversation",
+    ),
+    path(
+        "conversations/<str:conversation_id>/messages/",
+        views.MessageListView.as_view(),
+        name="api-conversation-messages",
+    ),
+    path(
+        "conversations/<str:conversation_id>/export/",
+        views.ExportView.as_view(),
+        name="api-conversation-export",
+    ),
+    path("search/", views.SearchView.as_view(), name="api-search"),
+    path("sync/", views.SyncView.as_view(), name="api-sync"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,108 @@
+"""Another user's conversation answers exactly like one that does not exist, on every
+endpoint, method and kind of authentication, and nothing of it changes."""
+
+import uuid
+
+import pytest
+
+from conversations import services
+from conversations.models import Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+BODY = {
+    "title": "mine now",
+    "is_archived": True,
+    "tags": ["stolen"],
+    "role": "user",
+    "content": "hi",
+}
+ENDPOINTS = [
+    ("get", "/api/v1/conversations/{id}/"),
+    ("patch", "/api/v1/conversations/{id}/"),
+    ("delete", "/api/v1/conversations/{id}/"),
+    ("get", "/api/v1/conversations/{id}/messages/"),
+    ("post", "/api/v1/conversations/{id}/messages/"),
+    ("get", "/api/v1/conversations/{id}/export/"),
+    ("get", "/api/v1/conversations/{id}/export/?format=markdown"),
+]
+
+
+@pytest.fixture(params=["token", "session"])
+def client_of_user(request):
+    return request.getfixturevalue("api" if request.param == "token" else "session_api")
+
+
+def snapshot(conversation_id) -> tuple:
+    return (
+        Conversation.objects.filter(id=conversation_id).values().first(),
+        list(Message.objects.filter(conversation_id=conversation_id).values()),
+        list(Conversation.objects.get(id=conversation_id).tags.values_list("name", flat=True)),
+    )
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_another_users_conversation_is_the_same_404_as_a_random_id(
+    client_of_user, other_user, method, path
+):
+    theirs = services.create_conversation(user=other_user, title="private", tags=["theirs"])
+    services.add_message(user=other_user, conversation_id=theirs.id, role="user", content="secret")
+    before = snapshot(theirs.id)
+
+    call = getattr(client_of_user, method)
+    theirs_response = (
+        call(path.format(id=theirs.id), BODY, format="json")
+        if method in {"post", "patch"}
+        else call(path.format(id=theirs.id))
+    )
+    random_response = (
+        call(path.format(id=uuid.uuid4()), BODY, format="json")
+        if method in {"post", "patch"}
+        else call(path.format(id=uuid.uuid4()))
+    )
+
+    assert theirs_response.status_code == random_response.status_code == 404
+    assert (
+        theirs_response.json()
+        == random_response.json()
+        == {"detail": "Not found.", "code": "not_found"}
+    )
+    assert snapshot(theirs.id) == before
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+def test_a_non_uuid_id_is_a_404(api, method, path):
+    response = getattr(api, method)(path.format(id="12345"), BODY, format="json")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        *ENDPOINTS,
+        ("get", "/api/v1/conversations/"),
+        ("post", "/api/v1/conversations/"),
+        ("get", "/api/v1/search/?q=x"),
+        ("get", "/api/v1/sync/"),
+        ("post", "/api/v1/conversations/import/"),
+        ("get", "/api/v1/me/"),
+        ("post", "/api/v1/auth/logout/"),
+    ],
+)
+def test_every_endpoint_needs_credentials(anon_api, other_user, method, path):
+    theirs = services.create_conversation(user=other_user)
+    response = getattr(anon_api, method)(path.format(id=theirs.id), BODY, format="json")
+    assert response.status_code == 401
+
+
+def test_other_users_conversations_never_appear_in_lists(api, user, other_user):
+    services.create_conversation(user=other_user, title="theirs", tags=["shared-name"])
+    services.create_conversation(user=user, title="mine", tags=["shared-name"])
+    assert [c["title"] for c in api.get("/api/v1/conversations/").json()["results"]] == ["mine"]
+    assert [
+        c["title"]
+        for c in api.get("/api/v1/conversations/", {"tag": "shared-name"}).json()["results"]
+    ] == ["mine"]
+    assert [
+        c["title"] for c in api.get("/api/v1/conversations/", {"q": "theirs"}).json()["results"]
+    ] == []
