@@ -33,6 +33,7 @@ from .conversations import next_change_seq, save_changed
 _COPY_COLUMNS = (
     "id",
     "conversation_id",
+    "owner_id",
     "seq",
     "role",
     "content",
@@ -116,13 +117,15 @@ def _rows(
     return rows
 
 
-def _insert(conversation_id: uuid.UUID, rows: Sequence[tuple]) -> None:
+def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[tuple]) -> None:
+    """COPY the rows in; search_vector is filled by the table's own trigger (0003)."""
     if connection.vendor != "postgresql":  # the embedded SQLite default
         Message.objects.bulk_create(
             [
                 Message(
                     id=id_,
                     conversation_id=conversation_id,
+                    owner_id=owner_id,
                     seq=seq,
                     role=role,
                     content=content,
@@ -139,7 +142,9 @@ def _insert(conversation_id: uuid.UUID, rows: Sequence[tuple]) -> None:
     sql = f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
     with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
         for id_, seq, role, content, metadata, created_at in rows:
-            copy.write_row((id_, conversation_id, seq, role, content, "[]", metadata, created_at))
+            copy.write_row(
+                (id_, conversation_id, owner_id, seq, role, content, "[]", metadata, created_at)
+            )
 
 
 @contextmanager
@@ -171,7 +176,7 @@ def _create(
     # Messages before their conversation: the foreign key is checked at commit
     # (deferred), and the owner's change number is taken last, as every write does, so
     # its lock is held only for the one INSERT.
-    _insert(conversation_id, rows)
+    _insert(conversation_id=conversation_id, owner_id=user.pk, rows=rows)
     times = [row[5] for row in rows] or [now]
     Conversation.objects.create(
         id=conversation_id,
@@ -306,7 +311,7 @@ def _import_locked(
                 first_seq=conversation.message_count + 1,
                 after=max(timezone.now(), conversation.last_activity_at),
             )
-            _insert(conversation.id, rows)
+            _insert(conversation_id=conversation.id, owner_id=conversation.owner_id, rows=rows)
             conversation.message_count += len(rows)
             conversation.preview = rows[-1][3][:200]
             conversation.last_activity_at = max(

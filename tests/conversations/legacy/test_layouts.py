@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
+from conversations import selectors
 from conversations.models import Conversation, Message
 
 from .conftest import conversation_for, stored
@@ -177,3 +178,25 @@ def test_overlapping_match_patterns_read_a_key_once(legacy_redis, migrate, user)
     run = migrate("--user", user.username, "--match", "a:*", "--match", "*")
 
     assert run.report["keys_scanned"] == 1
+
+
+def test_imported_messages_are_found_by_the_owners_search(legacy_redis, migrate, user, other_user):
+    llamaindex_add("chat", "user", "the aurora over Tromsø was green")
+
+    migrate("--user", user.username)
+
+    assert [m.content for m in selectors.search_messages(user=user, query="aurora")] == [
+        "the aurora over Tromsø was green"
+    ]
+    assert not selectors.search_messages(user=other_user, query="aurora").exists()
+
+
+def test_imported_conversations_appear_in_the_owners_sync(legacy_redis, migrate, user):
+    llamaindex_add("chat", "user", "hello")
+
+    migrate("--user", user.username)
+
+    page = selectors.sync_changes(user=user, since=0, limit=10)
+    assert [c.legacy_key for c in page.conversations] == [
+        conversation_for("llamaindex", "chat").legacy_key
+    ]
