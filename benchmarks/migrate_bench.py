@@ -7,7 +7,7 @@ of the message table's shape, for comparison.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/numina \\
         python benchmarks/migrate_bench.py [--keys 2000] [--per-key 50]
 
-It works in a database of its own (``bench_`` + the DATABASE_URL name, kept between runs)
+It works in a database of its own (``bench_`` + the DATABASE_URL name, made anew each run)
 and in NUMINA_BENCH_REDIS_URL (default redis://127.0.0.1:6379/13), which it FLUSHES.
 """
 
@@ -192,9 +192,7 @@ def main() -> None:
         sys.exit("Set DATABASE_URL to a PostgreSQL server.")
     # A database of its own, apart from the test suite's test_ one.
     connection.settings_dict["TEST"]["NAME"] = f"bench_{connection.settings_dict['NAME']}"
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=True, serialize=False)
-    with connection.cursor() as cursor:  # the benchmark's own database: start empty
-        cursor.execute("TRUNCATE conversations_message, conversations_conversation CASCADE")
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
     user, _ = get_user_model().objects.get_or_create(username="bench")
     client = redis.Redis.from_url(url)
     fill(client, keys=args.keys, per_key=args.per_key, username=user.username)
