@@ -7,7 +7,9 @@ by the fingerprint kept in their metadata (``metadata["legacy"]["fingerprint"]``
 longest run of stored messages that the key's current messages continue: a list trimmed
 at the front and grown at the back still lines up, by content rather than position.
 Rows go in with PostgreSQL's COPY; an existing conversation row changes through
-``save_changed`` and a new one takes ``next_change_seq``, so sync sees every import.
+``save_changed`` and a new one takes ``next_change_seq`` (as ``create_conversation``
+does), so sync sees every import. ``stored_conversations`` looks a whole batch of keys
+up at once, so new and unchanged keys skip the per-key lookups of the locked path.
 """
 
 from __future__ import annotations
