@@ -56,5 +56,14 @@ worker: install
 superuser: install
 	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py createsuperuser
 
+# The API under gunicorn on 100 users × 10,000 conversations × 1,000,000 messages.
+BENCH_PG ?= postgres://postgres@127.0.0.1:5432
+BENCH_ENV = DATABASE_URL=$(BENCH_PG)/numina_bench REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/2}
+benchmark: install
+	psql "$(BENCH_PG)/postgres" -qtc "SELECT 1 FROM pg_database WHERE datname = 'numina_bench'" | grep -q 1 \
+		|| psql "$(BENCH_PG)/postgres" -qc "CREATE DATABASE numina_bench"
+	$(BENCH_ENV) $(BIN)/python -m benchmarks.generate $(GENERATE_ARGS)
+	$(BENCH_ENV) $(BIN)/python -m benchmarks.run $(BENCHMARK_ARGS)
+
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

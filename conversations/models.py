@@ -10,6 +10,7 @@ unique by ``client_id`` within its conversation; an imported conversation is uni
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -112,6 +113,12 @@ class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
+    # The conversation's owner, copied onto each message so that search can find a user's
+    # matching messages in one index (owner, search_vector) instead of joining through
+    # every conversation. Set by the services; never changes.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     seq = models.PositiveIntegerField()
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField()
@@ -120,6 +127,10 @@ class Message(models.Model):
     client_id = models.UUIDField(null=True, blank=True)
     token_count = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Maintained by PostgreSQL itself (a tsvector_update_trigger, migration 0003) from
+    # ``content`` with SEARCH_CONFIG, so it is right whoever writes the row — the ORM,
+    # a bulk COPY or a migration. Always empty on the SQLite embedded default.
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         constraints = [

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Exists, F, FloatField, OuterRef, Q, QuerySet, Value
+from django.db.models import F, FloatField, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace, Substr
 
 from . import validation
@@ -41,22 +41,21 @@ def get_conversation(*, user, conversation_id: Any) -> Conversation:
     return _owned(user=user).get(id=conversation_uuid)
 
 
-def message_matches(*, query: str) -> Q:
-    """Messages whose content matches a web-search style query (words, "phrases", -not, or).
+def _websearch(query: str) -> SearchQuery:
+    return SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
 
-    On PostgreSQL this is full-text search over the GIN expression index of migration
-    0002; the embedded SQLite default falls back to a substring match.
+
+def matching_messages(*, user, query: str) -> QuerySet[Message]:
+    """The user's messages whose content matches a web-search query (words, "phrases",
+    -excluded, or).
+
+    On PostgreSQL: the stored ``search_vector`` through the (owner, search_vector) GIN
+    index of migration 0003. The SQLite embedded default falls back to a substring match.
     """
+    messages = Message.objects.filter(owner=user)
     if connection.vendor == "postgresql":
-        return Q(search_vector=SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch"))
-    return Q(content__icontains=query)
-
-
-def messages_with_search_vector(queryset: QuerySet[Message]) -> QuerySet[Message]:
-    if connection.vendor == "postgresql":
-        # Must stay the exact expression the index was built on.
-        return queryset.annotate(search_vector=SearchVector("content", config=SEARCH_CONFIG))
-    return queryset
+        return messages.filter(search_vector=_websearch(query))
+    return messages.filter(content__icontains=query)
 
 
 def list_conversations(
@@ -81,11 +80,10 @@ def list_conversations(
         conversations = conversations.filter(tags__name=tag.strip())
     if query is not None and query.strip():
         query = _clean_query(query)
-        matching_messages = messages_with_search_vector(
-            Message.objects.filter(conversation=OuterRef("pk"))
-        ).filter(message_matches(query=query))
         conversations = conversations.filter(
-            Q(title__icontains=query) | Q(summary__icontains=query) | Exists(matching_messages)
+            Q(title__icontains=query)
+            | Q(summary__icontains=query)
+            | Q(id__in=matching_messages(user=user, query=query).values("conversation_id"))
         )
     return conversations
 
@@ -118,37 +116,37 @@ def search_messages(*, user, query: str, archived: bool | None = None) -> QueryS
     ``<mark>`` around matched words: clients may show it as HTML.
     """
     query = _clean_query(query)
-    messages = Message.objects.filter(conversation__owner=user).select_related("conversation")
+    # The page's conversations come in a second query: joining them into the ranked
+    # query made PostgreSQL hash all of the user's conversations before the LIMIT.
+    messages = matching_messages(user=user, query=query).prefetch_related(
+        Prefetch("conversation", queryset=Conversation.objects.only("id", "title"))
+    )
     if archived is not None:
         messages = messages.filter(conversation__is_archived=archived)
     if connection.vendor != "postgresql":
-        return messages.filter(content__icontains=query).annotate(
+        return messages.annotate(
             rank=Value(1.0, output_field=FloatField()), snippet=Substr("content", 1, 200)
         )
-    search_query = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+    search_query = _websearch(query)
     escaped = Replace(
         Replace(Replace("content", Value("&"), Value("&amp;")), Value("<"), Value("&lt;")),
         Value(">"),
         Value("&gt;"),
     )
-    return (
-        messages_with_search_vector(messages)
-        .filter(search_vector=search_query)
-        .annotate(
-            # ts_rank is a float4: as double precision it survives the trip
-            # through a page cursor exactly, so keyset pages neither repeat nor skip.
-            rank=Cast(SearchRank(F("search_vector"), search_query), FloatField()),
-            snippet=SearchHeadline(
-                escaped,
-                search_query,
-                config=SEARCH_CONFIG,
-                start_sel="<mark>",
-                stop_sel="</mark>",
-                max_words=30,
-                min_words=10,
-                max_fragments=2,
-            ),
-        )
+    return messages.annotate(
+        # ts_rank is a float4: as double precision it survives the trip through a page
+        # cursor exactly, so keyset pages neither repeat nor skip.
+        rank=Cast(SearchRank(F("search_vector"), search_query), FloatField()),
+        snippet=SearchHeadline(
+            escaped,
+            search_query,
+            config=SEARCH_CONFIG,
+            start_sel="<mark>",
+            stop_sel="</mark>",
+            max_words=30,
+            min_words=10,
+            max_fragments=2,
+        ),
     )
 
 

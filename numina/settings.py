@@ -207,6 +207,11 @@ NUMINA_THROTTLE_ANON = env.str("NUMINA_THROTTLE_ANON", default="120/min")
 NUMINA_THROTTLE_AUTH = env.str("NUMINA_THROTTLE_AUTH", default="10/min")
 NUMINA_THROTTLE_CHAT = env.str("NUMINA_THROTTLE_CHAT", default="30/min")
 NUMINA_CACHE_TTL = env.int("NUMINA_CACHE_TTL", default=300)
+# migrate_conversations (LEGACY.md): where the legacy memory lives, keys per SCAN page
+# and pipelined read, and how many keys or items each list in its report names.
+NUMINA_LEGACY_REDIS_URL = env.str("NUMINA_LEGACY_REDIS_URL", default="redis://127.0.0.1:6379/0")
+NUMINA_MIGRATE_BATCH_SIZE = env.int("NUMINA_MIGRATE_BATCH_SIZE", default=500)
+NUMINA_MIGRATE_REPORT_LIMIT = env.int("NUMINA_MIGRATE_REPORT_LIMIT", default=1000)
 
 # --- Model ----------------------------------------------------------------------------
 ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")

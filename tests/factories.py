@@ -42,6 +42,7 @@ class MessageFactory(factory.django.DjangoModelFactory):
         model = Message
 
     conversation = factory.SubFactory(ConversationFactory)
+    owner = factory.LazyAttribute(lambda m: m.conversation.owner)
     seq = factory.Sequence(lambda n: n + 1)
     role = Role.USER
     content = factory.Faker("sentence")

@@ -1,7 +1,8 @@
 """The GIN index behind message full-text search, on PostgreSQL only.
 
 It is not declared in Message.Meta because the embedded default runs on SQLite, which
-has no GIN; the expression must stay identical to selectors.messages_with_search_vector
+has no GIN. Superseded by 0003 (owner + stored vector), which drops it; kept so the
+migration history of existing databases stays valid. The expression was
 (to_tsvector('english', coalesce(content, ''))) for the planner to use it.
 CONCURRENTLY is not used: migrations run before the web starts, on a table that a new
 deployment starts empty (large existing tables: build it by hand with CONCURRENTLY first,

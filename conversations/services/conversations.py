@@ -159,6 +159,7 @@ def _append(conversation: Conversation, messages: Sequence[NewMessage]) -> list[
     rows = [
         Message(
             conversation=conversation,
+            owner_id=conversation.owner_id,
             seq=conversation.message_count + offset,
             role=message.role,
             content=message.content,

@@ -13,10 +13,11 @@ def long_conversation(user):
     with connection.cursor() as cursor:  # one statement: 50,000 ORM objects take seconds
         cursor.execute(
             "INSERT INTO conversations_message"
-            " (id, conversation_id, seq, role, content, attachments, metadata, created_at)"
-            " SELECT gen_random_uuid(), %s, g, 'user', 'message number ' || g, '[]', '{}', now()"
+            " (id, conversation_id, owner_id, seq, role, content, attachments, metadata,"
+            " created_at) SELECT gen_random_uuid(), %s, %s, g, 'user', 'message number ' || g,"
+            " '[]', '{}', now()"
             " FROM generate_series(1, 50000) AS g",
-            [conversation.id],
+            [conversation.id, user.id],
         )
     conversation.message_count = 50_000
     conversation.save(update_fields=["message_count"])

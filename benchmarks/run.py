@@ -1,0 +1,183 @@
+"""Measures the API under gunicorn with production settings on the generated data set.
+
+    make benchmark            # generate (if needed) + run, default sizes
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/numina_bench python -m benchmarks.run
+
+Starts gunicorn (DEBUG off, persistent connections) on a loopback port, then for each
+scenario drives it from this separate process for a bounded time and prints req/s and
+p50/p99 latency as a table, also written as JSON under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.load import Request, run
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+class DataSet:
+    def __init__(self, manifest: dict, rng: random.Random) -> None:
+        self.tokens: dict[str, str] = manifest["tokens"]
+        self.conversations: dict[str, list[str]] = manifest["conversation_ids"]
+        self.words: list[str] = manifest["search_words"]
+        self.users = sorted(self.tokens)
+        self.rng = rng
+
+    def user(self) -> tuple[str, str]:
+        name = self.rng.choice(self.users)
+        return self.tokens[name], name
+
+    def conversation(self) -> tuple[str, str]:
+        token, name = self.user()
+        return token, self.rng.choice(self.conversations[name])
+
+
+def scenarios(data: DataSet) -> dict[str, Callable[[], Request]]:
+    def listing() -> Request:
+        return Request("GET", "/api/v1/conversations/", data.user()[0])
+
+    def retrieve() -> Request:
+        token, conversation = data.conversation()
+        return Request("GET", f"/api/v1/conversations/{conversation}/", token)
+
+    def append() -> Request:
+        token, conversation = data.conversation()
+        body = {
+            "role": "user",
+            "content": "A benchmark message " + uuid.uuid4().hex,
+            "client_id": str(uuid.uuid4()),
+        }
+        return Request("POST", f"/api/v1/conversations/{conversation}/messages/", token, body)
+
+    def search() -> Request:
+        return Request("GET", f"/api/v1/search/?q={data.rng.choice(data.words)}", data.user()[0])
+
+    def sync() -> Request:
+        return Request("GET", "/api/v1/sync/", data.user()[0])
+
+    return {"list": listing, "retrieve": retrieve, "append": append, "search": search, "sync": sync}
+
+
+def start_server(*, port: int, workers: int, threads: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DEBUG": "false",
+        "STATIC_MANIFEST": "false",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-secret"),
+        "NUMINA_THROTTLE_USER": "1000000/min",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "numina.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=1)
+            return server
+        except OSError:
+            time.sleep(0.3)
+    server.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per scenario")
+    parser.add_argument("--warmup", type=float, default=2.0, help="per scenario, not counted")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8790)
+    parser.add_argument("--only", nargs="*", help="scenario names")
+    args = parser.parse_args()
+
+    manifest = json.loads((RESULTS / "dataset.json").read_text())
+    data = DataSet(manifest, random.Random(11))
+    chosen = {k: v for k, v in scenarios(data).items() if not args.only or k in args.only}
+    server = start_server(port=args.port, workers=args.workers, threads=args.threads)
+    rows = []
+    try:
+        for name, make in chosen.items():
+            run(
+                name=name,
+                host="127.0.0.1",
+                port=args.port,
+                make=make,
+                seconds=args.warmup,
+                concurrency=args.concurrency,
+            )
+            result = run(
+                name=name,
+                host="127.0.0.1",
+                port=args.port,
+                make=make,
+                seconds=args.seconds,
+                concurrency=args.concurrency,
+                watch=("x-cache",),
+            )
+            rows.append(result.summary())
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    header = f"{'scenario':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'requests':>9}  statuses"
+    print(
+        f"data set: {manifest['users']} users, {manifest['conversations']:,} conversations, "
+        f"{manifest['messages']:,} messages; gunicorn {args.workers}x{args.threads} gthread; "
+        f"concurrency {args.concurrency}; {args.seconds:.0f}s each"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        print(
+            f"{row['name']:<10} {row['rps']:>8.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+            f"{row['requests']:>9}  {row['statuses']}"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"api-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(
+        json.dumps(
+            {
+                "dataset": {k: manifest[k] for k in ("users", "conversations", "messages")},
+                "config": vars(args),
+                "results": rows,
+            },
+            indent=2,
+        )
+    )
+    print(f"written {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""What every legacy layout reader shares.
+
+A reader gets one key's ``Snapshot`` (read atomically by ``snapshot.py``) and returns a
+``Reading``: the key's messages in chronological order, the items it could not read
+(with their position, so the operator can find them), and what else the layout carries
+(a summary, the owner named in the data). Readers never touch the database: the writes
+live in ``conversations.services.legacy_import``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+
+from ..models import Role
+
+# Every spelling of a role that real writers use, mapped to Numina's three roles.
+# Tool and function results travel as user turns, as in Anthropic's Messages API; the
+# original role is always kept in the message's metadata.
+ROLE_MAP = {
+    "human": Role.USER,
+    "user": Role.USER,
+    "humanmessage": Role.USER,
+    "ai": Role.ASSISTANT,
+    "assistant": Role.ASSISTANT,
+    "aimessage": Role.ASSISTANT,
+    "model": Role.ASSISTANT,
+    "chatbot": Role.ASSISTANT,
+    "system": Role.SYSTEM,
+    "developer": Role.SYSTEM,
+    "systemmessage": Role.SYSTEM,
+    "tool": Role.USER,
+    "toolmessage": Role.USER,
+    "function": Role.USER,
+    "functionmessage": Role.USER,
+}
+
+# "role: content" lines some applications pushed instead of JSON.
+_PLAIN_LINE = re.compile(r"\A\s*([A-Za-z_][A-Za-z_ ]{0,30}?)\s*:\s?(.*)\Z", re.DOTALL)
+
+
+class ItemError(Exception):
+    """One item of a key cannot be imported; the reason goes into the report."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One key as it was at one instant: its type, value and companion keys' values."""
+
+    raw_key: bytes
+    db: int
+    redis_type: str
+    value: bytes | list[bytes] | None
+    companions: dict[str, bytes | None] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.raw_key.decode("utf-8", "backslashreplace")
+
+
+@dataclass(frozen=True)
+class LegacyMessage:
+    role: str
+    content: str
+    # What identifies this message across runs: re-runs recognise stored messages by
+    # its hash, not by position (lists are trimmed at the front).
+    fingerprint: str
+    created_at: datetime | None
+    legacy: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BadItem:
+    # The item's index in the Redis list (what LINDEX takes) or in the value's messages
+    # array; None when the whole value is unreadable.
+    position: int | None
+    reason: str
+
+
+@dataclass
+class Reading:
+    messages: list[LegacyMessage] = field(default_factory=list)
+    bad_items: list[BadItem] = field(default_factory=list)
+    summary: str | None = None
+    owner_name: str | None = None  # a username the data itself names (user-session)
+
+
+class Layout:
+    """A legacy layout: adding one is a subclass in a module and a line in registry.py."""
+
+    name: str
+    redis_type: str  # "list" or "string": the only types a layout's value comes in
+
+    def companion_keys(self, key: str) -> list[str]:
+        """Keys to read in the same snapshot as ``key`` (decided by its name alone)."""
+        return []
+
+    def is_companion(self, key: str) -> bool:
+        """True for a key that belongs to another key of this layout (a summary)."""
+        return False
+
+    def claims(self, snapshot: Snapshot) -> bool:
+        """True when the key's name, type and value shape are this layout's."""
+        raise NotImplementedError
+
+    def legacy_id(self, key: str) -> str:
+        """The id an operator's --user-map names this key's owner by."""
+        raise NotImplementedError
+
+    def read(self, snapshot: Snapshot) -> Reading:
+        raise NotImplementedError
+
+
+def fingerprint(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def decode_json(raw: bytes) -> Any:
+    """An item as JSON; ``ItemError`` when it is not UTF-8 or not JSON."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ItemError(f"not UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        match = _PLAIN_LINE.match(text)
+        if match and match.group(1).strip().lower() in ROLE_MAP:
+            return {"role": match.group(1).strip(), "content": match.group(2), "plain": True}
+        raise ItemError("malformed JSON") from None
+
+
+def loads_object(raw: bytes | None) -> dict | None:
+    """A whole value as a JSON object, or None (used to recognise a layout's shape)."""
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def map_role(role: Any) -> tuple[str, bool]:
+    """Numina's role for a legacy one, and whether the legacy role was known.
+
+    An unknown role becomes a user turn (it is not the assistant's own output) and keeps
+    its original name in metadata; nothing is dropped or invented.
+    """
+    mapped = ROLE_MAP.get(str(role).strip().lower())
+    return (mapped, True) if mapped else (Role.USER, False)
+
+
+def text_of(content: Any) -> tuple[str, list | None]:
+    """The text of a message's content and, for content blocks, the raw blocks."""
+    if content is None:
+        return "", None
+    if isinstance(content, str):
+        return content, None
+    blocks = content if isinstance(content, list) else [content]
+    texts = []
+    for block in blocks:
+        if isinstance(block, str):
+            texts.append(block)
+        elif isinstance(block, dict) and isinstance(block.get("text"), str):
+            texts.append(block["text"])
+    return "\n".join(texts), blocks
+
+
+def _strip_nul(value: Any) -> tuple[Any, int]:
+    """Remove NUL characters, which PostgreSQL text and jsonb cannot hold; count them."""
+    if isinstance(value, str):
+        count = value.count("\x00")
+        return (value.replace("\x00", ""), count) if count else (value, 0)
+    if isinstance(value, list):
+        items = [_strip_nul(item) for item in value]
+        return [item for item, _ in items], sum(n for _, n in items)
+    if isinstance(value, dict):
+        total = 0
+        clean = {}
+        for key, item in value.items():
+            clean_key, n_key = _strip_nul(key)
+            clean[clean_key], n_item = _strip_nul(item)
+            total += n_key + n_item
+        return clean, total
+    return value, 0
+
+
+def make_message(
+    *,
+    raw: bytes,
+    role: Any,
+    content: Any,
+    created_at: datetime | None = None,
+    legacy: dict[str, Any] | None = None,
+) -> LegacyMessage:
+    """Build one message the way every layout does: role map, text, NULs, limits.
+
+    Content longer than NUMINA_CONTENT_MAX_LENGTH is not cut: it raises ``ItemError``,
+    so the item is reported with its key and position instead of being lost quietly.
+    """
+    text, blocks = text_of(content)
+    numina_role, known = map_role(role)
+    info: dict[str, Any] = {"role": role if isinstance(role, str) else str(role)}
+    if not known:
+        info["role_unknown"] = True
+    if blocks is not None:
+        info["blocks"] = blocks
+    for name, value in (legacy or {}).items():
+        if value not in (None, "", [], {}):
+            info[name] = value
+    # JSON spells NUL \\u0000; an item without one (nearly all) skips the walk.
+    if b"\\u0000" in raw or b"\x00" in raw:
+        text, nul_in_text = _strip_nul(text)
+        info, nul_in_meta = _strip_nul(info)
+        if nul_in_text or nul_in_meta:
+            info["nul_removed"] = nul_in_text + nul_in_meta
+    limit = settings.NUMINA_CONTENT_MAX_LENGTH
+    if len(text) > limit:
+        raise ItemError(f"content of {len(text)} characters exceeds the limit of {limit}")
+    if created_at is None:
+        info["created_at_estimated"] = True
+    return LegacyMessage(
+        role=numina_role,
+        content=text,
+        fingerprint=fingerprint(raw),
+        created_at=created_at,
+        legacy=info,
+    )
+
+
+def parse_iso(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_epoch_ms(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def read_items(
+    items: list[bytes], build, reading: Reading, *, positions: range | None = None
+) -> None:
+    """Run ``build(raw, obj)`` over list items, collecting messages and bad items."""
+    for position, raw in zip(positions or range(len(items)), items, strict=True):
+        try:
+            reading.messages.append(build(raw, decode_json(raw)))
+        except ItemError as exc:
+            reading.bad_items.append(BadItem(position=position, reason=str(exc)))
+
+
+def read_json_value(snapshot: Snapshot, *, layout: str, parse_time) -> tuple[dict, Reading]:
+    """A STRING value holding ``{"messages": [{"role", "content", "timestamp"}], …}``.
+
+    The two JSON layouts differ only in their other fields and in how they write a
+    timestamp (``parse_time``). A value that is not such an object is one bad item.
+    """
+    reading = Reading()
+    try:
+        value = decode_json(snapshot.value or b"")
+    except ItemError as exc:
+        reading.bad_items.append(BadItem(position=None, reason=str(exc)))
+        return {}, reading
+    if not isinstance(value, dict) or not isinstance(value.get("messages"), list):
+        reading.bad_items.append(BadItem(position=None, reason="no messages array"))
+        return {}, reading
+    for position, item in enumerate(value["messages"]):
+        if not isinstance(item, dict) or not isinstance(item.get("role"), str):
+            reading.bad_items.append(BadItem(position=position, reason="not a message object"))
+            continue
+        raw = json.dumps(item, sort_keys=True, ensure_ascii=False).encode("utf-8", "replace")
+        created_at = parse_time(item.get("timestamp"))
+        extra = {"layout": layout, "id": item.get("id")}
+        if created_at is None and item.get("timestamp") is not None:
+            extra["timestamp"] = item.get("timestamp")  # unreadable: kept, estimated instead
+        try:
+            reading.messages.append(
+                make_message(
+                    raw=raw,
+                    role=item["role"],
+                    content=item.get("content"),
+                    created_at=created_at,
+                    legacy=extra,
+                )
+            )
+        except ItemError as exc:
+            reading.bad_items.append(BadItem(position=position, reason=str(exc)))
+    return value, reading

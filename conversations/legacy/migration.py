@@ -1,0 +1,297 @@
+"""The migration run: scan the legacy Redis, read each key, resolve its owner, import.
+
+Keys are handled in batches of ``batch_size`` (one SCAN page, one pipelined round of
+snapshots), and each key's conversation commits on its own, so memory stays flat however
+many keys there are and a run killed at any point resumes where it stopped. One bad item
+or one failing key is reported and never stops the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+
+from ..services.legacy_import import (
+    import_legacy_conversation,
+    relaxed_commits,
+    stored_conversations,
+)
+from . import registry
+from .base import Layout, Reading, Snapshot
+from .report import (
+    COMPANION,
+    EMPTY,
+    EXPIRED,
+    KEY_TOO_LONG,
+    REFUSED,
+    UNKNOWN_LAYOUT,
+    UNRESOLVED_OWNER,
+    Report,
+)
+from .snapshot import LegacyRedis
+
+LEGACY_KEY_MAX_LENGTH = 1024  # Conversation.legacy_key's column
+
+
+class UserMapError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Options:
+    redis_url: str
+    patterns: Sequence[str] = ("*",)
+    layout: str | None = None  # forced layout name; None detects each key's
+    username: str | None = None
+    user_map: dict[str, str] | None = None
+    dry_run: bool = False
+    delete_source: bool = False
+    batch_size: int = 500
+
+
+def load_user_map(path: str | Path) -> dict[str, str]:
+    """``legacy_id,username`` rows of the operator's CSV file (LEGACY.md)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"legacy_id", "username"} <= set(reader.fieldnames):
+            raise UserMapError(f"{path}: the header row must be legacy_id,username")
+        mapping = {}
+        for line, row in enumerate(reader, start=2):
+            legacy_id, username = (row["legacy_id"] or "").strip(), (row["username"] or "").strip()
+            if not legacy_id or not username:
+                raise UserMapError(f"{path}, line {line}: legacy_id and username are required")
+            mapping[legacy_id] = username
+    return mapping
+
+
+class Owners:
+    """Whose each key is: the map first, then the data's own user, then --user.
+
+    Never a guess: a key none of these names, or naming a user who does not exist, is
+    unresolved. Users are looked up once per name.
+    """
+
+    def __init__(self, *, username: str | None, user_map: dict[str, str] | None) -> None:
+        self.username = username
+        self.user_map = user_map or {}
+        self._users: dict[str, object | None] = {}
+
+    def resolve(self, *, layout: Layout, key: str, reading: Reading):
+        legacy_id = layout.legacy_id(key)
+        name = self.user_map.get(legacy_id) or reading.owner_name or self.username
+        if not name:
+            return None
+        if name not in self._users:
+            self._users[name] = get_user_model().objects.filter(username=name).first()
+        return self._users[name]
+
+
+def _layout_for(snapshot: Snapshot, forced: str | None) -> Layout | None:
+    if forced is None:
+        return registry.detect(snapshot)
+    layout = registry.BY_NAME[forced]
+    return layout if snapshot.redis_type == layout.redis_type else None
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One key as the reader thread hands it over: snapshot, layout and messages."""
+
+    snapshot: Snapshot
+    layout: Layout | None
+    reading: Reading | None
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+_END = object()
+
+
+def _reads(
+    keys: Iterable[bytes], *, source: LegacyRedis, options: Options
+) -> Iterator[list[_Read]]:
+    """Batches of keys read (one pipeline each), detected and parsed."""
+    batch: list[bytes] = []
+
+    def read(batch: list[bytes]) -> list[_Read]:
+        reads = []
+        for snapshot in source.snapshots(batch):
+            layout = None
+            if snapshot.redis_type != "none":
+                layout = _layout_for(snapshot, options.layout)
+            reads.append(_Read(snapshot, layout, layout.read(snapshot) if layout else None))
+        return reads
+
+    for key in keys:
+        batch.append(key)
+        if len(batch) >= options.batch_size:
+            yield read(batch)
+            batch = []
+    if batch:
+        yield read(batch)
+
+
+def _read_ahead(batches: Iterator[list[_Read]], *, depth: int) -> Iterator[list[_Read]]:
+    """Run ``batches`` in a thread, at most ``depth`` batches ahead of the writes.
+
+    Reading Redis and parsing JSON then overlap the database's work on the previous
+    batch (psycopg releases the GIL while it waits), and memory stays bounded. An error
+    in the reader is raised here, in the caller's thread.
+    """
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            put(_Failed(exc))
+            return
+        put(_END)
+
+    thread = threading.Thread(target=produce, name="legacy-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not _END:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A key that passed every check: its messages go to ``user`` under ``legacy_key``."""
+
+    read: _Read
+    user: object
+    legacy_key: str
+
+
+def _prepare(read: _Read, *, owners: Owners, report: Report) -> _Job | None:
+    """Count the key and decide whether it is imported; skips are reported here."""
+    snapshot, layout, reading = read.snapshot, read.layout, read.reading
+    key = snapshot.key
+    report.keys_scanned += 1
+    if snapshot.redis_type == "none":
+        report.skip(key, EXPIRED)
+        return None
+    if layout is None or reading is None:
+        report.skip(key, COMPANION if registry.is_companion(key) else UNKNOWN_LAYOUT)
+        return None
+    for item in reading.bad_items:
+        report.bad_item(key, item.position, item.reason)
+    if not reading.messages and not reading.summary:
+        if not reading.bad_items:
+            report.skip(key, EMPTY)
+        return None
+    user = owners.resolve(layout=layout, key=key, reading=reading)
+    if user is None:
+        report.skip(key, UNRESOLVED_OWNER)
+        return None
+    legacy_key = f"{layout.name}:{snapshot.db}:{key}"
+    if len(legacy_key) > LEGACY_KEY_MAX_LENGTH:
+        report.skip(key, KEY_TOO_LONG)
+        return None
+    return _Job(read=read, user=user, legacy_key=legacy_key)
+
+
+def _import(job: _Job, stored, *, source: LegacyRedis, options: Options, report: Report) -> int:
+    """Import one prepared key (its own transaction); returns the messages imported."""
+    snapshot, reading = job.read.snapshot, job.read.reading
+    try:
+        outcome = import_legacy_conversation(
+            user=job.user,
+            legacy_key=job.legacy_key,
+            messages=reading.messages,
+            summary=reading.summary,
+            dry_run=options.dry_run,
+            stored=stored,
+        )
+    except Exception as exc:  # one failing key must not stop the others
+        report.failed(snapshot.key, f"{type(exc).__name__}: {exc}")
+        return 0
+    if outcome.refused:
+        report.skip(snapshot.key, REFUSED)
+        return 0
+    report.conversations_created += outcome.created
+    report.conversations_updated += bool(outcome.imported and not outcome.created)
+    report.messages_imported += outcome.imported
+    report.messages_already_present += outcome.already_present
+    if options.delete_source and not options.dry_run and not reading.bad_items:
+        if source.delete_if_unchanged(snapshot):
+            report.keys_deleted += 1
+        else:
+            report.keys_kept_changed += 1
+    return outcome.imported
+
+
+def migrate_keys(
+    keys: Iterable[bytes],
+    *,
+    source: LegacyRedis,
+    options: Options,
+    owners: Owners,
+    report: Report,
+    on_key: Callable[[int], None] | None = None,
+) -> None:
+    """Migrate the given keys; ``on_key(messages imported)`` after each one.
+
+    The database work stays in the calling thread (its connection, its transactions);
+    only reading and parsing run ahead in a thread of their own. Per batch, one lookup
+    finds what is already stored, and each key then commits on its own.
+    """
+    batches = _read_ahead(_reads(keys, source=source, options=options), depth=2)
+    for batch in batches:
+        prepared = [(read, _prepare(read, owners=owners, report=report)) for read in batch]
+        jobs = [job for _, job in prepared if job is not None]
+        stored = stored_conversations(
+            legacy_keys=[job.legacy_key for job in jobs],
+            limit=max((len(job.read.reading.messages) for job in jobs), default=0),
+        )
+        for _, job in prepared:
+            imported = 0
+            if job is not None:
+                imported = _import(
+                    job, stored.get(job.legacy_key), source=source, options=options, report=report
+                )
+            if on_key is not None:
+                on_key(imported)
+
+
+def run_migration(*, options: Options, on_key: Callable[[int], None] | None = None) -> Report:
+    """Migrate every key of the legacy Redis that the options' patterns match."""
+    source = LegacyRedis(options.redis_url)
+    report = Report(dry_run=options.dry_run)
+    owners = Owners(username=options.username, user_map=options.user_map)
+    keys = source.scan(options.patterns, count=options.batch_size)
+    # A source about to be deleted needs each commit on disk before its key goes.
+    commits = nullcontext() if options.delete_source else relaxed_commits()
+    with commits:
+        migrate_keys(
+            keys, source=source, options=options, owners=owners, report=report, on_key=on_key
+        )
+    return report

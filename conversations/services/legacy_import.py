@@ -1,0 +1,327 @@
+"""Writing one legacy conversation into PostgreSQL: the migration command's only write.
+
+One call, one transaction: the conversation (found by ``legacy_key`` under a row lock,
+or created) and exactly the messages it does not hold yet, so an interrupted run leaves
+whole conversations and the next run carries on. Messages already stored are recognised
+by the fingerprint kept in their metadata (``metadata["legacy"]["fingerprint"]``), as the
+longest run of stored messages that the key's current messages continue: a list trimmed
+at the front and grown at the back still lines up, by content rather than position.
+Rows go in with PostgreSQL's COPY; an existing conversation row changes through
+``save_changed`` and a new one takes ``next_change_seq`` (as ``create_conversation``
+does), so sync sees every import. ``stored_conversations`` looks a whole batch of keys
+up at once, so new and unchanged keys skip the per-key lookups of the locked path.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Window
+from django.db.models.fields.json import KT
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from ..legacy.base import LegacyMessage
+from ..models import Conversation, Message
+from .conversations import next_change_seq, save_changed
+
+_COPY_COLUMNS = (
+    "id",
+    "conversation_id",
+    "owner_id",
+    "seq",
+    "role",
+    "content",
+    "attachments",
+    "metadata",
+    "created_at",
+)
+
+
+REFUSED = "conversation belongs to another user"
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    created: bool = False
+    imported: int = 0
+    already_present: int = 0
+    # Why nothing was written for a key that had messages, e.g. another owner's row.
+    refused: str | None = None
+
+
+def overlap(stored: Sequence[str], current: Sequence[str]) -> int:
+    """The length of the longest suffix of ``stored`` that is a prefix of ``current``.
+
+    Knuth-Morris-Pratt's prefix function over current + separator + stored: linear
+    however long the lists and however often a message repeats.
+    """
+    sequence = [*current, None, *stored]
+    prefix = [0] * len(sequence)
+    for i in range(1, len(sequence)):
+        k = prefix[i - 1]
+        while k and sequence[i] != sequence[k]:
+            k = prefix[k - 1]
+        if sequence[i] == sequence[k] and sequence[i] is not None:
+            k += 1
+        prefix[i] = k
+    return prefix[-1] if stored else 0
+
+
+def _stored_fingerprints(conversation: Conversation, *, limit: int) -> list[str]:
+    """The fingerprints of the newest ``limit`` stored messages, oldest first."""
+    rows = (
+        # Only imported messages: ones the user added in Numina since do not break the
+        # overlap with the source.
+        Message.objects.filter(conversation=conversation, metadata__legacy__has_key="fingerprint")
+        .order_by("-seq")
+        .values_list(KT("metadata__legacy__fingerprint"), flat=True)[:limit]
+    )
+    return list(rows)[::-1]
+
+
+def _rows(
+    messages: Sequence[LegacyMessage], *, first_seq: int, after: datetime
+) -> list[tuple[uuid.UUID, int, str, str, str, datetime]]:
+    """Rows (id, seq, role, content, metadata JSON, created_at) numbered from ``first_seq``.
+
+    Plain tuples, not model instances: building 100,000 of those costs more than the
+    COPY. Messages without a timestamp get increasing estimated ones, starting after
+    ``after`` (the newest stored message), so the conversation's order and times agree.
+    """
+    estimated = after
+    rows = []
+    for seq, message in enumerate(messages, start=first_seq):
+        if message.created_at is None:
+            estimated += timedelta(microseconds=1)
+            created_at = estimated
+        else:
+            created_at = message.created_at
+            estimated = max(estimated, created_at)
+        metadata = {"legacy": {**message.legacy, "fingerprint": message.fingerprint}}
+        rows.append(
+            (
+                uuid.uuid4(),
+                seq,
+                message.role,
+                message.content,
+                json.dumps(metadata, ensure_ascii=False),
+                created_at,
+            )
+        )
+    return rows
+
+
+def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[tuple]) -> None:
+    """COPY the rows in; search_vector is filled by the table's own trigger (0003)."""
+    if connection.vendor != "postgresql":  # the embedded SQLite default
+        Message.objects.bulk_create(
+            [
+                Message(
+                    id=id_,
+                    conversation_id=conversation_id,
+                    owner_id=owner_id,
+                    seq=seq,
+                    role=role,
+                    content=content,
+                    metadata=json.loads(metadata),
+                    created_at=created_at,
+                )
+                for id_, seq, role, content, metadata, created_at in rows
+            ],
+            batch_size=1000,
+        )
+        return
+    table = connection.ops.quote_name(Message._meta.db_table)
+    connection.ensure_connection()
+    sql = f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
+        for id_, seq, role, content, metadata, created_at in rows:
+            copy.write_row(
+                (id_, conversation_id, owner_id, seq, role, content, "[]", metadata, created_at)
+            )
+
+
+@contextmanager
+def relaxed_commits() -> Iterator[None]:
+    """Let commits return before the WAL reaches disk, for the length of a run.
+
+    A crash of the database server may then lose the last commits, which the next run
+    imports again (the import is idempotent); a client killed mid-run loses nothing.
+    A run that deletes the source after each commit must not use it.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+def _create(
+    *, user, legacy_key: str, messages: Sequence[LegacyMessage], summary: str | None
+) -> ImportOutcome:
+    conversation_id = uuid.uuid4()
+    now = timezone.now()
+    rows = _rows(messages, first_seq=1, after=now)
+    # Messages before their conversation: the foreign key is checked at commit
+    # (deferred), and the owner's change number is taken last, as every write does, so
+    # its lock is held only for the one INSERT.
+    _insert(conversation_id=conversation_id, owner_id=user.pk, rows=rows)
+    times = [row[5] for row in rows] or [now]
+    Conversation.objects.create(
+        id=conversation_id,
+        owner=user,
+        legacy_key=legacy_key,
+        summary=summary or "",
+        message_count=len(rows),
+        preview=rows[-1][3][:200] if rows else "",
+        last_activity_at=max(times),
+        created_at=min(times),
+        updated_at=now,
+        change_seq=next_change_seq(owner_id=user.pk),
+    )
+    return ImportOutcome(created=True, imported=len(rows))
+
+
+@dataclass(frozen=True)
+class StoredConversation:
+    """What a batch lookup found for one legacy key (see ``stored_conversations``)."""
+
+    owner_id: Any
+    summary: str
+    fingerprints: tuple[str, ...]  # of the newest imported messages, oldest first
+
+
+def stored_conversations(
+    *, legacy_keys: Sequence[str], limit: int
+) -> dict[str, StoredConversation]:
+    """The conversations already imported for a batch of keys, in two queries.
+
+    A hint, read without locks: it lets a new key go straight to its INSERT and an
+    unchanged key finish without a transaction of its own. Every write still takes
+    the locked path's word (``import_legacy_conversation``).
+    """
+    rows = Conversation.objects.filter(legacy_key__in=legacy_keys).values_list(
+        "id", "legacy_key", "owner_id", "summary"
+    )
+    found = {id_: (legacy_key, owner_id, summary) for id_, legacy_key, owner_id, summary in rows}
+    fingerprints: dict[uuid.UUID, list[str]] = {id_: [] for id_ in found}
+    if found and limit:
+        newest = (
+            Message.objects.filter(
+                conversation_id__in=list(found), metadata__legacy__has_key="fingerprint"
+            )
+            .annotate(
+                rank=Window(
+                    RowNumber(), partition_by=F("conversation_id"), order_by=F("seq").desc()
+                )
+            )
+            .filter(rank__lte=limit)
+            .order_by("conversation_id", "seq")
+            .values_list("conversation_id", KT("metadata__legacy__fingerprint"))
+        )
+        for conversation_id, fingerprint in newest:
+            fingerprints[conversation_id].append(fingerprint)
+    return {
+        legacy_key: StoredConversation(
+            owner_id=owner_id, summary=summary, fingerprints=tuple(fingerprints[id_])
+        )
+        for id_, (legacy_key, owner_id, summary) in found.items()
+    }
+
+
+# ``stored`` argument meaning "no batch lookup was made": take the locked path at once.
+NOT_LOOKED_UP: Any = object()
+
+
+def import_legacy_conversation(
+    *,
+    user,
+    legacy_key: str,
+    messages: Sequence[LegacyMessage],
+    summary: str | None = None,
+    dry_run: bool = False,
+    stored: StoredConversation | None = NOT_LOOKED_UP,
+) -> ImportOutcome:
+    """Bring one legacy key's messages into its conversation, adding only what is new.
+
+    ``stored`` is this key's entry from ``stored_conversations`` (None: not imported
+    yet); with it, most keys skip the lookups of the locked path. ``dry_run`` computes
+    the same outcome and writes nothing.
+    """
+    if stored is None:
+        if dry_run:
+            return ImportOutcome(created=bool(messages), imported=len(messages))
+        try:
+            with transaction.atomic():
+                return _create(user=user, legacy_key=legacy_key, messages=messages, summary=summary)
+        except IntegrityError:
+            pass  # another run created it since the lookup: the locked path decides
+    elif stored is not NOT_LOOKED_UP:
+        if stored.owner_id != user.pk:
+            return ImportOutcome(refused=REFUSED)
+        present = overlap(stored.fingerprints, [message.fingerprint for message in messages])
+        summary_changed = bool(summary) and stored.summary != summary
+        if dry_run or (present == len(messages) and not summary_changed):
+            return ImportOutcome(imported=len(messages) - present, already_present=present)
+    return _import_locked(
+        user=user, legacy_key=legacy_key, messages=messages, summary=summary, dry_run=dry_run
+    )
+
+
+def _import_locked(
+    *,
+    user,
+    legacy_key: str,
+    messages: Sequence[LegacyMessage],
+    summary: str | None,
+    dry_run: bool,
+) -> ImportOutcome:
+    """The import under the conversation's row lock: the path every write relies on."""
+    with transaction.atomic():
+        queryset = Conversation.objects.filter(legacy_key=legacy_key)
+        # Not .first(): its ORDER BY id makes PostgreSQL sort instead of a plain lookup.
+        conversation = next(iter((queryset if dry_run else queryset.select_for_update())[:1]), None)
+        if conversation is None:
+            if dry_run or not (messages or summary):
+                return ImportOutcome(created=bool(messages), imported=len(messages))
+            return _create(user=user, legacy_key=legacy_key, messages=messages, summary=summary)
+        if conversation.owner_id != user.pk:
+            return ImportOutcome(refused=REFUSED)
+        stored = _stored_fingerprints(conversation, limit=len(messages))
+        present = overlap(stored, [message.fingerprint for message in messages])
+        new = messages[present:]
+        summary_changed = bool(summary) and conversation.summary != summary
+        if dry_run or (not new and not summary_changed):
+            return ImportOutcome(imported=len(new), already_present=present)
+        fields = []
+        if new:
+            rows = _rows(
+                new,
+                first_seq=conversation.message_count + 1,
+                after=max(timezone.now(), conversation.last_activity_at),
+            )
+            _insert(conversation_id=conversation.id, owner_id=conversation.owner_id, rows=rows)
+            conversation.message_count += len(rows)
+            conversation.preview = rows[-1][3][:200]
+            conversation.last_activity_at = max(
+                conversation.last_activity_at, max(row[5] for row in rows)
+            )
+            fields += ["message_count", "preview", "last_activity_at"]
+        if summary_changed:
+            conversation.summary = summary
+            fields.append("summary")
+        save_changed(conversation, fields=fields)
+    return ImportOutcome(imported=len(new), already_present=present)
