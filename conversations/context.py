@@ -20,11 +20,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models.functions import Length
 
-from . import llm
+from . import cache, llm
 from .models import Conversation, Message, Role
 from .services.conversations import as_uuid
 
@@ -249,12 +248,6 @@ def build_context(*, conversation: Conversation, budget: int | None = None) -> C
     )
 
 
-def _cache_key(conversation: Conversation, budget: int) -> str:
-    # change_seq moves on every write to the conversation (messages, title, summary), so
-    # a changed conversation simply misses; nothing has to be deleted.
-    return f"context:v{CACHE_VERSION}:{conversation.id}:{conversation.change_seq}:{budget}"
-
-
 def clean_budget(budget: Any) -> int:
     """A requested budget within NUMINA_CONTEXT_BUDGET_MIN..MAX (the default when None)."""
     if budget is None:
@@ -266,16 +259,25 @@ def clean_budget(budget: Any) -> int:
 
 
 def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Context:
-    """The user's conversation's next context, from the cache when it is unchanged."""
+    """The user's conversation's next context, from the cache while it is unchanged.
+
+    Kept beside the conversation's other entries (cache.CONVERSATION), so the version that
+    every write to the conversation raises makes it stale too.
+    """
     conversation_uuid = as_uuid(conversation_id)
     if conversation_uuid is None:
         raise Conversation.DoesNotExist
-    conversation = Conversation.objects.owned_by(user).get(id=conversation_uuid)
     budget = clean_budget(budget)
-    key = _cache_key(conversation, budget)
-    stored = cache.get(key)
-    if stored is not None:
-        return replace(stored, cached=True)
-    context = build_context(conversation=conversation, budget=budget)
-    cache.set(key, context, timeout=settings.NUMINA_CACHE_TTL)
-    return context
+
+    def build() -> tuple[int, Context]:
+        conversation = Conversation.objects.owned_by(user).get(id=conversation_uuid)
+        # The version is read with the conversation, before its messages.
+        return conversation.change_seq, build_context(conversation=conversation, budget=budget)
+
+    built, was_cached = cache.cached(
+        kind=cache.CONVERSATION,
+        scope=cache.conversation_scope(owner_id=user.pk, conversation_id=conversation_uuid),
+        variant=f"context:v{CACHE_VERSION}:{budget}",
+        build=build,
+    )
+    return replace(built, cached=was_cached)

@@ -204,4 +204,6 @@ class ContextView(APIView):
             conversation_id=conversation_id,
             budget=query.validated_data.get("budget"),
         )
-        return Response(ContextOutput(built).data)
+        response = Response(ContextOutput(built).data)
+        response["X-Cache"] = "hit" if built.cached else "miss"  # as the other cached reads
+        return response

@@ -339,6 +339,28 @@ def test_context_is_cached_on_the_second_read(api, user, conversation):
     assert api.get(context_url(conversation.id)).json()["cached"] is True
 
 
+def test_context_says_hit_or_miss_in_x_cache(api, user, conversation):
+    first = api.get(context_url(conversation.id))
+    second = api.get(context_url(conversation.id))
+
+    assert (first["X-Cache"], second["X-Cache"]) == ("miss", "hit")
+
+
+def test_a_new_summary_makes_the_cached_context_stale(api, user, offline, settings):
+    settings.NUMINA_SUMMARY_THRESHOLD = 2
+    settings.NUMINA_CONTEXT_RECENT_MESSAGES = 2
+    conversation = services.create_conversation(user=user)
+    grow(user, conversation, 6)
+    api.get(context_url(conversation.id))
+
+    services.summarize_conversation(user=user, conversation_id=conversation.id)
+    body = api.get(context_url(conversation.id)).json()
+
+    assert body["cached"] is False
+    assert (body["summarized"], len(body["messages"])) == (4, 1)
+    assert body["summary"] and body["summary"] in body["system"]
+
+
 def test_context_honours_the_budget(api, user, conversation):
     for n in range(40):
         services.add_message(
