@@ -262,7 +262,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-conversations": {
         "task": "conversations.tasks.sweep_conversations",
         "schedule": float(NUMINA_SWEEP_INTERVAL),
-    }
+    },
+    # For processes that never noticed a Redis outage (conversations/cache.py).
+    "replay-cache-invalidations": {
+        "task": "conversations.tasks.replay_cache_invalidations",
+        "schedule": 60.0,
+    },
 }
 
 # --- REST framework -------------------------------------------------------------------
