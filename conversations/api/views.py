@@ -120,7 +120,8 @@ class ConversationDetailView(APIView):
             return conversation.change_seq, s.ConversationDetailSerializer(conversation).data
 
         conversation_uuid = services.as_uuid(conversation_id)
-        if count != settings.NUMINA_RETRIEVE_MESSAGES or conversation_uuid is None:
+        # Only the default window is cached (what opening a chat asks for).
+        if "messages" in request.query_params or conversation_uuid is None:
             return Response(build()[1])
         body, was_cached = cache.cached(
             kind=cache.CONVERSATION,
