@@ -32,7 +32,7 @@ from ..legacy.base import LegacyMessage
 from ..models import Conversation, Message
 from .conversations import next_change_seq, save_changed
 
-_COPY_COLUMNS = (
+MESSAGE_COPY_COLUMNS = (
     "id",
     "conversation_id",
     "owner_id",
@@ -141,7 +141,7 @@ def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[tuple])
         return
     table = connection.ops.quote_name(Message._meta.db_table)
     connection.ensure_connection()
-    sql = f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    sql = f"COPY {table} ({', '.join(MESSAGE_COPY_COLUMNS)}) FROM STDIN"
     with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
         for id_, seq, role, content, metadata, created_at in rows:
             copy.write_row(
