@@ -3,7 +3,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from numina import ops
+
 urlpatterns = [
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("conversations.api.urls")),
     path("accounts/", include("accounts.urls")),

@@ -28,6 +28,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from numina import metrics
+
 from ..legacy.base import LegacyMessage
 from ..models import Conversation, Message
 from .conversations import next_change_seq, save_changed
@@ -121,6 +123,8 @@ def _rows(
 
 def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[tuple]) -> None:
     """COPY the rows in; search_vector is filled by the table's own trigger (0003)."""
+    if rows:
+        transaction.on_commit(lambda: metrics.legacy_messages_migrated.inc(len(rows)))
     if connection.vendor != "postgresql":  # the embedded SQLite default
         Message.objects.bulk_create(
             [
@@ -179,6 +183,7 @@ def _create(
     # (deferred), and the owner's change number is taken last, as every write does, so
     # its lock is held only for the one INSERT.
     _insert(conversation_id=conversation_id, owner_id=user.pk, rows=rows)
+    transaction.on_commit(lambda: metrics.conversations_created.labels(source="legacy").inc())
     times = [row[5] for row in rows] or [now]
     Conversation.objects.create(
         id=conversation_id,
