@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
+    "numina.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -223,7 +224,7 @@ ANTHROPIC_MODEL = env.str("ANTHROPIC_MODEL", default="claude-sonnet-4-5")
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "accounts.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -294,7 +295,8 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django_redis": {"level": "WARNING"}},
+    # django-guid reports each id it makes at INFO: a line per request, of no use.
+    "loggers": {"django_redis": {"level": "WARNING"}, "django_guid": {"level": "WARNING"}},
 }
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
@@ -309,3 +311,5 @@ NUMINA_METRICS_ALLOWED_IPS = env.list(
 )
 NUMINA_METRICS_TOKEN = env.str("NUMINA_METRICS_TOKEN", default="")
 NUMINA_READYZ_TIMEOUT = env.float("NUMINA_READYZ_TIMEOUT", default=1.0)
+# Serves benchmarks/floor.py's bare DRF list at /bench/floor/ (benchmarks only).
+NUMINA_BENCHMARK_FLOOR = env.bool("NUMINA_BENCHMARK_FLOOR", default=False)

@@ -1,5 +1,6 @@
 """Numina's URLs: the browser UI, the API under /api/v1/, and the admin."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -14,3 +15,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("", include("conversations.urls")),
 ]
+
+if settings.NUMINA_BENCHMARK_FLOOR:
+    from benchmarks.floor import FloorListView
+
+    urlpatterns.append(path("bench/floor/", FloorListView.as_view(), name="bench-floor"))
