@@ -190,7 +190,8 @@ def main() -> None:
     for row in rows:
         ratio = f"{row['ratio_to_floor']:.2f}" if row["ratio_to_floor"] is not None else "-"
         print(
-            f"{row['name']:<10} {row['rps']:>8.1f} {ratio:>8} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
+            f"{row['name']:<10} {row['rps']:>8.1f} {ratio:>8}"
+            f" {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}"
             f" {row['server_p50_ms'] or 0:>10.2f} {row['requests']:>9}"
             f"  {row['statuses']} {row['headers_seen'] or ''}"
         )
