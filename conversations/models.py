@@ -107,6 +107,13 @@ class Conversation(models.Model):
     def display_title(self) -> str:
         return self.title or "New chat"
 
+    @property
+    def tag_list(self) -> list[str]:
+        """Tag names, sorted: from selectors.with_tag_names' annotation when the query
+        made one, else from the tags relation (prefetched or not)."""
+        names = getattr(self, "tag_names", None)
+        return list(names) if names is not None else [tag.name for tag in self.tags.all()]
+
 
 class MessageManager(models.Manager):
     def get_queryset(self) -> models.QuerySet:

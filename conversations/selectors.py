@@ -11,14 +11,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import F, FloatField, Prefetch, Q, QuerySet, Value
+from django.db.models import F, FloatField, OuterRef, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace, Substr
 
 from . import validation
-from .models import SEARCH_CONFIG, ChangeCounter, Conversation, DeletedConversation, Message
+from .models import SEARCH_CONFIG, ChangeCounter, Conversation, DeletedConversation, Message, Tag
 from .services import as_uuid
 
 
@@ -29,8 +30,21 @@ def _clean_query(query: Any) -> str:
         raise ValidationError({"q": exc.messages}) from None
 
 
+def with_tag_names(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Each conversation's tag names, sorted, as ``tag_names`` (read by
+    ``Conversation.tag_list``).
+
+    On PostgreSQL an array subquery inside the same query (one round trip for a page of
+    conversations and all their tags); elsewhere a prefetch (a second query).
+    """
+    if connection.vendor == "postgresql":
+        names = Tag.objects.filter(conversations=OuterRef("pk")).order_by("name").values("name")
+        return conversations.annotate(tag_names=ArraySubquery(names))
+    return conversations.prefetch_related("tags")
+
+
 def _owned(*, user) -> QuerySet[Conversation]:
-    return Conversation.objects.owned_by(user).prefetch_related("tags")
+    return with_tag_names(Conversation.objects.owned_by(user))
 
 
 def get_conversation(*, user, conversation_id: Any) -> Conversation:
@@ -172,10 +186,9 @@ def sync_changes(*, user, since: int, limit: int) -> SyncPage:
     exactly once to a client that follows ``next_since``.
     """
     changed = list(
-        Conversation.objects.owned_by(user)
+        with_tag_names(Conversation.objects.owned_by(user))
         .filter(change_seq__gt=since)
-        .order_by("change_seq")
-        .prefetch_related("tags")[: limit + 1]
+        .order_by("change_seq")[: limit + 1]
     )
     deleted = list(
         DeletedConversation.objects.filter(owner=user, change_seq__gt=since)

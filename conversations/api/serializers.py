@@ -30,7 +30,7 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class ConversationSerializer(serializers.ModelSerializer):
-    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    tags = serializers.SerializerMethodField()
 
     class Meta:
         model = Conversation
@@ -48,6 +48,10 @@ class ConversationSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_tags(self, conversation: Conversation) -> list[str]:
+        return conversation.tag_list
 
 
 class ConversationDetailSerializer(ConversationSerializer):

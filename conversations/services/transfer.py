@@ -31,7 +31,7 @@ def _conversation_document(conversation: Conversation) -> dict:
         "summary_covers_seq": conversation.summary_covers_seq,
         "is_archived": conversation.is_archived,
         "is_pinned": conversation.is_pinned,
-        "tags": [tag.name for tag in conversation.tags.all()],
+        "tags": conversation.tag_list,
         "message_count": conversation.message_count,
         "created_at": conversation.created_at.isoformat(),
         "last_activity_at": conversation.last_activity_at.isoformat(),
@@ -67,7 +67,7 @@ def export_json(*, conversation: Conversation, messages: Iterable[Message]) -> I
 
 def export_markdown(*, conversation: Conversation, messages: Iterable[Message]) -> Iterator[str]:
     yield f"# {conversation.display_title}\n\n"
-    tags = ", ".join(tag.name for tag in conversation.tags.all())
+    tags = ", ".join(conversation.tag_list)
     yield f"- Created: {conversation.created_at.isoformat()}\n"
     yield f"- Messages: {conversation.message_count}\n"
     if tags:
