@@ -178,8 +178,9 @@ def chat_title(request: HttpRequest, conversation_id) -> HttpResponse:
             "polls": polls,
         },
     )
-    if conversation.title and request.GET.get("polls"):
-        # The title just arrived: the sidebar shows it too.
+    if conversation.title and not conversation.title_set_by_user and request.GET.get("polls"):
+        # The worker's title just arrived: the sidebar shows it too. (A user's rename has
+        # reloaded the sidebar already.)
         response["HX-Trigger"] = CHANGED
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django import template
@@ -11,6 +12,8 @@ from django.utils.safestring import SafeString, mark_safe
 from .. import markdown
 
 register = template.Library()
+
+MARKUP = re.compile(r"[*`#>~]+|^\s*[-+]\s+", re.MULTILINE)
 
 
 @register.filter
@@ -23,6 +26,12 @@ def render_markdown(text: str) -> SafeString:
 @register.filter
 def snippet(text: str) -> SafeString:
     return mark_safe(markdown.clean_snippet(text))
+
+
+@register.filter
+def plain(text: str) -> str:
+    """Markdown's markup characters dropped, for one-line previews."""
+    return MARKUP.sub("", text or "").strip()
 
 
 @register.filter

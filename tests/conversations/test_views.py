@@ -84,7 +84,8 @@ def test_markdown_is_rendered_and_sanitised(browser, user):
         "md",
         [
             "**bold** <script>alert(1)</script> <img src=x onerror=alert(2)> "
-            "[click](javascript:alert(3)) <a href='#' onclick='x()'>a</a>\n\n```python\nprint(1)\n```"
+            "[click](javascript:alert(3)) <a href='#' onclick='x()'>a</a>\n\n"
+            "```python\nprint(1)\n```"
         ],
     )
     page = html(browser.get(reverse("chat", args=[chat.id])))

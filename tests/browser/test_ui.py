@@ -1,0 +1,185 @@
+"""The browser UI in a real browser, found by the accessible names of UI.md."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from conversations import services
+from conversations.models import Conversation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MESSAGE = "How does chlorophyll turn sunlight into sugar?"
+
+
+def chat_item(page, title: str):
+    """The sidebar entry whose link is named ``title``."""
+    return page.locator("#chat-list li.chat-item").filter(
+        has=page.get_by_role("link", name=title, exact=True)
+    )
+
+
+def act(page, title: str, action: str) -> None:
+    """Open a chat's actions menu in the sidebar and choose one."""
+    item = chat_item(page, title)
+    item.locator("summary").click()
+    item.get_by_role("button", name=action, exact=True).click()
+
+
+def send(page, text: str) -> None:
+    composer = page.get_by_role("textbox", name="Message")
+    composer.fill(text)
+    composer.press("Enter")
+
+
+def test_sign_up_chat_rename_archive_search_delete(page, live_server):
+    page.goto(f"{live_server.url}/accounts/signup/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password", exact=True).fill("analytical-engine-1843")
+    page.get_by_label("Password confirmation").fill("analytical-engine-1843")
+    page.get_by_role("button", name="Sign up").click()
+
+    # Send: Enter in the composer; the stored message (and any reply) appears.
+    send(page, MESSAGE)
+    messages = page.get_by_role("region", name="Messages")
+    expect(messages.locator(".role-user")).to_contain_text(MESSAGE)
+    expect(page).to_have_url(re.compile(r"/chats/[0-9a-f-]{36}/$"))
+    expect(page.get_by_role("textbox", name="Message")).to_have_value("")
+    conversation = Conversation.objects.get(owner__username="ada")
+    assert conversation.messages.filter(role="user", content=MESSAGE).exists()
+    title = conversation.display_title
+    expect(page.get_by_role("link", name=title, exact=True)).to_be_visible()
+
+    # Rename inline: the Title field, Enter saves.
+    act(page, title, "Rename")
+    field = page.get_by_label("Title")
+    field.fill("Photosynthesis")
+    field.press("Enter")
+    expect(page.get_by_role("link", name="Photosynthesis", exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name="Photosynthesis")).to_be_visible()
+
+    # Archive: gone from the list, found under Archived, unarchived back.
+    act(page, "Photosynthesis", "Archive")
+    expect(page.get_by_role("link", name="Photosynthesis", exact=True)).to_have_count(0)
+    page.get_by_role("link", name="Archived").click()
+    expect(page.get_by_role("link", name="Photosynthesis", exact=True)).to_be_visible()
+    act(page, "Photosynthesis", "Unarchive")
+    expect(page.get_by_role("link", name="Photosynthesis", exact=True)).to_have_count(0)
+    page.get_by_role("link", name="Chats", exact=True).click()
+    expect(page.get_by_role("link", name="Photosynthesis", exact=True)).to_be_visible()
+
+    # Search by a word of the message: the chat and a snippet with the word marked.
+    page.get_by_role("searchbox", name="Search chats").fill("chlorophyll")
+    expect(page.locator(".snippet mark").first).to_have_text(re.compile("chlorophyll", re.I))
+    expect(page.get_by_role("link", name="Photosynthesis", exact=True).first).to_be_visible()
+    page.get_by_role("searchbox", name="Search chats").fill("")
+    expect(page.get_by_role("link", name="Archived")).to_be_visible()
+
+    # Delete asks first; then the chat is gone and the page goes home.
+    page.once("dialog", lambda dialog: dialog.accept())
+    act(page, "Photosynthesis", "Delete")
+    expect(page.get_by_role("link", name="Photosynthesis", exact=True)).to_have_count(0)
+    expect(page).to_have_url(f"{live_server.url}/")
+    assert not Conversation.objects.filter(owner__username="ada").exists()
+
+
+def test_title_with_markup_shows_as_text(page, log_in, live_server):
+    user = log_in(page)
+    nasty = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+    chat = services.create_conversation(user=user, title=nasty)
+    services.add_message(user=user, conversation_id=chat.id, role="user", content=nasty)
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{live_server.url}/chats/{chat.id}/")
+    expect(page.get_by_role("link", name=nasty, exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name=nasty)).to_be_visible()
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("img[onerror]").count() == 0
+    assert dialogs == []
+
+
+def test_rename_escape_cancels(page, log_in):
+    user = log_in(page)
+    services.create_conversation(user=user, title="Keep me")
+    page.reload()
+    act(page, "Keep me", "Rename")
+    field = page.get_by_label("Title")
+    field.fill("Changed my mind")
+    field.press("Escape")
+    expect(page.get_by_role("link", name="Keep me", exact=True)).to_be_visible()
+    assert Conversation.objects.get(owner=user).title == "Keep me"
+
+
+def test_shift_enter_is_a_newline_and_a_failed_send_keeps_the_text(page, log_in):
+    log_in(page)
+    composer = page.get_by_role("textbox", name="Message")
+    composer.fill("first line")
+    composer.press("Shift+Enter")
+    composer.type("second line")
+    expect(composer).to_have_value("first line\nsecond line")
+    page.route("**/send/", lambda route: route.abort())
+    composer.press("Enter")
+    expect(page.locator("#composer-error")).to_contain_text("could not be reached")
+    expect(composer).to_have_value("first line\nsecond line")
+
+
+def test_markdown_renders_code_and_drops_scripts(page, log_in, live_server):
+    user = log_in(page)
+    chat = services.create_conversation(user=user, title="Code")
+    services.add_message(
+        user=user,
+        conversation_id=chat.id,
+        role="assistant",
+        content="Here:\n\n```python\nprint('hi')\n```\n\n"
+        "[x](javascript:alert(1)) <b onclick=alert(1)>b</b>",
+    )
+    page.goto(f"{live_server.url}/chats/{chat.id}/")
+    expect(page.locator(".message-body pre code")).to_have_text("print('hi')")
+    assert page.locator("[onclick]").count() == 0
+    assert page.locator("a[href^='javascript']").count() == 0
+
+
+def test_phone_width_screenshots(phone, log_in, live_server, artifacts):
+    user = log_in(phone)
+    chat = services.create_conversation(user=user, title="Sourdough starter")
+    for role, content in [
+        ("user", "My starter smells like nail polish. Is it ruined?"),
+        (
+            "assistant",
+            "Not at all — that sharp smell is **acetone-like** and means the yeast is hungry.\n\n"
+            "1. Feed it twice a day at 1:1:1.\n2. Keep it warm, around 24 °C.\n\n"
+            "```text\n50 g starter + 50 g flour + 50 g water\n```",
+        ),
+        ("user", "Thanks! How long until it recovers?"),
+    ]:
+        services.add_message(user=user, conversation_id=chat.id, role=role, content=content)
+    for n in range(6):
+        services.create_conversation(user=user, title=f"Older chat {n}")
+    phone.goto(f"{live_server.url}/chats/{chat.id}/")
+    expect(phone.get_by_role("heading", name="Sourdough starter")).to_be_visible()
+    expect(phone.get_by_role("textbox", name="Message")).to_be_visible()
+    phone.screenshot(path=str(artifacts / "chat-phone.png"))
+    phone.get_by_role("link", name="Show chats").click()
+    expect(phone.get_by_role("button", name="New chat")).to_be_in_viewport()
+    phone.screenshot(path=str(artifacts / "sidebar-phone.png"))
+    assert (artifacts / "chat-phone.png").stat().st_size > 0
+
+
+def test_desktop_screenshot(page, log_in, live_server, artifacts):
+    user = log_in(page)
+    pinned = services.create_conversation(user=user, title="Reading list", is_pinned=True)
+    services.add_message(user=user, conversation_id=pinned.id, role="user", content="Books?")
+    chat = services.create_conversation(user=user, title="Trip to Lisbon")
+    services.add_message(
+        user=user, conversation_id=chat.id, role="user", content="Three days in Lisbon?"
+    )
+    services.add_message(
+        user=user,
+        conversation_id=chat.id,
+        role="assistant",
+        content="**Day 1** — Alfama and the castle.\n\n**Day 2** — Belém.\n\n**Day 3** — Sintra.",
+    )
+    page.goto(f"{live_server.url}/chats/{chat.id}/")
+    expect(page.get_by_role("link", name="Trip to Lisbon", exact=True)).to_be_visible()
+    page.screenshot(path=str(artifacts / "chat-desktop.png"))
