@@ -20,13 +20,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 # Development server. With no DATABASE_URL / REDIS_URL it runs on the embedded default
-# (SQLite in var/, in-process cache and tasks); with REDIS_URL it also starts a worker.
+# (SQLite in var/, in-process cache and tasks); with REDIS_URL it also starts a worker,
+# with the beat scheduler inside it (the sweeper that re-enqueues missing titles/summaries).
 run: install
 	export DEBUG=$${DEBUG:-true}; \
 	$(BIN)/python manage.py migrate --noinput && \
 	if [ -n "$$REDIS_URL" ]; then \
 		trap 'kill 0' EXIT; \
-		$(BIN)/celery -A numina worker --loglevel=INFO --concurrency=2 & \
+		mkdir -p var; \
+		$(BIN)/celery -A numina worker --beat --schedule=var/celerybeat-schedule \
+			--loglevel=INFO --concurrency=2 & \
 	fi; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

@@ -181,3 +181,16 @@ class ChangeCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id}: {self.value}"
+
+
+class PendingInvalidation(models.Model):
+    """A cache invalidation that could not reach Redis, kept until it is replayed there
+    (conversations/cache.py), so an outage can never leave an old entry readable."""
+
+    owner_id = models.UUIDField()
+    conversation_id = models.UUIDField()
+    change_seq = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.owner_id}:{self.conversation_id}@{self.change_seq}"

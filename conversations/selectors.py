@@ -18,7 +18,7 @@ from django.db.models import F, FloatField, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace, Substr
 
 from . import validation
-from .models import SEARCH_CONFIG, Conversation, DeletedConversation, Message
+from .models import SEARCH_CONFIG, ChangeCounter, Conversation, DeletedConversation, Message
 from .services import as_uuid
 
 
@@ -86,6 +86,12 @@ def list_conversations(
             | Q(id__in=matching_messages(user=user, query=query).values("conversation_id"))
         )
     return conversations
+
+
+def change_position(*, user) -> int:
+    """How far the user's change stream has gone (0 before any change): the version of
+    anything built from the user's conversations after this read."""
+    return ChangeCounter.objects.filter(owner=user).values_list("value", flat=True).first() or 0
 
 
 def list_messages(*, user, conversation_id: Any, after_seq: int = 0) -> QuerySet[Message]:

@@ -126,7 +126,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # Enqueueing happens in the web request after commit: a broker out of reach must fail
+    # fast there (the beat sweeper enqueues the work again later), not hang the request.
+    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=2.0),
+}
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
 }
 
 # --- Sessions, auth, security ---------------------------------------------------------
@@ -208,6 +217,53 @@ NUMINA_MIGRATE_REPORT_LIMIT = env.int("NUMINA_MIGRATE_REPORT_LIMIT", default=100
 ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
 ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
 ANTHROPIC_MODEL = env.str("ANTHROPIC_MODEL", default="claude-sonnet-4-5")
+ANTHROPIC_MAX_TOKENS = env.int("ANTHROPIC_MAX_TOKENS", default=1024)
+# Seconds per attempt, and the SDK's own retries (attempts = retries + 1). Their product,
+# plus the SDK's waits between attempts, must stay under the tasks' soft time limit
+# (tests/conversations/test_tasks.py asserts the whole chain of limits).
+ANTHROPIC_TIMEOUT = env.float("ANTHROPIC_TIMEOUT", default=60.0)
+ANTHROPIC_MAX_RETRIES = env.int("ANTHROPIC_MAX_RETRIES", default=2)
+# The longest wait the SDK honours from a Retry-After header between its attempts.
+ANTHROPIC_MAX_RETRY_WAIT = 60
+
+# --- Context, titles, summaries (conversations/context.py, services, tasks) -----------
+NUMINA_SYSTEM_PROMPT = env.str(
+    "NUMINA_SYSTEM_PROMPT",
+    default=(
+        "You are Claude, a helpful assistant, talking with a user of Numina, the app that "
+        "keeps their conversations. Answer clearly and concisely."
+    ),
+)
+NUMINA_CONTEXT_BUDGET = env.int("NUMINA_CONTEXT_BUDGET", default=2000)
+NUMINA_CONTEXT_BUDGET_MIN = env.int("NUMINA_CONTEXT_BUDGET_MIN", default=100)
+NUMINA_CONTEXT_BUDGET_MAX = env.int("NUMINA_CONTEXT_BUDGET_MAX", default=100_000)
+NUMINA_CONTEXT_RECENT_MESSAGES = env.int("NUMINA_CONTEXT_RECENT_MESSAGES", default=6)
+NUMINA_SUMMARY_THRESHOLD = env.int("NUMINA_SUMMARY_THRESHOLD", default=15)
+NUMINA_SUMMARY_MAX_TOKENS = env.int("NUMINA_SUMMARY_MAX_TOKENS", default=400)
+# Messages one summary run folds in at most; a longer backlog takes several runs.
+NUMINA_SUMMARY_BATCH = env.int("NUMINA_SUMMARY_BATCH", default=100)
+NUMINA_TITLE_MAX_TOKENS = env.int("NUMINA_TITLE_MAX_TOKENS", default=30)
+NUMINA_SWEEP_INTERVAL = env.int("NUMINA_SWEEP_INTERVAL", default=300)
+NUMINA_SWEEP_BATCH = env.int("NUMINA_SWEEP_BATCH", default=200)
+# Seconds a conversation must be idle before the sweeper re-enqueues its work, so work
+# that is merely queued is not doubled.
+NUMINA_SWEEP_GRACE = env.int("NUMINA_SWEEP_GRACE", default=120)
+
+# --- Celery tasks that call the model -------------------------------------------------
+# attempts x timeout (+ waits) < soft limit < hard limit < broker visibility timeout: a
+# task is never killed mid-call by its own limits, and Redis never redelivers a task that
+# is still running.
+NUMINA_TASK_MAX_RETRIES = env.int("NUMINA_TASK_MAX_RETRIES", default=5)
+NUMINA_TASK_RETRY_BACKOFF = env.int("NUMINA_TASK_RETRY_BACKOFF", default=5)
+NUMINA_TASK_RETRY_BACKOFF_MAX = env.int("NUMINA_TASK_RETRY_BACKOFF_MAX", default=600)
+NUMINA_TASK_SOFT_TIME_LIMIT = env.int("NUMINA_TASK_SOFT_TIME_LIMIT", default=360)
+NUMINA_TASK_TIME_LIMIT = env.int("NUMINA_TASK_TIME_LIMIT", default=420)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-conversations": {
+        "task": "conversations.tasks.sweep_conversations",
+        "schedule": float(NUMINA_SWEEP_INTERVAL),
+    }
+}
 
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {

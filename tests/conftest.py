@@ -14,10 +14,28 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _cache_invalidation_follows_test_transactions(request, monkeypatch):
+    """Most tests run inside one transaction that never commits, so after-commit cache
+    invalidation would never run and a read after a write would see the old entry. Inside
+    such a test, writes are visible at once, so invalidate at once too; tests marked
+    ``transaction=True`` commit for real and keep the after-commit path."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        return
+    from conversations import cache
+
+    monkeypatch.setattr(cache, "on_commit_changed", cache.changed)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
+    from conversations.cache import breaker
+
+    breaker.open = False
     cache.clear()
     yield
     cache.clear()
+    breaker.open = False
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors, services, validation
+from .. import cache, selectors, services, validation
 from . import serializers as s
 from .pagination import MessageCursorPagination, SearchCursorPagination
 
@@ -42,6 +42,11 @@ def _body(serializer_class, request: Request) -> dict:
     return serializer.validated_data
 
 
+def _with_cache_header(response: Response, was_cached: bool) -> Response:
+    response["X-Cache"] = "hit" if was_cached else "miss"
+    return response
+
+
 def _page_size_parameter() -> OpenApiParameter:
     return OpenApiParameter("page_size", int, description="Default 20, at most 100.")
 
@@ -55,15 +60,31 @@ class ConversationListView(GenericAPIView):
     )
     def get(self, request: Request) -> Response:
         query = _query(s.ConversationListQuery, request)
-        conversations = selectors.list_conversations(
-            user=request.user,
-            archived=_ARCHIVED[query["archived"]],
-            pinned=query["pinned"],
-            tag=query.get("tag"),
-            query=query.get("q"),
+
+        def build() -> tuple[int, dict]:
+            version = selectors.change_position(user=request.user)
+            conversations = selectors.list_conversations(
+                user=request.user,
+                archived=_ARCHIVED[query["archived"]],
+                pinned=query["pinned"],
+                tag=query.get("tag"),
+                query=query.get("q"),
+            )
+            page = self.paginate_queryset(conversations)
+            data = s.ConversationSerializer(page, many=True).data
+            return version, self.get_paginated_response(data).data
+
+        # Only the first page of the default list is cached: it is what opening the app
+        # asks for, and its key depends on nothing but the user (and the host in links).
+        if set(request.query_params) - {"archived"} or query["archived"] != "false":
+            return Response(build()[1])
+        body, was_cached = cache.cached(
+            kind=cache.LIST,
+            scope=cache.list_scope(owner_id=request.user.pk),
+            variant=request.build_absolute_uri("/"),
+            build=build,
         )
-        page = self.paginate_queryset(conversations)
-        return self.get_paginated_response(s.ConversationSerializer(page, many=True).data)
+        return _with_cache_header(Response(body), was_cached)
 
     @extend_schema(
         request=s.ConversationCreateInput,
@@ -90,11 +111,25 @@ class ConversationDetailView(APIView):
             count = validation.clean_message_window(count)
         except DjangoValidationError as exc:
             raise ValidationError({"messages": exc.messages}) from None
-        conversation = selectors.get_conversation(
-            user=request.user, conversation_id=conversation_id
+
+        def build() -> tuple[int, dict]:
+            conversation = selectors.get_conversation(
+                user=request.user, conversation_id=conversation_id
+            )
+            conversation.recent = selectors.recent_messages(conversation=conversation, limit=count)
+            return conversation.change_seq, s.ConversationDetailSerializer(conversation).data
+
+        conversation_uuid = services.as_uuid(conversation_id)
+        if count != settings.NUMINA_RETRIEVE_MESSAGES or conversation_uuid is None:
+            return Response(build()[1])
+        body, was_cached = cache.cached(
+            kind=cache.CONVERSATION,
+            scope=cache.conversation_scope(
+                owner_id=request.user.pk, conversation_id=conversation_uuid
+            ),
+            build=build,
         )
-        conversation.recent = selectors.recent_messages(conversation=conversation, limit=count)
-        return Response(s.ConversationDetailSerializer(conversation).data)
+        return _with_cache_header(Response(body), was_cached)
 
     @extend_schema(
         parameters=[ID],

@@ -4,6 +4,14 @@ Callers import from here (``from conversations import services``) so a function 
 between modules without touching them.
 """
 
+from .assistant import (
+    AssistantUnavailable,
+    ChatResult,
+    TextDelta,
+    chat,
+    needs_summary,
+    stream_chat,
+)
 from .conversations import (
     UNSET,
     AddedMessage,
@@ -21,25 +29,36 @@ from .conversations import (
     unpin_conversation,
     update_conversation,
 )
+from .summaries import summarize_conversation
+from .titles import fallback_title, generate_title
 from .transfer import export_filename, export_json, export_markdown, import_conversation
 
 __all__ = [
     "UNSET",
     "AddedMessage",
+    "AssistantUnavailable",
+    "ChatResult",
     "NewMessage",
+    "TextDelta",
     "add_message",
     "add_messages",
     "archive_conversation",
     "as_uuid",
+    "chat",
     "create_conversation",
     "delete_conversation",
     "export_filename",
     "export_json",
     "export_markdown",
+    "fallback_title",
+    "generate_title",
     "import_conversation",
+    "needs_summary",
     "pin_conversation",
     "rename_conversation",
     "set_tags",
+    "stream_chat",
+    "summarize_conversation",
     "unarchive_conversation",
     "unpin_conversation",
     "update_conversation",

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import validation
+from .. import cache, validation
 from ..models import ChangeCounter, Conversation, DeletedConversation, Message, Tag
 
 
@@ -65,12 +65,15 @@ def _lock_conversation(*, user, conversation_id: Any) -> Conversation:
     return Conversation.objects.select_for_update().get(owner=user, id=conversation_uuid)
 
 
-def next_change_seq(*, owner_id: uuid.UUID) -> int:
-    """Take the owner's next change number, holding its counter row until commit.
+def next_change_seq(*, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
+    """Take the owner's next change number for a change to one conversation.
 
-    Called last in every write so the lock is held briefly and always taken after the
-    conversation's own lock (one lock order, no deadlock). Written as one upsert because
-    the ORM has no "increment or create, and return the value" in a single statement.
+    The counter row stays locked until commit, so a user's changes become visible in
+    number order (sync relies on it). Called last in every write so the lock is held
+    briefly and always taken after the conversation's own lock (one lock order, no
+    deadlock). After commit, the cached entries of that conversation and of the owner's
+    list go stale (cache.changed). Written as one upsert because the ORM has no
+    "increment or create, and return the value" in a single statement.
     """
     table = connection.ops.quote_name(ChangeCounter._meta.db_table)
     with connection.cursor() as cursor:
@@ -79,7 +82,11 @@ def next_change_seq(*, owner_id: uuid.UUID) -> int:
             f"ON CONFLICT (owner_id) DO UPDATE SET value = {table}.value + 1 RETURNING value",
             [owner_id.hex if connection.vendor == "sqlite" else owner_id],
         )
-        return cursor.fetchone()[0]
+        change_seq = cursor.fetchone()[0]
+    cache.on_commit_changed(
+        owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq
+    )
+    return change_seq
 
 
 def save_changed(conversation: Conversation, *, fields: Sequence[str]) -> None:
@@ -90,7 +97,9 @@ def save_changed(conversation: Conversation, *, fields: Sequence[str]) -> None:
     must not save a conversation any other way.
     """
     conversation.updated_at = timezone.now()
-    conversation.change_seq = next_change_seq(owner_id=conversation.owner_id)
+    conversation.change_seq = next_change_seq(
+        owner_id=conversation.owner_id, conversation_id=conversation.id
+    )
     conversation.save(update_fields=[*fields, "updated_at", "change_seq"])
 
 
@@ -117,7 +126,9 @@ def create_conversation(
     clean_tags = errors.check("tags", validation.clean_tags, tags) if tags is not None else []
     errors.raise_if_any()
     now = timezone.now()
+    conversation_id = uuid.uuid4()
     conversation = Conversation.objects.create(
+        id=conversation_id,
         owner=user,
         title=clean_title,
         title_set_by_user=bool(clean_title),
@@ -127,7 +138,7 @@ def create_conversation(
         last_activity_at=now,
         created_at=now,
         updated_at=now,
-        change_seq=next_change_seq(owner_id=user.pk),
+        change_seq=next_change_seq(owner_id=user.pk, conversation_id=conversation_id),
     )
     if clean_tags:
         conversation.tags.set(_resolve_tags(user=user, names=clean_tags))
@@ -305,6 +316,6 @@ def delete_conversation(*, user, conversation_id: Any) -> None:
     DeletedConversation.objects.create(
         owner=user,
         conversation_id=conversation.id,
-        change_seq=next_change_seq(owner_id=user.pk),
+        change_seq=next_change_seq(owner_id=user.pk, conversation_id=conversation.id),
     )
     conversation.delete()

@@ -190,7 +190,7 @@ def _create(
         last_activity_at=max(times),
         created_at=min(times),
         updated_at=now,
-        change_seq=next_change_seq(owner_id=user.pk),
+        change_seq=next_change_seq(owner_id=user.pk, conversation_id=conversation_id),
     )
     return ImportOutcome(created=True, imported=len(rows))
 

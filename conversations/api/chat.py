@@ -1,0 +1,209 @@
+"""The chat endpoint and the context endpoint of API.md: thin views over the services.
+
+``POST /api/v1/chat/`` answers 201 with the stored user message and the reply, 502
+(``llm_unavailable``, with the stored user message) when the model fails, and with
+``"stream": true`` a ``text/event-stream`` of ``delta`` events and one ``done`` event.
+``GET /api/v1/conversations/{id}/context/`` shows what the next model call would send.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.utils.encoders import JSONEncoder
+from rest_framework.views import APIView
+
+from numina.api import error_response
+
+from .. import context, services
+from .serializers import ConversationSerializer, MessageSerializer
+
+UNAVAILABLE_DETAIL = "The assistant could not answer right now. Your message is saved."
+OK_DESCRIPTION = (
+    "JSON: the client_id was answered before; the stored pair, nothing new. "
+    'Event stream (with "stream": true): delta events {"text"}, then one done event '
+    "carrying the 201 object, or an error event carrying the 502 object."
+)
+
+
+class ChatRateThrottle(UserRateThrottle):
+    """Replies per user: NUMINA_THROTTLE_CHAT, read when the request comes in."""
+
+    scope = "chat"
+
+    def get_rate(self) -> str:
+        return settings.NUMINA_THROTTLE_CHAT
+
+
+class ChatInput(serializers.Serializer):
+    # Types only: the content's bounds are the services' (validation.clean_content).
+    message = serializers.CharField(
+        trim_whitespace=False,
+        allow_blank=True,
+        help_text="1 to 100,000 characters, not only white space.",
+    )
+    conversation_id = serializers.UUIDField(
+        required=False, allow_null=True, default=None, help_text="Absent: a new conversation."
+    )
+    client_id = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Sent again with the same message, it stores and answers nothing twice.",
+    )
+    stream = serializers.BooleanField(required=False, default=False)
+
+
+class ChatOutput(serializers.Serializer):
+    conversation = ConversationSerializer()
+    user_message = MessageSerializer()
+    assistant_message = MessageSerializer()
+
+
+class ChatUnavailableOutput(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(default="llm_unavailable")
+    user_message = MessageSerializer()
+
+
+class ChatEvent(serializers.Serializer):
+    """One server-sent event of a streamed reply (OpenAPI 3.0: the schema of each event)."""
+
+    event = serializers.ChoiceField(choices=["delta", "done", "error"])
+    data = serializers.CharField(
+        help_text='JSON. delta: {"text"}; done: the 201 object; error: the 502 object.'
+    )
+
+
+class ContextQuery(serializers.Serializer):
+    budget = serializers.IntegerField(
+        required=False,
+        help_text="Tokens for the history: default 2000, from 100 to 100000 (settings).",
+    )
+
+
+class ContextMessage(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["user", "assistant"])
+    content = serializers.CharField()
+
+
+class ContextOutput(serializers.Serializer):
+    system = serializers.CharField()
+    messages = ContextMessage(many=True)
+    summary = serializers.CharField()
+    total_messages = serializers.IntegerField()
+    summarized = serializers.IntegerField()
+    estimated_tokens = serializers.IntegerField()
+    cached = serializers.BooleanField()
+
+
+def _unavailable(exc: services.AssistantUnavailable) -> dict:
+    return {
+        "detail": UNAVAILABLE_DETAIL,
+        "code": "llm_unavailable",
+        "user_message": MessageSerializer(exc.user_message).data,
+    }
+
+
+def _event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, cls=JSONEncoder)}\n\n"
+
+
+def _event_stream(first, events: Iterator) -> Iterator[str]:
+    """Server-sent events: ``delta`` for each piece of text, then ``done`` (or ``error``)."""
+    try:
+        for event in _chain(first, events):
+            if isinstance(event, services.TextDelta):
+                yield _event("delta", {"text": event.text})
+            else:
+                yield _event("done", ChatOutput(event).data)
+    except services.AssistantUnavailable as exc:
+        # The status line has gone out already: the failure travels as an event.
+        yield _event("error", _unavailable(exc))
+
+
+def _chain(first, events: Iterator) -> Iterator:
+    yield first
+    yield from events
+
+
+class ChatView(APIView):
+    def get_throttles(self):
+        return [*super().get_throttles(), ChatRateThrottle()]
+
+    def perform_content_negotiation(self, request, force=False):
+        # A streaming client may send "Accept: text/event-stream"; errors still answer
+        # as JSON rather than 406.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        request=ChatInput,
+        responses={
+            201: ChatOutput,
+            # One status code, two media types: OpenAPI keeps one description for both.
+            (200, "application/json"): OpenApiResponse(ChatOutput, description=OK_DESCRIPTION),
+            (200, "text/event-stream"): OpenApiResponse(ChatEvent, description=OK_DESCRIPTION),
+            400: OpenApiResponse(description="Invalid input: a field → messages map."),
+            404: OpenApiResponse(description="No such conversation for this user."),
+            429: OpenApiResponse(description="Too many chat requests (NUMINA_THROTTLE_CHAT)."),
+            502: ChatUnavailableOutput,
+        },
+    )
+    def post(self, request: Request) -> Response | StreamingHttpResponse:
+        serializer = ChatInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        stream = data.pop("stream")
+        try:
+            if stream:
+                return self._stream(request, data)
+            result = services.chat(user=request.user, **data)
+        except services.AssistantUnavailable as exc:
+            return error_response(**_unavailable(exc), status_code=status.HTTP_502_BAD_GATEWAY)
+        return Response(
+            ChatOutput(result).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    def _stream(self, request: Request, data: dict) -> StreamingHttpResponse:
+        events = services.stream_chat(user=request.user, **data)
+        # The first event is pulled before answering, so invalid input, an unknown
+        # conversation or a model that cannot be reached still get their own status.
+        first = next(events)
+        response = StreamingHttpResponse(
+            _event_stream(first, events), content_type="text/event-stream"
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # proxies must pass each event on at once
+        return response
+
+
+class ContextView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH), ContextQuery],
+        responses={
+            200: ContextOutput,
+            400: OpenApiResponse(description="budget out of range."),
+            404: OpenApiResponse(description="No such conversation for this user."),
+        },
+    )
+    def get(self, request: Request, conversation_id: str) -> Response:
+        query = ContextQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        built = context.get_context(
+            user=request.user,
+            conversation_id=conversation_id,
+            budget=query.validated_data.get("budget"),
+        )
+        response = Response(ContextOutput(built).data)
+        response["X-Cache"] = "hit" if built.cached else "miss"  # as the other cached reads
+        return response

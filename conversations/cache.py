@@ -1,0 +1,258 @@
+"""What Numina keeps in Redis, under which keys, and how a write makes it stale.
+
+Cached per user: the first page of the conversation list for the default filters, and a
+conversation with its newest messages (the retrieve endpoint's default). Later the
+model context uses the same two calls (``read`` and ``store``).
+
+Versions, not deletes: every entry is stored with the version it was built at, next to
+a version key per scope (a user's list, a conversation). A version is a change number
+from PostgreSQL (``ChangeCounter`` / ``Conversation.change_seq``): it only ever grows,
+so an evicted version key can never come back lower and revive an old entry. A reader
+fetches the version and the entry in one MGET and uses the entry only when both agree.
+After each commit the writer raises the version (``changed``).
+
+When Redis cannot be reached for that raise, the invalidation is not lost: it is written
+to PostgreSQL (``PendingInvalidation``) and this process stops trusting the cache until
+it has replayed every pending invalidation into Redis; a periodic task replays them too,
+for the processes that never noticed the outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+LIST = "list"  # a user's first page of conversations, default filters
+CONVERSATION = "conv"  # a conversation with its default window of newest messages
+VERSION_TTL = 7 * 24 * 3600  # far longer than any entry; an expired version only costs a miss
+
+# Raise a version only upwards, atomically: two writers' after-commit hooks may run in
+# either order, and a version that went down could match an entry built in between.
+_RAISE = """
+local current = redis.call('GET', KEYS[1])
+if (not current) or tonumber(ARGV[1]) > tonumber(current) then
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return 1
+"""
+
+
+class _Counters:
+    """Hit and miss counts of this process, for /metrics."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[tuple[str, str], int] = {}
+
+    def add(self, kind: str, outcome: str) -> None:
+        with self.lock:
+            self.counts[(kind, outcome)] = self.counts.get((kind, outcome), 0) + 1
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        with self.lock:
+            return dict(self.counts)
+
+
+counters = _Counters()
+
+
+def _uses_redis() -> bool:
+    return "django_redis" in settings.CACHES["default"]["BACKEND"]
+
+
+def _version_key(kind: str, scope_id: Any) -> str:
+    return f"version:{kind}:{scope_id}"
+
+
+def _entry_key(kind: str, scope_id: Any, variant: str) -> str:
+    return f"entry:{kind}:{scope_id}:{variant}"
+
+
+class _Breaker:
+    """This process's trust in the cache: lost after a failed Redis call, regained only
+    once every pending invalidation has been replayed into Redis.
+
+    While Redis is unreachable, reads skip it altogether (retrying once a second) instead
+    of paying a connect timeout on every request.
+    """
+
+    RETRY_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.open = False
+        self.retry_at = 0.0
+        self.lock = threading.Lock()
+
+    def trip(self) -> None:
+        with self.lock:
+            self.open = True
+            self.retry_at = time.monotonic() + self.RETRY_SECONDS
+
+    def trusted(self) -> bool:
+        if not self.open:
+            return True
+        with self.lock:
+            if time.monotonic() < self.retry_at:
+                return False
+            self.retry_at = time.monotonic() + self.RETRY_SECONDS
+        if replay_pending():
+            self.open = False
+            return True
+        return False
+
+
+breaker = _Breaker()
+
+
+def _client_call(method: str, *args, **kwargs) -> tuple[bool, Any]:
+    """Call the cache, telling a failure apart from a miss (django-redis is configured to
+    swallow connection errors, so its client is called directly here)."""
+    if not _uses_redis():
+        return True, getattr(cache, method)(*args, **kwargs)
+    from django_redis.exceptions import ConnectionInterrupted
+    from redis.exceptions import RedisError
+
+    try:
+        return True, getattr(cache.client, method)(*args, **kwargs)
+    except (ConnectionInterrupted, RedisError):
+        logger.warning("cache: Redis unreachable during %s; serving from PostgreSQL", method)
+        breaker.trip()
+        return False, None
+
+
+@dataclass(frozen=True)
+class Hit:
+    value: Any
+
+
+def read(*, kind: str, scope: str, variant: str = "") -> Hit | None:
+    """The cached value when it is current, else None (a miss)."""
+    if not breaker.trusted():
+        counters.add(kind, "bypass")
+        return None
+    version_key, entry_key = _version_key(kind, scope), _entry_key(kind, scope, variant)
+    ok, found = _client_call("get_many", [version_key, entry_key])
+    if not ok:
+        counters.add(kind, "bypass")
+        return None
+    version, entry = found.get(version_key), found.get(entry_key)
+    if version is not None and entry is not None and entry[0] == version:
+        counters.add(kind, "hit")
+        return Hit(entry[1])
+    counters.add(kind, "miss")
+    return None
+
+
+def store(*, kind: str, scope: str, version: int, value: Any, variant: str = "") -> None:
+    """Keep a value built from data at ``version`` (read the version before the data)."""
+    if not breaker.trusted():
+        return
+    ok, _ = _client_call(
+        "set", _entry_key(kind, scope, variant), (version, value), settings.NUMINA_CACHE_TTL
+    )
+    if ok:
+        # A version key that expired or was evicted comes back at the change number the
+        # entry was built from, which PostgreSQL guarantees is not lower than before.
+        _raise_version(kind=kind, scope=scope, version=version)
+
+
+def _raise_version(*, kind: str, scope: str, version: int) -> bool:
+    key = _version_key(kind, scope)
+    if not _uses_redis():
+        current = cache.get(key)
+        if current is None or version > current:
+            cache.set(key, version, VERSION_TTL)
+        return True
+    from django_redis import get_redis_connection
+    from redis.exceptions import RedisError
+
+    try:
+        get_redis_connection("default").eval(_RAISE, 1, cache.make_key(key), version, VERSION_TTL)
+        return True
+    except RedisError:
+        logger.warning("cache: could not raise %s to %s", key, version)
+        breaker.trip()
+        return False
+
+
+def list_scope(*, owner_id: Any) -> str:
+    return str(owner_id)
+
+
+def conversation_scope(*, owner_id: Any, conversation_id: Any) -> str:
+    # The owner is part of every key: one user's entry can never answer another's request.
+    return f"{owner_id}:{conversation_id}"
+
+
+def _raise_all(*, owner_id: Any, conversation_id: Any, change_seq: int) -> bool:
+    return _raise_version(
+        kind=LIST, scope=list_scope(owner_id=owner_id), version=change_seq
+    ) and _raise_version(
+        kind=CONVERSATION,
+        scope=conversation_scope(owner_id=owner_id, conversation_id=conversation_id),
+        version=change_seq,
+    )
+
+
+def changed(*, owner_id: Any, conversation_id: Any, change_seq: int) -> None:
+    """After a commit that changed a conversation (or deleted it): its entries and its
+    owner's list are stale from now on. Called by the services' on_commit hook."""
+    if _raise_all(owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq):
+        return
+    from .models import PendingInvalidation
+
+    PendingInvalidation.objects.create(
+        owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq
+    )
+
+
+def replay_pending(*, batch: int = 500) -> bool:
+    """Raise the versions that writers could not raise while Redis was away; True when
+    none are left. Run by a process before it trusts the cache again, and periodically."""
+    from .models import PendingInvalidation
+
+    while True:
+        pending = list(PendingInvalidation.objects.order_by("id")[:batch])
+        if not pending:
+            return True
+        for row in pending:
+            if not _raise_all(
+                owner_id=row.owner_id,
+                conversation_id=row.conversation_id,
+                change_seq=row.change_seq,
+            ):
+                return False
+        PendingInvalidation.objects.filter(id__in=[row.id for row in pending]).delete()
+
+
+def on_commit_changed(*, owner_id: Any, conversation_id: Any, change_seq: int) -> None:
+    transaction.on_commit(
+        lambda: changed(owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq)
+    )
+
+
+def cached(
+    *, kind: str, scope: str, variant: str = "", build: Callable[[], tuple[int, Any]]
+) -> tuple[Any, bool]:
+    """The value for a scope from the cache, or built and kept: (value, was_cached).
+
+    ``build`` returns (version, value) and must read the version before the data it
+    shapes: an entry may then be stamped older than its data (and is simply never
+    served), never newer.
+    """
+    hit = read(kind=kind, scope=scope, variant=variant)
+    if hit is not None:
+        return hit.value, True
+    version, value = build()
+    store(kind=kind, scope=scope, version=version, value=value, variant=variant)
+    return value, False

@@ -1,0 +1,328 @@
+"""The one door to the model: Anthropic's Messages API, or the offline provider.
+
+Everything that asks the model something (chat replies, titles, summaries) goes through
+``get_provider()``. With ``ANTHROPIC_API_KEY`` set it is Claude through the official SDK
+(model, max tokens, timeout and retries from settings; ``ANTHROPIC_BASE_URL`` honoured).
+Without one it is the offline provider: deterministic, plainly labelled
+(``provider = "offline"`` in the metadata of what it writes), so the product still works
+on one machine with no key and no network.
+
+SDK errors never leave this module: they become ``TransientLLMError`` (worth retrying:
+connection, timeout, 429, 5xx, 529 overloaded) or ``PermanentLLMError`` (the request
+itself is wrong: 400, 401, 403, 404 …), so callers decide on retries without knowing the
+SDK.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import anthropic
+from django.conf import settings
+
+OFFLINE_PROVIDER = "offline"
+ANTHROPIC_PROVIDER = "anthropic"
+
+OFFLINE_REPLY = (
+    "The assistant is offline: Numina has no ANTHROPIC_API_KEY configured, so Claude "
+    "cannot answer right now. Your message is saved and nothing is lost."
+)
+
+TITLE_INSTRUCTIONS = (
+    "Write a short title, at most six words, for the conversation the user shows you. "
+    "Answer with the title only: no quotes, no punctuation at the end."
+)
+SUMMARY_INSTRUCTIONS = (
+    "You keep a running summary of a conversation between a user and an assistant. "
+    "Given the summary so far and the messages that follow it, write the new summary: "
+    "the facts, decisions, preferences and open questions worth remembering, in plain "
+    "prose, at most 200 words. Answer with the summary only."
+)
+
+# Characters of one message that a title or summary prompt quotes: enough to know what
+# was said, and it keeps those prompts small whatever the messages hold.
+QUOTE_CHARS = 2000
+OFFLINE_TITLE_CHARS = 60
+OFFLINE_SUMMARY_CHARS = 1500
+
+# Per message the Messages API adds a few tokens of framing around the content.
+MESSAGE_OVERHEAD_TOKENS = 4
+
+
+def estimate_tokens(text: str) -> int:
+    """A conservative token estimate without a network call.
+
+    English averages about four characters a token; other scripts are often a token a
+    character or more, so each non-ASCII character counts as one. Budgets are checked
+    against this estimate, and the real counts come back in each response's usage.
+    """
+    if not text:
+        return 0
+    non_ascii = sum(1 for char in text if ord(char) > 127)
+    return math.ceil((len(text) - non_ascii) / 4) + non_ascii
+
+
+def estimate_message_tokens(messages: Sequence[dict]) -> int:
+    return sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+class LLMError(Exception):
+    """The model could not answer. ``transient`` says whether trying again may help."""
+
+    transient = False
+
+
+class TransientLLMError(LLMError):
+    transient = True
+
+
+class PermanentLLMError(LLMError):
+    transient = False
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    stop_reason: str | None = None
+    extra_usage: dict = field(default_factory=dict)
+
+    def metadata(self) -> dict:
+        """What an assistant message stores about how it was written."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "stop_reason": self.stop_reason,
+            "usage": {
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                **self.extra_usage,
+            },
+        }
+
+
+class Provider(Protocol):
+    name: str
+
+    def reply(self, *, system: str, messages: list[dict]) -> Completion: ...
+
+    def stream_reply(self, *, system: str, messages: list[dict]) -> Iterator[str | Completion]:
+        """Yield text deltas as they arrive, then one ``Completion``."""
+        ...
+
+    def title(self, *, messages: Sequence[dict]) -> str: ...
+
+    def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> str: ...
+
+
+def get_provider() -> Provider:
+    """Claude when a key is configured, the offline provider otherwise."""
+    if settings.ANTHROPIC_API_KEY:
+        return AnthropicProvider()
+    return OfflineProvider()
+
+
+def transcript(messages: Sequence[dict]) -> str:
+    """Messages as a plain transcript, each quoted up to QUOTE_CHARS."""
+    lines = []
+    for message in messages:
+        content = message["content"].strip()
+        if len(content) > QUOTE_CHARS:
+            content = content[:QUOTE_CHARS] + " […]"
+        lines.append(f"{message['role'].capitalize()}: {content}")
+    return "\n\n".join(lines)
+
+
+# --- Claude ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4)
+def _client(api_key: str, base_url: str, timeout: float, max_retries: int) -> anthropic.Anthropic:
+    # One client per configuration, so its HTTP connection pool is reused across calls.
+    return anthropic.Anthropic(
+        api_key=api_key,
+        base_url=base_url or None,
+        timeout=timeout,
+        max_retries=max_retries,
+    )
+
+
+def client() -> anthropic.Anthropic:
+    return _client(
+        settings.ANTHROPIC_API_KEY,
+        settings.ANTHROPIC_BASE_URL,
+        float(settings.ANTHROPIC_TIMEOUT),
+        int(settings.ANTHROPIC_MAX_RETRIES),
+    )
+
+
+def _translate(exc: anthropic.AnthropicError) -> LLMError:
+    if isinstance(exc, anthropic.APIConnectionError):  # includes timeouts
+        return TransientLLMError(f"Could not reach the model: {exc}")
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        message = f"The model answered {status}: {exc.message}"
+        if status in (408, 409, 429) or status >= 500:
+            return TransientLLMError(message)
+        return PermanentLLMError(message)
+    return PermanentLLMError(str(exc))
+
+
+def _text_of(message) -> str:
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+def _completion(message) -> Completion:
+    usage = message.usage
+    extra = {
+        name: value
+        for name in ("cache_creation_input_tokens", "cache_read_input_tokens")
+        if (value := getattr(usage, name, None))
+    }
+    return Completion(
+        text=_text_of(message),
+        provider=ANTHROPIC_PROVIDER,
+        model=message.model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        stop_reason=message.stop_reason,
+        extra_usage=extra,
+    )
+
+
+class AnthropicProvider:
+    name = ANTHROPIC_PROVIDER
+
+    def _create(self, *, system: str, messages: list[dict], max_tokens: int) -> Completion:
+        try:
+            message = client().messages.create(
+                model=settings.ANTHROPIC_MODEL,
+                max_tokens=max_tokens,
+                system=system,
+                messages=messages,
+            )
+        except anthropic.AnthropicError as exc:
+            raise _translate(exc) from exc
+        return _completion(message)
+
+    def reply(self, *, system: str, messages: list[dict]) -> Completion:
+        return self._create(
+            system=system, messages=messages, max_tokens=settings.ANTHROPIC_MAX_TOKENS
+        )
+
+    def stream_reply(self, *, system: str, messages: list[dict]) -> Iterator[str | Completion]:
+        try:
+            with client().messages.stream(
+                model=settings.ANTHROPIC_MODEL,
+                max_tokens=settings.ANTHROPIC_MAX_TOKENS,
+                system=system,
+                messages=messages,
+            ) as stream:
+                yield from stream.text_stream
+                final = stream.get_final_message()
+        except anthropic.AnthropicError as exc:
+            raise _translate(exc) from exc
+        if final.stop_reason is None:
+            # The connection ended before message_stop: the reply is cut short.
+            raise TransientLLMError("The model's stream ended before the reply was complete.")
+        yield _completion(final)
+
+    def title(self, *, messages: Sequence[dict]) -> str:
+        completion = self._create(
+            system=TITLE_INSTRUCTIONS,
+            messages=[{"role": "user", "content": transcript(messages)}],
+            max_tokens=settings.NUMINA_TITLE_MAX_TOKENS,
+        )
+        return completion.text
+
+    def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> str:
+        prompt = (
+            f"Summary so far:\n{previous_summary or '(none yet)'}\n\n"
+            f"Messages that follow it:\n\n{transcript(messages)}"
+        )
+        completion = self._create(
+            system=SUMMARY_INSTRUCTIONS,
+            messages=[{"role": "user", "content": prompt}],
+            max_tokens=settings.NUMINA_SUMMARY_MAX_TOKENS,
+        )
+        return completion.text
+
+
+# --- Offline --------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _shorten(text: str, limit: int) -> str:
+    """Cut at a word boundary, marking the cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] or text[: limit - 1]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def _first_sentence(text: str) -> str:
+    line = _one_line(text)
+    return _SENTENCE_END.split(line, maxsplit=1)[0]
+
+
+def title_from_messages(messages: Sequence[dict]) -> str:
+    """The first user message, as a title: what the offline provider and the fallback use."""
+    for message in messages:
+        if message["role"] == "user" and message["content"].strip():
+            return _shorten(_one_line(message["content"]), OFFLINE_TITLE_CHARS)
+    for message in messages:
+        if message["content"].strip():
+            return _shorten(_one_line(message["content"]), OFFLINE_TITLE_CHARS)
+    return ""
+
+
+class OfflineProvider:
+    """Answers without a model: deterministic, and it says so."""
+
+    name = OFFLINE_PROVIDER
+
+    def reply(self, *, system: str, messages: list[dict]) -> Completion:
+        return Completion(
+            text=OFFLINE_REPLY,
+            provider=OFFLINE_PROVIDER,
+            model=OFFLINE_PROVIDER,
+            input_tokens=estimate_tokens(system) + estimate_message_tokens(messages),
+            output_tokens=estimate_tokens(OFFLINE_REPLY),
+            stop_reason="end_turn",
+        )
+
+    def stream_reply(self, *, system: str, messages: list[dict]) -> Iterator[str | Completion]:
+        completion = self.reply(system=system, messages=messages)
+        words = completion.text.split(" ")
+        for index, word in enumerate(words):
+            yield word if index == 0 else " " + word
+        yield completion
+
+    def title(self, *, messages: Sequence[dict]) -> str:
+        return title_from_messages(messages)
+
+    def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> str:
+        """Extractive: the first sentence of each message, newest kept when it is long."""
+        points = [previous_summary.strip()] if previous_summary.strip() else []
+        for message in messages:
+            sentence = _first_sentence(message["content"])
+            if sentence:
+                points.append(f"{message['role'].capitalize()}: {_shorten(sentence, 200)}")
+        summary = "\n".join(points)
+        if len(summary) > OFFLINE_SUMMARY_CHARS:
+            # The newest points matter most to the next reply; keep the end.
+            summary = "…" + summary[-(OFFLINE_SUMMARY_CHARS - 1) :].split("\n", 1)[-1]
+        return summary

@@ -1,0 +1,235 @@
+"""Chatting with the assistant: store the user's message, ask the model, store its reply.
+
+The user's message is stored (and committed) before the model is asked, so a model
+failure loses nothing: ``AssistantUnavailable`` carries the stored message. A repeated
+send with the same ``client_id`` reuses the stored message and, when a reply to it
+already exists, returns that reply without asking the model again. The API's chat
+endpoint and the browser UI's composer both call ``chat`` / ``stream_chat``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from .. import context, llm, validation
+from ..models import Conversation, Message, Role
+from .conversations import add_message, as_uuid, create_conversation
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    conversation: Conversation
+    user_message: Message
+    assistant_message: Message
+    # False when both messages were already stored (a repeated client_id): nothing new.
+    created: bool = True
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+class AssistantUnavailable(Exception):
+    """The model could not reply; the user's message is stored all the same."""
+
+    def __init__(self, *, conversation: Conversation, user_message: Message, reason: str):
+        super().__init__(reason)
+        self.conversation = conversation
+        self.user_message = user_message
+        self.reason = reason
+
+
+def _clean_request(*, message: Any, client_id: Any) -> tuple[str, uuid.UUID | None]:
+    errors = validation.FieldErrors()
+    content = errors.check("message", validation.clean_content, message)
+    clean_client_id = errors.check("client_id", validation.clean_client_id, client_id)
+    errors.raise_if_any()
+    return content, clean_client_id
+
+
+def _message_sent_before(*, user, client_id: uuid.UUID) -> Message | None:
+    # A retried first send has no conversation id yet: find the message by its
+    # client_id among the user's conversations.
+    return (
+        Message.objects.filter(conversation__owner=user, client_id=client_id)
+        .select_related("conversation")
+        .first()
+    )
+
+
+@transaction.atomic
+def _store_user_message(
+    *, user, conversation_id: Any, content: str, client_id: uuid.UUID | None
+) -> tuple[Conversation, Message, bool]:
+    """The stored user message and its conversation (made when there is none yet)."""
+    if conversation_id is None:
+        if client_id is not None:
+            # Two retries of one first send must not make two conversations: hold the
+            # user's row while looking and creating.
+            get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+            stored = _message_sent_before(user=user, client_id=client_id)
+            if stored is not None:
+                return stored.conversation, stored, False
+        conversation_id = create_conversation(user=user).id
+    added = add_message(
+        user=user,
+        conversation_id=conversation_id,
+        role=Role.USER,
+        content=content,
+        client_id=client_id,
+    )
+    conversation = Conversation.objects.get(pk=added.message.conversation_id)
+    return conversation, added.message, added.created
+
+
+def _reply_to(user_message: Message) -> Message | None:
+    return (
+        Message.objects.filter(
+            conversation_id=user_message.conversation_id,
+            seq__gt=user_message.seq,
+            role=Role.ASSISTANT,
+            metadata__in_reply_to=str(user_message.id),
+        )
+        .order_by("seq")
+        .first()
+    )
+
+
+def _reply_text(completion: llm.Completion) -> str:
+    text = completion.text.replace("\x00", "").strip()
+    if not text:
+        raise llm.PermanentLLMError("The model returned an empty reply.")
+    return text[: settings.NUMINA_CONTENT_MAX_LENGTH]
+
+
+@transaction.atomic
+def _store_reply(
+    *, user, user_message: Message, completion: llm.Completion
+) -> tuple[Conversation, Message]:
+    conversation = Conversation.objects.select_for_update().get(pk=user_message.conversation_id)
+    # Two sends of one client_id may both have reached the model; the first reply stored
+    # is the reply, and the second is dropped.
+    existing = _reply_to(user_message)
+    if existing is not None:
+        return conversation, existing
+    added = add_message(
+        user=user,
+        conversation_id=conversation.id,
+        role=Role.ASSISTANT,
+        content=_reply_text(completion),
+        metadata={**completion.metadata(), "in_reply_to": str(user_message.id)},
+    )
+    Message.objects.filter(pk=added.message.pk).update(token_count=completion.output_tokens)
+    added.message.token_count = completion.output_tokens
+    conversation.refresh_from_db()
+    _enqueue_follow_ups(conversation)
+    return conversation, added.message
+
+
+def _enqueue_follow_ups(conversation: Conversation) -> None:
+    """Title and summary, in the background, once this transaction has committed."""
+    from ..tasks import enqueue_generate_title, enqueue_summarize  # tasks import services
+
+    if not conversation.title and not conversation.title_set_by_user:
+        enqueue_generate_title(conversation_id=conversation.id)
+    if needs_summary(conversation):
+        enqueue_summarize(conversation_id=conversation.id)
+
+
+def needs_summary(conversation: Conversation) -> bool:
+    """More than the threshold of messages sit outside the recent window, unsummarized."""
+    outside = (
+        conversation.message_count
+        - settings.NUMINA_CONTEXT_RECENT_MESSAGES
+        - conversation.summary_covers_seq
+    )
+    return outside >= settings.NUMINA_SUMMARY_THRESHOLD
+
+
+def _begin(
+    *, user, message: Any, conversation_id: Any, client_id: Any
+) -> tuple[Conversation, Message, Message | None]:
+    content, clean_client_id = _clean_request(message=message, client_id=client_id)
+    if conversation_id is not None and as_uuid(conversation_id) is None:
+        raise Conversation.DoesNotExist
+    conversation, user_message, created = _store_user_message(
+        user=user, conversation_id=conversation_id, content=content, client_id=clean_client_id
+    )
+    existing_reply = None if created else _reply_to(user_message)
+    return conversation, user_message, existing_reply
+
+
+def _unavailable(
+    conversation: Conversation, user_message: Message, exc: llm.LLMError
+) -> AssistantUnavailable:
+    logger.warning("Chat reply failed for conversation %s: %s", conversation.id, exc)
+    return AssistantUnavailable(
+        conversation=conversation, user_message=user_message, reason=str(exc)
+    )
+
+
+def chat(
+    *,
+    user,
+    message: str,
+    conversation_id: Any = None,
+    client_id: uuid.UUID | str | None = None,
+) -> ChatResult:
+    """Send the user's message and return it with the assistant's reply."""
+    conversation, user_message, existing_reply = _begin(
+        user=user, message=message, conversation_id=conversation_id, client_id=client_id
+    )
+    if existing_reply is not None:
+        return ChatResult(conversation, user_message, existing_reply, created=False)
+    built = context.build_context(conversation=conversation)
+    try:
+        completion = llm.get_provider().reply(system=built.system, messages=built.messages)
+        conversation, reply = _store_reply(
+            user=user, user_message=user_message, completion=completion
+        )
+    except llm.LLMError as exc:
+        raise _unavailable(conversation, user_message, exc) from exc
+    return ChatResult(conversation, user_message, reply)
+
+
+def stream_chat(
+    *,
+    user,
+    message: str,
+    conversation_id: Any = None,
+    client_id: uuid.UUID | str | None = None,
+) -> Iterator[TextDelta | ChatResult]:
+    """As ``chat``, yielding the reply's text as it arrives, then the ``ChatResult``.
+
+    Raises ``AssistantUnavailable`` (possibly after some deltas) when the model fails.
+    """
+    conversation, user_message, existing_reply = _begin(
+        user=user, message=message, conversation_id=conversation_id, client_id=client_id
+    )
+    if existing_reply is not None:
+        yield TextDelta(existing_reply.content)
+        yield ChatResult(conversation, user_message, existing_reply, created=False)
+        return
+    built = context.build_context(conversation=conversation)
+    try:
+        for event in llm.get_provider().stream_reply(system=built.system, messages=built.messages):
+            if isinstance(event, llm.Completion):
+                conversation, reply = _store_reply(
+                    user=user, user_message=user_message, completion=event
+                )
+                yield ChatResult(conversation, user_message, reply)
+            elif event:
+                yield TextDelta(event)
+    except llm.LLMError as exc:
+        raise _unavailable(conversation, user_message, exc) from exc

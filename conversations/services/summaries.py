@@ -1,0 +1,78 @@
+"""A conversation's rolling summary: what the context sends in place of old messages.
+
+Once more than ``NUMINA_SUMMARY_THRESHOLD`` messages sit before the recent window
+(``NUMINA_CONTEXT_RECENT_MESSAGES``) and after ``summary_covers_seq``, the model folds
+them into the summary. The model is asked outside any transaction; the result is written
+under the conversation's row lock and only when it covers more than what is stored, so
+``summary_covers_seq`` only moves forward and two runs at once leave one summary.
+
+One run folds at most ``NUMINA_SUMMARY_BATCH`` messages, so a long imported history never
+makes one prompt too large for the model; it asks for the next run after commit.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .. import llm
+from ..models import Conversation, Message
+from .assistant import needs_summary
+from .conversations import save_changed
+
+
+def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
+    """Fold the messages before the recent window into the summary, when enough wait.
+
+    Raises ``llm.LLMError`` when the model fails (the stored summary is untouched).
+    """
+    conversation = Conversation.objects.owned_by(user).get(pk=conversation_id)
+    if not needs_summary(conversation):
+        return conversation
+    covers = min(
+        conversation.message_count - settings.NUMINA_CONTEXT_RECENT_MESSAGES,
+        conversation.summary_covers_seq + settings.NUMINA_SUMMARY_BATCH,
+    )
+    messages = [
+        {"role": role, "content": content}
+        for role, content in Message.objects.filter(
+            conversation=conversation,
+            seq__gt=conversation.summary_covers_seq,
+            seq__lte=covers,
+        )
+        .order_by("seq")
+        .values_list("role", "content")
+    ]
+    summary = llm.get_provider().summarize(previous_summary=conversation.summary, messages=messages)
+    summary = summary.replace("\x00", "").strip()
+    if not summary:
+        return conversation
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(owner=user, pk=conversation_id)
+        if covers > conversation.summary_covers_seq:
+            conversation.summary = summary
+            conversation.summary_covers_seq = covers
+            save_changed(conversation, fields=["summary", "summary_covers_seq"])
+            if needs_summary(conversation):
+                from ..tasks import enqueue_summarize  # tasks import services
+
+                enqueue_summarize(conversation_id=conversation.id)
+        return conversation
+
+
+def conversations_needing_summary(*, limit: int) -> list:
+    """Ids of conversations with enough unsummarized messages outside the recent window."""
+    idle_since = timezone.now() - timedelta(seconds=settings.NUMINA_SWEEP_GRACE)
+    backlog = F("summary_covers_seq") + (
+        settings.NUMINA_CONTEXT_RECENT_MESSAGES + settings.NUMINA_SUMMARY_THRESHOLD
+    )
+    return list(
+        Conversation.objects.filter(message_count__gte=backlog, last_activity_at__lt=idle_since)
+        .order_by("last_activity_at")
+        .values_list("id", flat=True)[:limit]
+    )

@@ -1,0 +1,127 @@
+"""Celery tasks: thin, idempotent, each calls a service.
+
+Titles and summaries are made in the background so no one waits for them. Every task
+may run twice (acks_late + reject_on_worker_lost redeliver a task whose worker died) and
+the services make that harmless. Retries are for transient model errors only
+(connection, timeout, 429, 5xx, 529), finite, with exponential backoff and full jitter;
+a request the model refuses (400 …) is not retried. The limits chain is
+``ANTHROPIC_TIMEOUT x attempts < soft time limit < hard time limit < visibility timeout``
+(see settings; a test asserts it).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
+from django.db import transaction
+
+from . import llm
+from .models import Conversation
+from .services import summaries, titles
+
+logger = logging.getLogger(__name__)
+
+MODEL_TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "max_retries": settings.NUMINA_TASK_MAX_RETRIES,
+    "soft_time_limit": settings.NUMINA_TASK_SOFT_TIME_LIMIT,
+    "time_limit": settings.NUMINA_TASK_TIME_LIMIT,
+}
+
+
+def retry_countdown(retries: int) -> int:
+    """Seconds before the next try: exponential, capped, fully jittered."""
+    return get_exponential_backoff_interval(
+        factor=settings.NUMINA_TASK_RETRY_BACKOFF,
+        retries=retries,
+        maximum=settings.NUMINA_TASK_RETRY_BACKOFF_MAX,
+        full_jitter=True,
+    )
+
+
+def _conversation(conversation_id: str) -> Conversation | None:
+    # Deleted since the task was enqueued: nothing to do.
+    return Conversation.objects.select_related("owner").filter(pk=conversation_id).first()
+
+
+def _retry_or_none(task, exc: llm.LLMError):
+    """The retry to raise, or None when the error is permanent or the retries are spent."""
+    if exc.transient and task.request.retries < task.max_retries:
+        return task.retry(exc=exc, countdown=retry_countdown(task.request.retries))
+    return None
+
+
+@shared_task(**MODEL_TASK_OPTIONS)
+def generate_title(self, conversation_id: str) -> str | None:
+    """Title a conversation; after the last failed try, title it from its first message."""
+    conversation = _conversation(conversation_id)
+    if conversation is None:
+        return None
+    owner = conversation.owner
+    try:
+        conversation = titles.generate_title(user=owner, conversation_id=conversation.id)
+    except llm.LLMError as exc:
+        retry = _retry_or_none(self, exc)
+        if retry is not None:
+            raise retry from exc
+        logger.warning("Title for %s from its first message: %s", conversation_id, exc)
+        conversation = titles.fallback_title(user=owner, conversation_id=conversation.id)
+    except SoftTimeLimitExceeded:
+        conversation = titles.fallback_title(user=owner, conversation_id=conversation.id)
+    return conversation.title
+
+
+@shared_task(**MODEL_TASK_OPTIONS)
+def summarize_conversation(self, conversation_id: str) -> int | None:
+    """Fold old messages into the summary; the sweeper tries again if every try fails."""
+    conversation = _conversation(conversation_id)
+    if conversation is None:
+        return None
+    try:
+        conversation = summaries.summarize_conversation(
+            user=conversation.owner, conversation_id=conversation.id
+        )
+    except llm.LLMError as exc:
+        retry = _retry_or_none(self, exc)
+        if retry is not None:
+            raise retry from exc
+        logger.warning("Summary for %s failed, left for the sweeper: %s", conversation_id, exc)
+        return None
+    return conversation.summary_covers_seq
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def sweep_conversations() -> dict[str, int]:
+    """Re-enqueue what is still missing: the broker may have been down at commit."""
+    missing_titles = titles.conversations_missing_title(limit=settings.NUMINA_SWEEP_BATCH)
+    for conversation_id in missing_titles:
+        _send(generate_title, conversation_id)
+    needing_summary = summaries.conversations_needing_summary(limit=settings.NUMINA_SWEEP_BATCH)
+    for conversation_id in needing_summary:
+        _send(summarize_conversation, conversation_id)
+    return {"titles": len(missing_titles), "summaries": len(needing_summary)}
+
+
+def _send(task, conversation_id: Any) -> None:
+    try:
+        task.delay(str(conversation_id))
+    except Exception:
+        # The broker is down: the request that wrote the conversation must not fail for
+        # it, and the sweeper enqueues the work again later.
+        logger.warning("Could not enqueue %s for %s", task.name, conversation_id, exc_info=True)
+
+
+def enqueue_generate_title(*, conversation_id: Any) -> None:
+    transaction.on_commit(functools.partial(_send, generate_title, conversation_id))
+
+
+def enqueue_summarize(*, conversation_id: Any) -> None:
+    transaction.on_commit(functools.partial(_send, summarize_conversation, conversation_id))

@@ -1,0 +1,233 @@
+"""A loopback fake of Anthropic's Messages API for the tests.
+
+A threaded ``http.server`` on 127.0.0.1 at a random port. It records every request
+(path, headers, JSON body) and answers from a script: each request takes the next
+scripted answer, and once the script is used up, the ``default`` answer. Answers are
+small objects: ``Reply`` (a message), ``Fail`` (an error status), ``Hang`` (sleep past
+the client's timeout), ``Stream`` (server-sent events in the real Messages API format)
+and ``Gate`` (wait for a test's signal, then answer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+
+MODEL = "claude-test-model"
+_ids = count(1)
+
+
+def message_body(text: str, *, input_tokens: int = 11, output_tokens: int = 7) -> dict:
+    return {
+        "id": f"msg_fake_{next(_ids)}",
+        "type": "message",
+        "role": "assistant",
+        "model": MODEL,
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens},
+    }
+
+
+@dataclass
+class Reply:
+    text: str = "Hello from the fake Claude."
+    input_tokens: int = 11
+    output_tokens: int = 7
+
+    def send(self, handler: BaseHTTPRequestHandler) -> None:
+        _send_json(
+            handler,
+            200,
+            message_body(
+                self.text, input_tokens=self.input_tokens, output_tokens=self.output_tokens
+            ),
+        )
+
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+@dataclass
+class Fail:
+    status: int
+
+    def send(self, handler: BaseHTTPRequestHandler) -> None:
+        body = {
+            "type": "error",
+            "error": {"type": ERROR_TYPES.get(self.status, "api_error"), "message": "fake"},
+        }
+        # A short Retry-After keeps the SDK's own retries fast in tests.
+        _send_json(handler, self.status, body, headers={"retry-after-ms": "10"})
+
+
+@dataclass
+class Hang:
+    seconds: float = 3.0
+
+    def send(self, handler: BaseHTTPRequestHandler) -> None:
+        time.sleep(self.seconds)
+        with contextlib.suppress(OSError):  # the client gave up, as intended
+            Reply("too late").send(handler)
+
+
+@dataclass
+class Gate:
+    """Holds the request until ``release`` is set; ``entered`` tells the test it arrived."""
+
+    answer: object
+    entered: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def send(self, handler: BaseHTTPRequestHandler) -> None:
+        self.entered.set()
+        self.release.wait(timeout=30)
+        self.answer.send(handler)
+
+
+@dataclass
+class Stream:
+    chunks: Iterable[str] = ("Hel", "lo ", "there", ".")
+    input_tokens: int = 13
+    output_tokens: int = 5
+    fail_after: int | None = None  # drop the connection after this many deltas
+
+    def events(self) -> list[tuple[str, dict]]:
+        start = message_body("", input_tokens=self.input_tokens, output_tokens=1)
+        start.update(content=[], stop_reason=None)
+        events = [
+            ("message_start", {"type": "message_start", "message": start}),
+            (
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": 0,
+                    "content_block": {"type": "text", "text": ""},
+                },
+            ),
+            ("ping", {"type": "ping"}),
+        ]
+        events += [
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": chunk},
+                },
+            )
+            for chunk in self.chunks
+        ]
+        events += [
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": self.output_tokens},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+        return events
+
+    def send(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("content-type", "text/event-stream")
+        handler.send_header("cache-control", "no-cache")
+        # No length and no chunking: the end of the body is the end of the connection.
+        handler.send_header("connection", "close")
+        handler.close_connection = True
+        handler.end_headers()
+        deltas = 0
+        for name, data in self.events():
+            if name == "content_block_delta":
+                if self.fail_after is not None and deltas >= self.fail_after:
+                    return
+                deltas += 1
+            handler.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            handler.wfile.flush()
+
+
+def _send_json(handler, status: int, body: dict, headers: dict | None = None) -> None:
+    raw = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("content-type", "application/json")
+    handler.send_header("content-length", str(len(raw)))
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(raw)
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict
+    body: dict
+
+
+class FakeAnthropic:
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.script: list[object] = []
+        self.default: object = Reply()
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with fake._lock:
+                    headers = {name.lower(): value for name, value in self.headers.items()}
+                    fake.requests.append(Recorded(self.path, headers, body))
+                    answer = fake.script.pop(0) if fake.script else fake.default
+                answer.send(self)
+
+            def log_message(self, *args) -> None:  # keep test output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def answer(self, *answers: object) -> None:
+        """Script the next answers, in order."""
+        with self._lock:
+            self.script.extend(answers)
+
+    @property
+    def bodies(self) -> list[dict]:
+        return [request.body for request in self.requests]
+
+    def start(self) -> FakeAnthropic:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
