@@ -3,7 +3,8 @@
 Every action is a plain form that works without JavaScript (POST, then a redirect); the
 same URL answers an htmx request with a partial, or with 204 and an ``HX-Trigger`` of
 ``conversationsChanged`` on which the sidebar and the chat's title reload themselves.
-The composer's script asks for the reply as a stream of JSON lines (``X-Numina-Stream``).
+The composer calls the same chat service as the API (services.stream_chat): its script
+asks for the reply as a stream of JSON lines (``X-Numina-Stream``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from collections.abc import Iterator
 
 from django.conf import settings
+from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import (
@@ -29,9 +31,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import selectors, selectors_ui, services
+from . import llm, selectors, selectors_ui, services
 from .forms import ExportForm, MessageForm, TitleForm
-from .models import Conversation, Role
+from .models import Conversation
 
 CHANGED = "conversationsChanged"
 SEARCH_LIMIT = 20
@@ -90,15 +92,15 @@ def _sidebar(request: HttpRequest, *, current_id=None) -> dict:
 
 
 def _is_offline() -> bool:
-    # Without a key the offline provider answers (conversations/llm.py): say so plainly.
-    return not settings.ANTHROPIC_API_KEY
+    # Without a key the offline provider answers: say so plainly on the page.
+    return llm.get_provider().name == llm.OFFLINE_PROVIDER
 
 
 def _chat_page(
     request: HttpRequest, conversation: Conversation | None, *, form=None, status=200
 ) -> HttpResponse:
     before = request.GET.get("before")
-    messages = (
+    chat_messages = (
         selectors_ui.messages_before(
             conversation=conversation,
             before_seq=int(before) if before and before.isdigit() else None,
@@ -109,8 +111,8 @@ def _chat_page(
     )
     context = {
         "conversation": conversation,
-        "messages": messages,
-        "has_earlier": bool(messages) and messages[0].seq > 1,
+        "chat_messages": chat_messages,
+        "has_earlier": bool(chat_messages) and chat_messages[0].seq > 1,
         "form": form or MessageForm(),
         "offline": _is_offline(),
         "poll_title": _should_poll_title(conversation, polls=0),
@@ -315,7 +317,13 @@ def export(request: HttpRequest, conversation_id) -> HttpResponse:
 @login_required
 @require_POST
 def send(request: HttpRequest, conversation_id=None) -> HttpResponse:
-    """The composer: store the user's message (and the reply), for a chat or a new one."""
+    """The composer: store the user's message and get the assistant's reply.
+
+    The script asks for a stream (``X-Numina-Stream: 1``) of JSON lines: ``delta`` events
+    with the reply's text as it arrives, then ``done`` (or ``error``: the model failed,
+    the user's message is kept) carrying the stored messages as HTML. Without it, the
+    whole exchange runs and the chat page follows.
+    """
     conversation = _get_or_404(request, conversation_id) if conversation_id else None
     form = MessageForm(request.POST)
     streaming = request.headers.get(STREAM_HEADER) == "1"
@@ -326,40 +334,67 @@ def send(request: HttpRequest, conversation_id=None) -> HttpResponse:
     content = form.cleaned_data["content"]
     is_new = conversation is None
     if is_new:
+        # Made here rather than by the chat service so a new chat's address is known
+        # before the reply has finished.
         conversation = services.create_conversation(user=request.user)
-    events = _exchange(request, conversation, content, is_new=is_new)
     if streaming:
         response = StreamingHttpResponse(
-            (json.dumps(event) + "\n" for event in events), content_type="application/x-ndjson"
+            (json.dumps(event) + "\n" for event in _stream(request, conversation, content, is_new)),
+            content_type="application/x-ndjson",
         )
         response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
+        response["X-Accel-Buffering"] = "no"  # proxies must pass each line on at once
         return response
-    for _ in events:  # without JavaScript: the whole exchange, then the page
-        pass
+    try:
+        services.chat(user=request.user, message=content, conversation_id=conversation.id)
+    except services.AssistantUnavailable:
+        flash.error(request, UNAVAILABLE)
     return redirect(reverse("chat", args=[conversation.id]))
 
 
-def _message_html(request: HttpRequest, message) -> str:
-    return render_to_string("conversations/_message.html", {"message": message}, request=request)
+UNAVAILABLE = "The assistant could not answer right now. Your message is saved; try again later."
 
 
-def _exchange(
-    request: HttpRequest, conversation: Conversation, content: str, *, is_new: bool
+def _stream(
+    request: HttpRequest, conversation: Conversation, content: str, is_new: bool
 ) -> Iterator[dict]:
-    """The composer's events: ``done`` with the stored messages' HTML (and, for a new
-    chat, its address and heading), or ``error`` when the reply could not be had."""
-    added = services.add_message(
-        user=request.user, conversation_id=conversation.id, role=Role.USER, content=content
-    )
-    conversation.refresh_from_db()
-    done = {"type": "done", "html": _message_html(request, added.message)}
+    try:
+        for event in services.stream_chat(
+            user=request.user, message=content, conversation_id=conversation.id
+        ):
+            if isinstance(event, services.TextDelta):
+                yield {"type": "delta", "text": event.text}
+            else:
+                yield _finished(
+                    request,
+                    event.conversation,
+                    [event.user_message, event.assistant_message],
+                    is_new,
+                )
+    except services.AssistantUnavailable as exc:
+        yield {
+            **_finished(request, exc.conversation, [exc.user_message], is_new),
+            "type": "error",
+            "message": UNAVAILABLE,
+        }
+
+
+def _finished(request: HttpRequest, conversation: Conversation, stored: list, is_new: bool) -> dict:
+    """The ``done`` event: the stored messages as HTML and, for a new chat, its address
+    and its heading (which polls until the worker has titled the chat)."""
+    event = {
+        "type": "done",
+        "html": "".join(
+            render_to_string("conversations/_message.html", {"message": m}, request=request)
+            for m in stored
+        ),
+    }
     if is_new:
-        done["url"] = reverse("chat", args=[conversation.id])
-        done["send_url"] = reverse("send", args=[conversation.id])
-        done["heading"] = render_to_string(
+        event["url"] = reverse("chat", args=[conversation.id])
+        event["send_url"] = reverse("send", args=[conversation.id])
+        event["heading"] = render_to_string(
             "conversations/_chat_title.html",
             {"conversation": conversation, "poll_title": _should_poll_title(conversation, polls=0)},
             request=request,
         )
-    yield done
+    return event

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+# The loopback fake of Anthropic's Messages API, for a real streamed reply.
+from tests.conversations.conftest import claude  # noqa: F401
+
 # Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from
 # a thread with a running loop unless told that this is deliberate.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -94,3 +97,12 @@ def log_in(live_server):
         return user
 
     return go
+
+
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """Celery tasks (the title) run in the live server's request, as with no worker
+    configured: these tests have no worker process."""
+    from numina.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)

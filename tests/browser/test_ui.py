@@ -5,8 +5,9 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from conversations import services
+from conversations import llm, services
 from conversations.models import Conversation
+from tests.fake_anthropic import Fail, Stream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,26 +34,28 @@ def send(page, text: str) -> None:
     composer.press("Enter")
 
 
-def test_sign_up_chat_rename_archive_search_delete(page, live_server):
+def test_sign_up_chat_rename_archive_search_delete(page, live_server, eager_tasks):
     page.goto(f"{live_server.url}/accounts/signup/")
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password", exact=True).fill("analytical-engine-1843")
     page.get_by_label("Password confirmation").fill("analytical-engine-1843")
     page.get_by_role("button", name="Sign up").click()
 
-    # Send: Enter in the composer; the stored message (and any reply) appears.
+    # Send with Enter: the message, then the assistant's reply (the offline provider
+    # here, marked as such), then the worker's title, all without a reload.
     send(page, MESSAGE)
     messages = page.get_by_role("region", name="Messages")
     expect(messages.locator(".role-user")).to_contain_text(MESSAGE)
+    expect(messages.locator(".role-assistant")).to_contain_text(llm.OFFLINE_REPLY)
+    expect(messages.locator(".role-assistant .badge")).to_have_text("Offline")
+    expect(page.get_by_text("Assistant offline", exact=True)).to_be_visible()
     expect(page).to_have_url(re.compile(r"/chats/[0-9a-f-]{36}/$"))
     expect(page.get_by_role("textbox", name="Message")).to_have_value("")
-    conversation = Conversation.objects.get(owner__username="ada")
-    assert conversation.messages.filter(role="user", content=MESSAGE).exists()
-    title = conversation.display_title
-    expect(page.get_by_role("link", name=title, exact=True)).to_be_visible()
+    expect(page.get_by_role("heading", name=MESSAGE)).to_be_visible()
+    expect(page.get_by_role("link", name=MESSAGE, exact=True)).to_be_visible()
 
     # Rename inline: the Title field, Enter saves.
-    act(page, title, "Rename")
+    act(page, MESSAGE, "Rename")
     field = page.get_by_label("Title")
     field.fill("Photosynthesis")
     field.press("Enter")
@@ -183,3 +186,23 @@ def test_desktop_screenshot(page, log_in, live_server, artifacts):
     page.goto(f"{live_server.url}/chats/{chat.id}/")
     expect(page.get_by_role("link", name="Trip to Lisbon", exact=True)).to_be_visible()
     page.screenshot(path=str(artifacts / "chat-desktop.png"))
+
+
+def test_claudes_reply_streams_in_as_markdown(page, log_in, claude):
+    claude.answer(Stream(chunks=["Use **", "light", "**:\n\n", "```\nCO2 + H2O\n```"]))
+    log_in(page)
+    send(page, "How do plants eat?")
+    reply = page.locator("#messages .role-assistant")
+    expect(reply.locator("strong")).to_have_text("light")
+    expect(reply.locator("pre code")).to_have_text("CO2 + H2O")
+    expect(reply.locator(".badge")).to_have_count(0)
+    expect(page.get_by_text("Assistant offline", exact=True)).to_have_count(0)
+
+
+def test_a_model_failure_keeps_the_message_and_says_so(page, log_in, claude):
+    claude.default = Fail(400)
+    user = log_in(page)
+    send(page, "Anyone there?")
+    expect(page.locator("#messages .role-user")).to_contain_text("Anyone there?")
+    expect(page.locator("#messages .is-error")).to_contain_text("Your message is saved")
+    assert Conversation.objects.get(owner=user).messages.filter(role="user").count() == 1

@@ -6,9 +6,10 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from conversations import services
+from conversations import llm, services
 from conversations.models import Conversation, Message
 from tests.factories import UserFactory
+from tests.fake_anthropic import Fail, Stream
 
 pytestmark = pytest.mark.django_db
 
@@ -186,12 +187,27 @@ def test_search_too_long_is_an_error_not_a_crash(browser, settings):
 # --- composer ---------------------------------------------------------------------------
 
 
-def test_send_without_javascript_stores_the_message_and_redirects(browser, user):
+def stream_events(response) -> list[dict]:
+    return [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+
+
+def test_send_without_javascript_stores_the_message_and_the_reply(browser, user):
     chat = make_chat(user, "c")
     response = browser.post(reverse("send", args=[chat.id]), {"content": "hello world"})
     assert response.status_code == 302
     assert response["Location"] == reverse("chat", args=[chat.id])
-    assert Message.objects.filter(conversation=chat, content="hello world").exists()
+    assert list(chat.messages.values_list("role", "content")) == [
+        ("user", "hello world"),
+        ("assistant", llm.OFFLINE_REPLY),
+    ]
+
+
+def test_offline_reply_is_marked_offline(browser, user):
+    chat = make_chat(user, "c")
+    browser.post(reverse("send", args=[chat.id]), {"content": "hello"})
+    page = html(browser.get(reverse("chat", args=[chat.id])))
+    reply = page[page.index("role-assistant") :]
+    assert '<span class="badge offline">Offline</span>' in reply
 
 
 def test_send_to_a_new_chat_creates_it(browser, user):
@@ -199,6 +215,64 @@ def test_send_to_a_new_chat_creates_it(browser, user):
     chat = Conversation.objects.get(owner=user)
     assert response["Location"] == reverse("chat", args=[chat.id])
     assert chat.messages.filter(role="user", content="first words").exists()
+
+
+def test_send_streaming_sends_deltas_then_the_stored_messages(browser, user):
+    chat = make_chat(user, "c")
+    response = browser.post(
+        reverse("send", args=[chat.id]), {"content": "stream me"}, HTTP_X_NUMINA_STREAM="1"
+    )
+    assert response["Content-Type"] == "application/x-ndjson"
+    events = stream_events(response)
+    deltas = [e["text"] for e in events if e["type"] == "delta"]
+    assert "".join(deltas) == llm.OFFLINE_REPLY
+    assert events[-1]["type"] == "done"
+    assert "stream me" in events[-1]["html"]
+    assert "role-assistant" in events[-1]["html"]
+
+
+def test_send_streaming_relays_claudes_deltas(browser, user, claude):
+    claude.answer(Stream(chunks=["**Pho", "to", "synthesis**"]))
+    chat = make_chat(user, "c")
+    response = browser.post(
+        reverse("send", args=[chat.id]), {"content": "explain"}, HTTP_X_NUMINA_STREAM="1"
+    )
+    events = stream_events(response)
+    assert [e["text"] for e in events if e["type"] == "delta"] == ["**Pho", "to", "synthesis**"]
+    assert "<strong>Photosynthesis</strong>" in events[-1]["html"]
+    assert "Offline" not in events[-1]["html"]
+
+
+def test_send_streaming_when_the_model_fails_keeps_the_message(browser, user, claude):
+    claude.default = Fail(400)
+    chat = make_chat(user, "c")
+    response = browser.post(
+        reverse("send", args=[chat.id]), {"content": "are you there"}, HTTP_X_NUMINA_STREAM="1"
+    )
+    events = stream_events(response)
+    assert events[-1]["type"] == "error"
+    assert "Your message is saved" in events[-1]["message"]
+    assert "are you there" in events[-1]["html"]
+    assert list(chat.messages.values_list("role", flat=True)) == ["user"]
+
+
+def test_send_without_javascript_when_the_model_fails_says_so(browser, user, claude):
+    claude.default = Fail(400)
+    chat = make_chat(user, "c")
+    response = browser.post(
+        reverse("send", args=[chat.id]), {"content": "are you there"}, follow=True
+    )
+    assert "could not answer right now" in html(response)
+    assert chat.messages.filter(role="user", content="are you there").exists()
+
+
+def test_send_streaming_to_a_new_chat_gives_its_address(browser, user):
+    response = browser.post(reverse("send_new"), {"content": "new"}, HTTP_X_NUMINA_STREAM="1")
+    events = stream_events(response)
+    chat = Conversation.objects.get(owner=user)
+    assert events[-1]["url"] == reverse("chat", args=[chat.id])
+    assert 'id="chat-title"' in events[-1]["heading"]
+    assert "load delay:2s" in events[-1]["heading"]
 
 
 def test_send_blank_keeps_the_page_with_an_error(browser, user):
@@ -215,25 +289,6 @@ def test_send_too_long_keeps_the_typed_text(browser, user, settings):
     response = browser.post(reverse("send", args=[chat.id]), {"content": "x" * 11})
     assert response.status_code == 400
     assert "x" * 11 in html(response)
-
-
-def test_send_streaming_answers_json_lines(browser, user):
-    chat = make_chat(user, "c")
-    response = browser.post(
-        reverse("send", args=[chat.id]), {"content": "stream me"}, HTTP_X_NUMINA_STREAM="1"
-    )
-    assert response["Content-Type"] == "application/x-ndjson"
-    events = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
-    assert events[-1]["type"] == "done"
-    assert "stream me" in events[-1]["html"]
-
-
-def test_send_streaming_to_a_new_chat_gives_its_address(browser, user):
-    response = browser.post(reverse("send_new"), {"content": "new"}, HTTP_X_NUMINA_STREAM="1")
-    events = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
-    chat = Conversation.objects.get(owner=user)
-    assert events[-1]["url"] == reverse("chat", args=[chat.id])
-    assert 'id="chat-title"' in events[-1]["heading"]
 
 
 def test_send_streaming_invalid_is_a_json_400(browser, user):
