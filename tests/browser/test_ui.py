@@ -34,11 +34,12 @@ def send(page, text: str) -> None:
     composer.press("Enter")
 
 
-def test_sign_up_chat_rename_archive_search_delete(page, live_server, eager_tasks):
+def test_sign_up_chat_rename_archive_search_delete(page, live_server, eager_tasks, artifacts):
     page.goto(f"{live_server.url}/accounts/signup/")
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password", exact=True).fill("analytical-engine-1843")
     page.get_by_label("Password confirmation").fill("analytical-engine-1843")
+    page.screenshot(path=str(artifacts / "signup-desktop.png"))
     page.get_by_role("button", name="Sign up").click()
 
     # Send with Enter: the message, then the assistant's reply (the offline provider
@@ -76,6 +77,7 @@ def test_sign_up_chat_rename_archive_search_delete(page, live_server, eager_task
     page.get_by_role("searchbox", name="Search chats").fill("chlorophyll")
     expect(page.locator(".snippet mark").first).to_have_text(re.compile("chlorophyll", re.I))
     expect(page.get_by_role("link", name="Photosynthesis", exact=True).first).to_be_visible()
+    page.screenshot(path=str(artifacts / "search-desktop.png"))
     page.get_by_role("searchbox", name="Search chats").fill("")
     expect(page.get_by_role("link", name="Archived")).to_be_visible()
 
@@ -186,6 +188,9 @@ def test_desktop_screenshot(page, log_in, live_server, artifacts):
     page.goto(f"{live_server.url}/chats/{chat.id}/")
     expect(page.get_by_role("link", name="Trip to Lisbon", exact=True)).to_be_visible()
     page.screenshot(path=str(artifacts / "chat-desktop.png"))
+    chat_item(page, "Trip to Lisbon").locator("summary").click()
+    expect(page.get_by_role("button", name="Archive")).to_be_visible()
+    page.screenshot(path=str(artifacts / "menu-desktop.png"))
 
 
 def test_claudes_reply_streams_in_as_markdown(page, log_in, claude):
