@@ -10,6 +10,7 @@ asks for the reply as a stream of JSON lines (``X-Numina-Stream``).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -32,6 +33,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from . import llm, selectors, selectors_ui, services
+from .api.chat import ChatRateThrottle
 from .forms import ExportForm, MessageForm, TitleForm
 from .models import Conversation
 
@@ -327,6 +329,15 @@ def send(request: HttpRequest, conversation_id=None) -> HttpResponse:
     conversation = _get_or_404(request, conversation_id) if conversation_id else None
     form = MessageForm(request.POST)
     streaming = request.headers.get(STREAM_HEADER) == "1"
+    throttle = ChatRateThrottle()
+    # The API's bucket of replies per user (NUMINA_THROTTLE_CHAT): the browser is no
+    # way around it.
+    if form.is_valid() and not throttle.allow_request(request, None):
+        wait = math.ceil(throttle.wait() or 1)
+        form.add_error("content", f"Too many messages. Try again in {wait} seconds.")
+        if streaming:
+            return JsonResponse({"errors": form.errors["content"]}, status=429)
+        return _chat_page(request, conversation, form=form, status=429)
     if not form.is_valid():
         if streaming:
             return JsonResponse({"errors": form.errors.get("content", [])}, status=400)

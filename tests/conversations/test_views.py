@@ -300,6 +300,17 @@ def test_send_streaming_invalid_is_a_json_400(browser, user):
     assert response.json()["errors"]
 
 
+def test_send_is_throttled_like_the_api(browser, user, settings):
+    settings.NUMINA_THROTTLE_CHAT = "1/min"
+    chat = make_chat(user, "c")
+    browser.post(reverse("send", args=[chat.id]), {"content": "one"})
+    response = browser.post(reverse("send", args=[chat.id]), {"content": "two"})
+    assert response.status_code == 429
+    assert "Too many messages" in html(response)
+    assert "two</textarea>" in html(response)
+    assert not chat.messages.filter(content="two").exists()
+
+
 def test_send_without_csrf_is_refused(user):
     from django.test import Client
 
