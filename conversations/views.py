@@ -173,20 +173,22 @@ def chat_title(request: HttpRequest, conversation_id) -> HttpResponse:
     conversation = _get_or_404(request, conversation_id)
     polls = request.GET.get("polls", "0")
     polls = int(polls) + 1 if polls.isdigit() else TITLE_POLLS
-    response = render(
+    return render(
         request,
         "conversations/_chat_title.html",
         {
             "conversation": conversation,
             "poll_title": _should_poll_title(conversation, polls=polls),
             "polls": polls,
+            # The worker's title just arrived: the sidebar's entry takes it too, in place
+            # (an out-of-band swap), so an open menu there stays open.
+            "title_arrived": bool(
+                conversation.title
+                and not conversation.title_set_by_user
+                and request.GET.get("polls")
+            ),
         },
     )
-    if conversation.title and not conversation.title_set_by_user and request.GET.get("polls"):
-        # The worker's title just arrived: the sidebar shows it too. (A user's rename has
-        # reloaded the sidebar already.)
-        response["HX-Trigger"] = CHANGED
-    return response
 
 
 def _next_url(request: HttpRequest, default: str) -> str:

@@ -446,7 +446,7 @@ def test_title_partial_stops_polling_once_titled(browser, user):
     response = browser.get(reverse("chat_title", args=[chat.id]), {"polls": "3"}, **HTMX)
     assert "load delay" not in html(response)
     assert "Now titled" in html(response)
-    assert response["HX-Trigger"] == "conversationsChanged"
+    assert f'<span id="chat-title-{chat.id}" hx-swap-oob="true">Now titled</span>' in html(response)
 
 
 def test_title_partial_gives_up_polling(browser, user):
