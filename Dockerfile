@@ -17,4 +17,4 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 RUN useradd --create-home numina && mkdir -p var && chown numina var
 USER numina
 EXPOSE 8000
-CMD ["gunicorn", "numina.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "numina.wsgi", "--config", "gunicorn.conf.py"]

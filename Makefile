@@ -21,7 +21,8 @@ install: $(VENV)/.installed
 
 # Development server. With no DATABASE_URL / REDIS_URL it runs on the embedded default
 # (SQLite in var/, in-process cache and tasks); with REDIS_URL it also starts a worker,
-# with the beat scheduler inside it (the sweeper that re-enqueues missing titles/summaries).
+# with the beat scheduler inside it (CELERY_BEAT_SCHEDULE: the title/summary sweeper, the
+# cache replay).
 run: install
 	export DEBUG=$${DEBUG:-true}; \
 	$(BIN)/python manage.py migrate --noinput && \

@@ -6,6 +6,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from knox.models import get_token_model
 
 from .models import DeviceName, User
@@ -34,7 +35,9 @@ def register_user(*, username: str, password: str, email: str = "") -> User:
 @transaction.atomic
 def issue_token(*, user: User, device_name: str = "") -> tuple[str, datetime | None]:
     """A new token for one device; only its digest is stored, the token is shown once."""
-    instance, token = get_token_model().objects.create(user=user)
+    tokens = get_token_model().objects
+    tokens.filter(user=user, expiry__lt=timezone.now()).delete()  # see accounts/auth.py
+    instance, token = tokens.create(user=user)
     if device_name:
         DeviceName.objects.create(token=instance, name=device_name[:100])
     return token, instance.expiry

@@ -35,6 +35,7 @@ from django.utils import timezone  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 from accounts.services import issue_token  # noqa: E402
+from conversations.services.legacy_import import MESSAGE_COPY_COLUMNS  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SYLLABLES = [
@@ -191,17 +192,7 @@ def main() -> None:
     loaded_at = time.perf_counter()
     count = copy_rows(
         "conversations_message",
-        [
-            "id",
-            "conversation_id",
-            "owner_id",
-            "seq",
-            "role",
-            "content",
-            "attachments",
-            "metadata",
-            "created_at",
-        ],
+        list(MESSAGE_COPY_COLUMNS),
         messages(),
     )
     copy_seconds = time.perf_counter() - loaded_at

@@ -31,6 +31,7 @@ class Result:
     name: str
     seconds: float
     latencies: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)  # from the Server-Timing header
     statuses: dict[int, int] = field(default_factory=dict)
     headers_seen: dict[str, int] = field(default_factory=dict)
 
@@ -57,6 +58,9 @@ class Result:
             "p99_ms": round(self.percentile(99), 2),
             "mean_ms": round(statistics.fmean(self.latencies) * 1000, 2)
             if self.latencies
+            else None,
+            "server_p50_ms": round(statistics.median(self.server_ms), 2)
+            if self.server_ms
             else None,
             "statuses": self.statuses,
             "headers_seen": self.headers_seen,
@@ -115,6 +119,9 @@ async def _worker(
             continue
         result.latencies.append(time.perf_counter() - started)
         result.statuses[status] = result.statuses.get(status, 0) + 1
+        timing = headers.get("server-timing", "")
+        if "dur=" in timing:
+            result.server_ms.append(float(timing.split("dur=")[1].split(";")[0].split(",")[0]))
         for name in watch:
             if name in headers:
                 key = f"{name}: {headers[name]}"

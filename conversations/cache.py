@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import transaction
+
+from numina import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -47,27 +49,14 @@ return 1
 """
 
 
-class _Counters:
-    """Hit and miss counts of this process, for /metrics."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.counts: dict[tuple[str, str], int] = {}
-
-    def add(self, kind: str, outcome: str) -> None:
-        with self.lock:
-            self.counts[(kind, outcome)] = self.counts.get((kind, outcome), 0) + 1
-
-    def snapshot(self) -> dict[tuple[str, str], int]:
-        with self.lock:
-            return dict(self.counts)
-
-
-counters = _Counters()
+def _count(kind: str, outcome: str) -> None:
+    metrics.cache_requests.labels(kind=kind, outcome=outcome).inc()
 
 
 def _uses_redis() -> bool:
-    return "django_redis" in settings.CACHES["default"]["BACKEND"]
+    from django_redis.cache import RedisCache
+
+    return isinstance(caches["default"], RedisCache)  # `cache` is only a proxy
 
 
 def _version_key(kind: str, scope_id: Any) -> str:
@@ -138,18 +127,18 @@ class Hit:
 def read(*, kind: str, scope: str, variant: str = "") -> Hit | None:
     """The cached value when it is current, else None (a miss)."""
     if not breaker.trusted():
-        counters.add(kind, "bypass")
+        _count(kind, "bypass")
         return None
     version_key, entry_key = _version_key(kind, scope), _entry_key(kind, scope, variant)
     ok, found = _client_call("get_many", [version_key, entry_key])
     if not ok:
-        counters.add(kind, "bypass")
+        _count(kind, "bypass")
         return None
     version, entry = found.get(version_key), found.get(entry_key)
     if version is not None and entry is not None and entry[0] == version:
-        counters.add(kind, "hit")
+        _count(kind, "hit")
         return Hit(entry[1])
-    counters.add(kind, "miss")
+    _count(kind, "miss")
     return None
 
 

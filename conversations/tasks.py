@@ -21,7 +21,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import transaction
 
-from . import llm
+from . import cache, llm
 from .models import Conversation
 from .services import summaries, titles
 
@@ -108,6 +108,12 @@ def sweep_conversations() -> dict[str, int]:
     for conversation_id in needing_summary:
         _send(summarize_conversation, conversation_id)
     return {"titles": len(missing_titles), "summaries": len(needing_summary)}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def replay_cache_invalidations() -> bool:
+    """Raise the cache versions writers could not raise while Redis was away (cache.py)."""
+    return cache.replay_pending()
 
 
 def _send(task, conversation_id: Any) -> None:

@@ -120,7 +120,8 @@ class ConversationDetailView(APIView):
             return conversation.change_seq, s.ConversationDetailSerializer(conversation).data
 
         conversation_uuid = services.as_uuid(conversation_id)
-        if count != settings.NUMINA_RETRIEVE_MESSAGES or conversation_uuid is None:
+        # Only the default window is cached (what opening a chat asks for).
+        if "messages" in request.query_params or conversation_uuid is None:
             return Response(build()[1])
         body, was_cached = cache.cached(
             kind=cache.CONVERSATION,
@@ -234,25 +235,11 @@ class ImportView(APIView):
     )
     def post(self, request: Request) -> Response:
         document = _body(s.ExportSerializer, request)
-        meta = document["conversation"]
         conversation = services.import_conversation(
             user=request.user,
-            title=meta["title"],
-            title_set_by_user=meta["title_set_by_user"],
-            summary=meta["summary"],
-            summary_covers_seq=meta["summary_covers_seq"],
-            is_pinned=meta["is_pinned"],
-            tags=meta["tags"],
-            created_at=meta["created_at"],
+            **document["conversation"],
             messages=[
-                services.NewMessage(
-                    role=m["role"],
-                    content=m["content"],
-                    attachments=m["attachments"],
-                    metadata=m["metadata"],
-                    client_id=m["client_id"],
-                    created_at=m["created_at"],
-                )
+                services.NewMessage(**{k: v for k, v in m.items() if k != "seq"})
                 for m in sorted(document["messages"], key=lambda m: m.get("seq") or 0)
             ],
         )

@@ -18,6 +18,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from numina import metrics
+
 from .. import cache, validation
 from ..models import ChangeCounter, Conversation, DeletedConversation, Message, Tag
 
@@ -142,6 +144,7 @@ def create_conversation(
     )
     if clean_tags:
         conversation.tags.set(_resolve_tags(user=user, names=clean_tags))
+    transaction.on_commit(lambda: metrics.conversations_created.labels(source="app").inc())
     return conversation
 
 
@@ -164,6 +167,11 @@ def _clean_new_message(message: NewMessage, *, errors: validation.FieldErrors) -
     )
 
 
+def _count_messages(messages: Sequence[Message]) -> None:
+    for message in messages:
+        metrics.messages_stored.labels(role=message.role).inc()
+
+
 def _append(conversation: Conversation, messages: Sequence[NewMessage]) -> list[Message]:
     """Insert messages at the end of a conversation whose row lock the caller holds."""
     now = timezone.now()
@@ -182,6 +190,7 @@ def _append(conversation: Conversation, messages: Sequence[NewMessage]) -> list[
         for offset, message in enumerate(messages, start=1)
     ]
     Message.objects.bulk_create(rows)
+    transaction.on_commit(lambda: _count_messages(rows))
     newest = rows[-1]
     conversation.message_count += len(rows)
     conversation.preview = newest.content[:200]

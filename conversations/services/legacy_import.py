@@ -28,11 +28,13 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from numina import metrics
+
 from ..legacy.base import LegacyMessage
 from ..models import Conversation, Message
 from .conversations import next_change_seq, save_changed
 
-_COPY_COLUMNS = (
+MESSAGE_COPY_COLUMNS = (
     "id",
     "conversation_id",
     "owner_id",
@@ -121,6 +123,8 @@ def _rows(
 
 def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[tuple]) -> None:
     """COPY the rows in; search_vector is filled by the table's own trigger (0003)."""
+    if rows:
+        transaction.on_commit(lambda: metrics.legacy_messages_migrated.inc(len(rows)))
     if connection.vendor != "postgresql":  # the embedded SQLite default
         Message.objects.bulk_create(
             [
@@ -141,7 +145,7 @@ def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[tuple])
         return
     table = connection.ops.quote_name(Message._meta.db_table)
     connection.ensure_connection()
-    sql = f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    sql = f"COPY {table} ({', '.join(MESSAGE_COPY_COLUMNS)}) FROM STDIN"
     with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
         for id_, seq, role, content, metadata, created_at in rows:
             copy.write_row(
@@ -179,6 +183,7 @@ def _create(
     # (deferred), and the owner's change number is taken last, as every write does, so
     # its lock is held only for the one INSERT.
     _insert(conversation_id=conversation_id, owner_id=user.pk, rows=rows)
+    transaction.on_commit(lambda: metrics.conversations_created.labels(source="legacy").inc())
     times = [row[5] for row in rows] or [now]
     Conversation.objects.create(
         id=conversation_id,

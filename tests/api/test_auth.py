@@ -175,3 +175,27 @@ def test_anonymous_requests_are_throttled(anon_api, throttle_rates):
     throttle_rates(anon="2/min")
     statuses = [anon_api.get("/api/v1/schema/").status_code for _ in range(3)]
     assert statuses == [200, 200, 429]
+
+
+def test_an_expired_token_is_deleted_when_used(anon_api, user, token_for):
+    token = token_for(user)
+    AuthToken.objects.update(expiry=timezone.now() - timezone.timedelta(seconds=1))
+    anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert anon_api.get(ME).status_code == 401
+    assert not AuthToken.objects.filter(user=user).exists()
+
+
+def test_logging_in_sweeps_the_users_expired_tokens(anon_api, user, token_for):
+    token_for(user)
+    AuthToken.objects.update(expiry=timezone.now() - timezone.timedelta(days=1))
+    anon_api.post(
+        TOKEN,
+        {"username": user.username, "password": "correct horse battery staple"},
+        format="json",
+    )
+    assert AuthToken.objects.filter(user=user).count() == 1
+
+
+def test_a_request_costs_one_query_for_authentication(api, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        assert api.get(ME).status_code == 200

@@ -89,7 +89,12 @@ def test_model_tasks_use_the_limits_from_settings():
 
 
 def test_tasks_acknowledge_late_and_are_redelivered_when_the_worker_dies():
-    for task in (tasks.generate_title, tasks.summarize_conversation, tasks.sweep_conversations):
+    for task in (
+        tasks.generate_title,
+        tasks.summarize_conversation,
+        tasks.sweep_conversations,
+        tasks.replay_cache_invalidations,
+    ):
         assert task.acks_late is True
         assert task.reject_on_worker_lost is True
 
@@ -109,10 +114,21 @@ def test_retry_countdown_is_jittered_and_capped(settings):
     assert len(waits) > 5  # jitter: not one fixed schedule
 
 
-def test_beat_schedules_the_sweeper():
-    (entry,) = django_settings.CELERY_BEAT_SCHEDULE.values()
+def test_beat_schedules_the_sweeper_and_the_cache_replay():
+    scheduled = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
 
-    assert entry["task"] == tasks.sweep_conversations.name
+    assert scheduled == {
+        tasks.sweep_conversations.name,
+        tasks.replay_cache_invalidations.name,
+    }
+
+
+def test_cache_replay_task_replays_pending_invalidations(user, monkeypatch):
+    replayed = []
+    monkeypatch.setattr(tasks.cache, "replay_pending", lambda: replayed.append(True) or True)
+
+    assert tasks.replay_cache_invalidations.apply().result is True
+    assert replayed == [True]
 
 
 # --- titles ---------------------------------------------------------------------------

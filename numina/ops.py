@@ -1,0 +1,89 @@
+"""Operations endpoints: liveness, readiness, and the Prometheus scrape (protected)."""
+
+import ipaddress
+import logging
+import secrets
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django_prometheus.exports import ExportToDjangoView
+
+logger = logging.getLogger(__name__)
+
+
+@never_cache
+def healthz(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception:
+        logger.exception("readyz: database unreachable")
+        return "unavailable"
+
+
+def _cache() -> str:
+    from django_redis.cache import RedisCache
+
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        return "ok"  # the embedded default's in-process cache
+    try:
+        backend.client.get_client().ping()
+        return "ok"
+    except Exception:
+        logger.warning("readyz: cache unreachable", exc_info=True)
+        return "degraded"
+
+
+def _broker() -> str:
+    from numina.celery import app
+
+    if app.conf.task_always_eager:
+        return "ok"  # tasks run in-process
+    try:
+        with app.connection_for_write() as broker:
+            broker.ensure_connection(max_retries=1, timeout=settings.NUMINA_READYZ_TIMEOUT)
+        return "ok"
+    except Exception:
+        logger.warning("readyz: broker unreachable", exc_info=True)
+        return "degraded"
+
+
+@never_cache
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Ready while the database answers; a cache or broker outage only degrades Numina
+    (pages come from PostgreSQL, titles and summaries arrive later)."""
+    checks = {"database": _database(), "cache": _cache(), "broker": _broker()}
+    return JsonResponse(checks, status=200 if checks["database"] == "ok" else 503)
+
+
+def _allowed(request: HttpRequest) -> bool:
+    token = settings.NUMINA_METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if given and secrets.compare_digest(given, token):
+            return True
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(net, strict=False)
+        for net in settings.NUMINA_METRICS_ALLOWED_IPS
+    )
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    # Not found, rather than forbidden, for everyone else: the endpoint is not public.
+    if not _allowed(request):
+        raise Http404
+    return ExportToDjangoView(request)
