@@ -211,3 +211,76 @@ def test_a_model_failure_keeps_the_message_and_says_so(page, log_in, claude):
     expect(page.locator("#messages .role-user")).to_contain_text("Anyone there?")
     expect(page.locator("#messages .is-error")).to_contain_text("Your message is saved")
     assert Conversation.objects.get(owner=user).messages.filter(role="user").count() == 1
+
+
+def test_the_sidebar_loads_more_chats_on_scroll(page, log_in, live_server, settings):
+    settings.NUMINA_PAGE_SIZE = 10
+    user = log_in(page)
+    for n in range(35):
+        services.create_conversation(user=user, title=f"Chat number {n}")
+    page.reload()
+    oldest = page.get_by_role("link", name="Chat number 0", exact=True)
+    expect(oldest).to_have_count(0)
+    for _ in range(6):  # each page's last entry asks for the next as it scrolls into view
+        page.locator("#chat-list li").last.scroll_into_view_if_needed()
+        if oldest.count():
+            break
+        page.wait_for_timeout(300)
+    expect(oldest).to_be_visible()
+    expect(page.locator("#chat-list li.chat-item")).to_have_count(35)
+
+
+def test_actions_menu_works_from_the_keyboard(page, log_in):
+    user = log_in(page)
+    services.create_conversation(user=user, title="Keyboard only")
+    page.reload()
+    chat_item(page, "Keyboard only").get_by_role("link").focus()
+    page.keyboard.press("Tab")  # the actions menu's toggle
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Rename")).to_be_focused()
+    page.keyboard.press("Enter")
+    field = page.get_by_label("Title")
+    expect(field).to_be_focused()
+    field.fill("Renamed by keyboard")
+    field.press("Enter")
+    expect(page.get_by_role("link", name="Renamed by keyboard", exact=True)).to_be_visible()
+
+
+def test_everything_works_without_javascript(chromium, live_server):
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{live_server.url}/accounts/signup/")
+        page.get_by_label("Username").fill("nojs")
+        page.get_by_label("Password", exact=True).fill("plain-forms-only-2026")
+        page.get_by_label("Password confirmation").fill("plain-forms-only-2026")
+        page.get_by_role("button", name="Sign up").click()
+
+        page.get_by_role("textbox", name="Message").fill("A message without scripts")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator("#messages .role-user")).to_contain_text("A message without scripts")
+        expect(page.locator("#messages .role-assistant")).to_contain_text(llm.OFFLINE_REPLY)
+        title = Conversation.objects.get(owner__username="nojs").display_title
+
+        act(page, title, "Rename")
+        page.get_by_label("Title").fill("Plain forms")
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_role("link", name="Plain forms", exact=True)).to_be_visible()
+
+        act(page, "Plain forms", "Archive")
+        page.get_by_role("link", name="Archived").click()
+        act(page, "Plain forms", "Unarchive")
+
+        page.get_by_role("searchbox", name="Search chats").fill("scripts")
+        page.get_by_role("searchbox", name="Search chats").press("Enter")
+        expect(page.locator(".snippet mark").first).to_have_text("scripts")
+
+        act(page, "Plain forms", "Delete")
+        expect(page.get_by_role("heading", name="Delete “Plain forms”?")).to_be_visible()
+        page.get_by_role("main").get_by_role("button", name="Delete").click()
+        expect(page.get_by_role("link", name="Plain forms", exact=True)).to_have_count(0)
+        assert not Conversation.objects.filter(owner__username="nojs").exists()
+    finally:
+        context.close()
