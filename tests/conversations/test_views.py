@@ -311,13 +311,26 @@ def test_send_is_throttled_like_the_api(browser, user, settings):
     assert not chat.messages.filter(content="two").exists()
 
 
-def test_send_without_csrf_is_refused(user):
+@pytest.mark.parametrize(
+    "url_name", ["send", "rename", "delete", "archive", "unarchive", "pin", "unpin"]
+)
+def test_every_post_without_csrf_is_refused(user, url_name):
     from django.test import Client
 
+    chat = make_chat(user, "c")
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
-    response = client.post(reverse("send_new"), {"content": "hi"})
+    response = client.post(
+        reverse(url_name, args=[chat.id]), {"content": "hi", "title": "t"}, **HTMX
+    )
     assert response.status_code == 403
+    chat.refresh_from_db()
+    assert chat.title == "c" and chat.message_count == 0
+
+
+def test_pages_give_htmx_the_csrf_token(browser):
+    page = html(browser.get(reverse("home")))
+    assert 'hx-headers=\'{"X-CSRFToken": "' in page
 
 
 # --- actions ----------------------------------------------------------------------------
