@@ -65,6 +65,8 @@ benchmark: install
 		|| psql "$(BENCH_PG)/postgres" -qc "CREATE DATABASE numina_bench"
 	$(BENCH_ENV) $(BIN)/python -m benchmarks.generate $(GENERATE_ARGS)
 	$(BENCH_ENV) $(BIN)/python -m benchmarks.run $(BENCHMARK_ARGS)
+	$(BENCH_ENV) $(BIN)/python benchmarks/migrate_bench.py
+	$(BIN)/python benchmarks/context_bench.py
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -83,6 +83,18 @@ def scenarios(data: DataSet) -> dict[str, Callable[[], Request]]:
     def sync() -> Request:
         return Request("GET", "/api/v1/sync/", data.user()[0])
 
+    def context() -> Request:
+        token, conversation = data.conversation()
+        return Request("GET", f"/api/v1/conversations/{conversation}/context/", token)
+
+    def chat() -> Request:
+        token, conversation = data.conversation()
+        body = {
+            "message": "What did we decide? " + uuid.uuid4().hex,
+            "conversation_id": conversation,
+        }
+        return Request("POST", "/api/v1/chat/", token, body)
+
     def floor() -> Request:
         return Request("GET", "/bench/floor/", data.user()[0])
 
@@ -95,6 +107,8 @@ def scenarios(data: DataSet) -> dict[str, Callable[[], Request]]:
         "append": append,
         "search": search,
         "sync": sync,
+        "context": context,
+        "chat": chat,
     }
 
 
@@ -105,6 +119,8 @@ def start_server(*, port: int, workers: int, threads: int) -> subprocess.Popen:
         "STATIC_MANIFEST": "false",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-secret"),
         "NUMINA_THROTTLE_USER": "1000000/min",
+        "NUMINA_THROTTLE_CHAT": "1000000/min",
+        "ANTHROPIC_API_KEY": "",  # the offline provider: the benchmark never calls the model
         "NUMINA_BENCHMARK_FLOOR": "true",
         "GUNICORN_ACCESSLOG": "",
     }

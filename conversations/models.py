@@ -108,6 +108,13 @@ class Conversation(models.Model):
         return self.title or "New chat"
 
 
+class MessageManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        # The stored tsvector is for PostgreSQL's eyes only (search filters and ranks on
+        # it in SQL); fetching it with every message would detoast it for nothing.
+        return super().get_queryset().defer("search_vector")
+
+
 class Message(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(
@@ -131,6 +138,8 @@ class Message(models.Model):
     # ``content`` with SEARCH_CONFIG, so it is right whoever writes the row — the ORM,
     # a bulk COPY or a migration. Always empty on the SQLite embedded default.
     search_vector = SearchVectorField(null=True, editable=False)
+
+    objects = MessageManager()
 
     class Meta:
         constraints = [

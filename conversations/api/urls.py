@@ -1,6 +1,6 @@
 """/api/v1/ — the contract of ../shared/API.md."""
 
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
@@ -29,6 +29,7 @@ urlpatterns = [
         views.ExportView.as_view(),
         name="api-conversation-export",
     ),
+    path("", include("conversations.api.chat_urls")),
     path("search/", views.SearchView.as_view(), name="api-search"),
     path("sync/", views.SyncView.as_view(), name="api-sync"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

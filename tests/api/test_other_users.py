@@ -25,6 +25,7 @@ ENDPOINTS = [
     ("post", "/api/v1/conversations/{id}/messages/"),
     ("get", "/api/v1/conversations/{id}/export/"),
     ("get", "/api/v1/conversations/{id}/export/?format=markdown"),
+    ("get", "/api/v1/conversations/{id}/context/"),
 ]
 
 
@@ -93,6 +94,19 @@ def test_every_endpoint_needs_credentials(anon_api, other_user, method, path):
     theirs = services.create_conversation(user=other_user)
     response = getattr(anon_api, method)(path.format(id=theirs.id), BODY, format="json")
     assert response.status_code == 401
+
+
+def test_chat_into_another_users_conversation_is_the_same_404(client_of_user, other_user):
+    theirs = services.create_conversation(user=other_user, title="private")
+    before = snapshot(theirs.id)
+    body = {"message": "let me in", "conversation_id": str(theirs.id)}
+    theirs_response = client_of_user.post("/api/v1/chat/", body, format="json")
+    random_response = client_of_user.post(
+        "/api/v1/chat/", {**body, "conversation_id": str(uuid.uuid4())}, format="json"
+    )
+    assert theirs_response.status_code == random_response.status_code == 404
+    assert theirs_response.json() == random_response.json()
+    assert snapshot(theirs.id) == before
 
 
 def test_other_users_conversations_never_appear_in_lists(api, user, other_user):
