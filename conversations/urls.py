@@ -1,7 +1,28 @@
+"""Routes of the browser UI (UI.md): /, /chats/<id>/ and the actions on a chat."""
+
 from django.urls import path
 
 from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("chats/new/", views.new_chat, name="new_chat"),
+    path("chats/list/", views.chat_list, name="chat_list"),
+    path("chats/send/", views.send, name="send_new"),
+    path("chats/<uuid:conversation_id>/", views.chat_detail, name="chat"),
+    path("chats/<uuid:conversation_id>/send/", views.send, name="send"),
+    path("chats/<uuid:conversation_id>/title/", views.chat_title, name="chat_title"),
+    path("chats/<uuid:conversation_id>/item/", views.chat_item, name="chat_item"),
+    path("chats/<uuid:conversation_id>/rename/", views.rename, name="rename"),
+    path("chats/<uuid:conversation_id>/delete/", views.delete, name="delete"),
+    path("chats/<uuid:conversation_id>/export/", views.export, name="export"),
+    *(
+        path(
+            f"chats/<uuid:conversation_id>/{action}/",
+            views.chat_action,
+            {"action": action},
+            name=action,
+        )
+        for action in views.ACTIONS
+    ),
 ]

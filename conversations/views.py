@@ -1,13 +1,413 @@
-"""The browser UI (server-rendered templates + htmx)."""
+"""The browser UI: server-rendered pages and htmx partials over the services and selectors.
 
+Every action is a plain form that works without JavaScript (POST, then a redirect); the
+same URL answers an htmx request with a partial, or with 204 and an ``HX-Trigger`` of
+``conversationsChanged`` on which the sidebar and the chat's title reload themselves.
+The composer calls the same chat service as the API (services.stream_chat): its script
+asks for the reply as a stream of JSON lines (``X-Numina-Stream``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import Resolver404, resolve, reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
-from . import selectors
+from . import llm, selectors, selectors_ui, services
+from .api.chat import ChatRateThrottle
+from .forms import ExportForm, MessageForm, TitleForm
+from .models import Conversation
+
+CHANGED = "conversationsChanged"
+SEARCH_LIMIT = 20
+# The title partial asks again every two seconds while a chat has no title, this many
+# times at most: a stopped worker must not keep every open tab polling for ever.
+TITLE_POLLS = 30
+STREAM_HEADER = "X-Numina-Stream"
+
+
+def _get_or_404(request: HttpRequest, conversation_id) -> Conversation:
+    try:
+        return selectors.get_conversation(user=request.user, conversation_id=conversation_id)
+    except Conversation.DoesNotExist:
+        raise Http404("No such chat.") from None
+
+
+def _current_chat_id(request: HttpRequest) -> str | None:
+    """The chat open in the page an htmx request came from (for the sidebar's highlight)."""
+    if not request.htmx or not request.htmx.current_url_abs_path:
+        return None
+    try:
+        match = resolve(request.htmx.current_url_abs_path.split("?")[0])
+    except Resolver404:
+        return None
+    chat_id = match.kwargs.get("conversation_id")
+    return str(chat_id) if chat_id else None
+
+
+def _sidebar(request: HttpRequest, *, current_id=None) -> dict:
+    """The sidebar's state from the query string: ?archived=1, ?q=…, ?cursor=…."""
+    archived = request.GET.get("archived") == "1"
+    query = request.GET.get("q", "").strip()
+    state = {
+        "archived": archived,
+        "query": query,
+        "current_id": str(current_id) if current_id else None,
+        "page": None,
+        "search": None,
+        "search_errors": [],
+    }
+    if query:
+        try:
+            state["search"] = selectors_ui.sidebar_search(
+                user=request.user, query=query, limit=SEARCH_LIMIT
+            )
+        except ValidationError as exc:
+            state["search_errors"] = exc.messages
+    else:
+        state["page"] = selectors_ui.sidebar_page(
+            user=request.user,
+            archived=archived,
+            cursor=request.GET.get("cursor"),
+            size=settings.NUMINA_PAGE_SIZE,
+        )
+    return {"sidebar": state}
+
+
+def _is_offline() -> bool:
+    # Without a key the offline provider answers: say so plainly on the page.
+    return llm.get_provider().name == llm.OFFLINE_PROVIDER
+
+
+def _chat_page(
+    request: HttpRequest, conversation: Conversation | None, *, form=None, status=200
+) -> HttpResponse:
+    before = request.GET.get("before")
+    chat_messages = (
+        selectors_ui.messages_before(
+            conversation=conversation,
+            before_seq=int(before) if before and before.isdigit() else None,
+            limit=settings.NUMINA_RETRIEVE_MESSAGES,
+        )
+        if conversation
+        else []
+    )
+    context = {
+        "conversation": conversation,
+        "chat_messages": chat_messages,
+        "has_earlier": bool(chat_messages) and chat_messages[0].seq > 1,
+        "form": form or MessageForm(),
+        "offline": _is_offline(),
+        "poll_title": _should_poll_title(conversation, polls=0),
+        **_sidebar(request, current_id=conversation.id if conversation else None),
+    }
+    return render(request, "conversations/chat.html", context, status=status)
+
+
+def _should_poll_title(conversation: Conversation | None, *, polls: int) -> bool:
+    return bool(
+        conversation
+        and not conversation.title
+        and conversation.message_count
+        and polls < TITLE_POLLS
+    )
 
 
 @login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    conversations = selectors.list_conversations(user=request.user)[:50]
-    return render(request, "conversations/home.html", {"conversations": conversations})
+    """The newest active chat, or an empty composer for a first one."""
+    newest = selectors.list_conversations(user=request.user).prefetch_related(None).first()
+    return _chat_page(request, newest)
+
+
+@login_required
+@require_GET
+def new_chat(request: HttpRequest) -> HttpResponse:
+    return _chat_page(request, None)
+
+
+@login_required
+@require_GET
+def chat_detail(request: HttpRequest, conversation_id) -> HttpResponse:
+    return _chat_page(request, _get_or_404(request, conversation_id))
+
+
+@login_required
+@require_GET
+def chat_list(request: HttpRequest) -> HttpResponse:
+    """The sidebar's list (a tab, a search, or the next page): htmx only."""
+    if not request.htmx:
+        return HttpResponseRedirect(f"{reverse('home')}?{request.GET.urlencode()}")
+    template = (
+        "conversations/_chat_page.html"
+        if request.GET.get("cursor")
+        else "conversations/_chat_list.html"
+    )
+    return render(request, template, _sidebar(request, current_id=_current_chat_id(request)))
+
+
+@login_required
+@require_GET
+def chat_title(request: HttpRequest, conversation_id) -> HttpResponse:
+    """The chat's heading; polls itself while the worker has not titled the chat yet."""
+    conversation = _get_or_404(request, conversation_id)
+    polls = request.GET.get("polls", "0")
+    polls = int(polls) + 1 if polls.isdigit() else TITLE_POLLS
+    return render(
+        request,
+        "conversations/_chat_title.html",
+        {
+            "conversation": conversation,
+            "poll_title": _should_poll_title(conversation, polls=polls),
+            "polls": polls,
+            # The worker's title just arrived: the sidebar's entry takes it too, in place
+            # (an out-of-band swap), so an open menu there stays open.
+            "title_arrived": bool(
+                conversation.title
+                and not conversation.title_set_by_user
+                and request.GET.get("polls")
+            ),
+        },
+    )
+
+
+def _next_url(request: HttpRequest, default: str) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return default
+
+
+def _done(request: HttpRequest, conversation_id) -> HttpResponse:
+    """After an action: 204 + the sidebar reloads (htmx), or back where the form was."""
+    if request.htmx:
+        return HttpResponse(status=204, headers={"HX-Trigger": CHANGED})
+    return redirect(_next_url(request, reverse("chat", args=[conversation_id])))
+
+
+def _act(service, request: HttpRequest, conversation_id, **kwargs) -> None:
+    try:
+        service(user=request.user, conversation_id=conversation_id, **kwargs)
+    except Conversation.DoesNotExist:
+        raise Http404("No such chat.") from None
+
+
+ACTIONS = {
+    "archive": services.archive_conversation,
+    "unarchive": services.unarchive_conversation,
+    "pin": services.pin_conversation,
+    "unpin": services.unpin_conversation,
+}
+
+
+@login_required
+@require_POST
+def chat_action(request: HttpRequest, conversation_id, action: str) -> HttpResponse:
+    _act(ACTIONS[action], request, conversation_id)
+    return _done(request, conversation_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def rename(request: HttpRequest, conversation_id) -> HttpResponse:
+    """GET: the inline Title field (htmx) or a page with it; POST: save the title."""
+    conversation = _get_or_404(request, conversation_id)
+    form = TitleForm(request.POST or None, initial={"title": conversation.title})
+    if request.method == "POST" and form.is_valid():
+        _act(
+            services.rename_conversation,
+            request,
+            conversation_id,
+            title=form.cleaned_data["title"],
+        )
+        return _done(request, conversation_id)
+    status = 400 if request.method == "POST" and not request.htmx else 200
+    if request.htmx:
+        return render(
+            request,
+            "conversations/_chat_item_rename.html",
+            {"conversation": conversation, "form": form},
+        )
+    return render(
+        request,
+        "conversations/rename.html",
+        {
+            "conversation": conversation,
+            "form": form,
+            **_sidebar(request, current_id=conversation_id),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def chat_item(request: HttpRequest, conversation_id) -> HttpResponse:
+    """One sidebar entry (Escape in the inline rename puts it back)."""
+    conversation = _get_or_404(request, conversation_id)
+    return render(
+        request,
+        "conversations/_chat_item.html",
+        {"conversation": conversation, "current_id": _current_chat_id(request)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, conversation_id) -> HttpResponse:
+    """GET: a confirmation page (without JavaScript); POST: delete."""
+    if request.method == "GET":
+        conversation = _get_or_404(request, conversation_id)
+        return render(
+            request,
+            "conversations/delete.html",
+            {"conversation": conversation, **_sidebar(request, current_id=conversation_id)},
+        )
+    _act(services.delete_conversation, request, conversation_id)
+    chat_url = reverse("chat", args=[conversation_id])
+    if request.htmx:
+        if _current_chat_id(request) == str(conversation_id):
+            return HttpResponseClientRedirect(reverse("home"))
+        return HttpResponse(status=204, headers={"HX-Trigger": CHANGED})
+    next_url = _next_url(request, reverse("home"))
+    return redirect(reverse("home") if next_url.startswith(chat_url) else next_url)
+
+
+EXPORTS = {
+    "json": (services.export_json, "application/json", "json"),
+    "markdown": (services.export_markdown, "text/markdown; charset=utf-8", "md"),
+}
+
+
+@login_required
+@require_GET
+def export(request: HttpRequest, conversation_id) -> HttpResponse:
+    """A JSON or Markdown download, streamed (the same documents as the API's export)."""
+    conversation = _get_or_404(request, conversation_id)
+    form = ExportForm(request.GET)
+    chosen = form.cleaned_data["format"] if form.is_valid() else ""
+    write, content_type, extension = EXPORTS[chosen or "json"]
+    messages = selectors.export_messages(conversation=conversation)
+    response = StreamingHttpResponse(
+        write(conversation=conversation, messages=messages), content_type=content_type
+    )
+    filename = services.export_filename(conversation=conversation, extension=extension)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_POST
+def send(request: HttpRequest, conversation_id=None) -> HttpResponse:
+    """The composer: store the user's message and get the assistant's reply.
+
+    The script asks for a stream (``X-Numina-Stream: 1``) of JSON lines: ``delta`` events
+    with the reply's text as it arrives, then ``done`` (or ``error``: the model failed,
+    the user's message is kept) carrying the stored messages as HTML. Without it, the
+    whole exchange runs and the chat page follows.
+    """
+    conversation = _get_or_404(request, conversation_id) if conversation_id else None
+    form = MessageForm(request.POST)
+    streaming = request.headers.get(STREAM_HEADER) == "1"
+    throttle = ChatRateThrottle()
+    # The API's bucket of replies per user (NUMINA_THROTTLE_CHAT): the browser is no
+    # way around it.
+    if form.is_valid() and not throttle.allow_request(request, None):
+        wait = math.ceil(throttle.wait() or 1)
+        form.add_error("content", f"Too many messages. Try again in {wait} seconds.")
+        if streaming:
+            return JsonResponse({"errors": form.errors["content"]}, status=429)
+        return _chat_page(request, conversation, form=form, status=429)
+    if not form.is_valid():
+        if streaming:
+            return JsonResponse({"errors": form.errors.get("content", [])}, status=400)
+        return _chat_page(request, conversation, form=form, status=400)
+    content = form.cleaned_data["content"]
+    is_new = conversation is None
+    if is_new:
+        # Made here rather than by the chat service so a new chat's address is known
+        # before the reply has finished.
+        conversation = services.create_conversation(user=request.user)
+    if streaming:
+        response = StreamingHttpResponse(
+            (json.dumps(event) + "\n" for event in _stream(request, conversation, content, is_new)),
+            content_type="application/x-ndjson",
+        )
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # proxies must pass each line on at once
+        return response
+    try:
+        services.chat(user=request.user, message=content, conversation_id=conversation.id)
+    except services.AssistantUnavailable:
+        flash.error(request, UNAVAILABLE)
+    return redirect(reverse("chat", args=[conversation.id]))
+
+
+UNAVAILABLE = "The assistant could not answer right now. Your message is saved; try again later."
+
+
+def _stream(
+    request: HttpRequest, conversation: Conversation, content: str, is_new: bool
+) -> Iterator[dict]:
+    try:
+        for event in services.stream_chat(
+            user=request.user, message=content, conversation_id=conversation.id
+        ):
+            if isinstance(event, services.TextDelta):
+                yield {"type": "delta", "text": event.text}
+            else:
+                yield _finished(
+                    request,
+                    event.conversation,
+                    [event.user_message, event.assistant_message],
+                    is_new,
+                )
+    except services.AssistantUnavailable as exc:
+        yield {
+            **_finished(request, exc.conversation, [exc.user_message], is_new),
+            "type": "error",
+            "message": UNAVAILABLE,
+        }
+
+
+def _finished(request: HttpRequest, conversation: Conversation, stored: list, is_new: bool) -> dict:
+    """The ``done`` event: the stored messages as HTML and, for a new chat, its address
+    and its heading (which polls until the worker has titled the chat)."""
+    event = {
+        "type": "done",
+        "html": "".join(
+            render_to_string("conversations/_message.html", {"message": m}, request=request)
+            for m in stored
+        ),
+    }
+    if is_new:
+        event["url"] = reverse("chat", args=[conversation.id])
+        event["send_url"] = reverse("send", args=[conversation.id])
+        event["heading"] = render_to_string(
+            "conversations/_chat_title.html",
+            {"conversation": conversation, "poll_title": _should_poll_title(conversation, polls=0)},
+            request=request,
+        )
+    return event

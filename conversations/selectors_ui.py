@@ -1,0 +1,116 @@
+"""Reads that only the browser UI needs: the sidebar's keyset pages and its search.
+
+They build on selectors.py (which scopes everything by the user) and add what a page of
+HTML wants: pinned chats ahead of the rest, an opaque cursor, and message snippets.
+Each function runs a fixed number of queries whatever the number of rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from . import selectors
+from .models import Conversation, Message
+
+# Pinned chats are shown whole above the paged list; past this many the oldest pinned
+# ones simply wait in the paged list's order like any other chat.
+PINNED_LIMIT = 50
+
+
+@dataclass(frozen=True)
+class SidebarPage:
+    pinned: list[Conversation]
+    conversations: list[Conversation]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class SidebarSearch:
+    conversations: list[Conversation] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+
+
+def encode_cursor(conversation: Conversation) -> str:
+    raw = f"{conversation.last_activity_at.isoformat()}|{conversation.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The (last_activity_at, id) a cursor points after; None for no or a garbled cursor."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, _, conversation_id = raw.partition("|")
+        return datetime.fromisoformat(moment), uuid.UUID(conversation_id)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        return None
+
+
+def _after(conversations: QuerySet[Conversation], cursor: str | None) -> QuerySet[Conversation]:
+    position = decode_cursor(cursor)
+    if position is None:
+        return conversations
+    moment, conversation_id = position
+    # The same (last_activity_at, id) order as the index conv_owner_activity.
+    return conversations.filter(
+        Q(last_activity_at__lt=moment) | Q(last_activity_at=moment, id__lt=conversation_id)
+    )
+
+
+def sidebar_page(*, user, archived: bool, cursor: str | None, size: int) -> SidebarPage:
+    """One page of the sidebar: pinned chats first (on the first page of active chats),
+    then the others by last activity, ``size`` at a time."""
+    # The sidebar shows no tags: drop the selectors' tag prefetch (a query per list).
+    if archived:
+        rest = selectors.list_conversations(user=user, archived=True)
+        pinned: list[Conversation] = []
+    else:
+        rest = selectors.list_conversations(user=user, pinned=False)
+        pinned = (
+            []
+            if cursor
+            else list(
+                selectors.list_conversations(user=user, pinned=True).prefetch_related(None)[
+                    :PINNED_LIMIT
+                ]
+            )
+        )
+    rows = list(_after(rest.prefetch_related(None), cursor)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return SidebarPage(
+        pinned=pinned,
+        conversations=rows,
+        next_cursor=encode_cursor(rows[-1]) if more and rows else None,
+    )
+
+
+def sidebar_search(*, user, query: str, limit: int) -> SidebarSearch:
+    """Chats whose title, summary or messages match, and the best matching messages with
+    snippets (HTML-escaped, ``<mark>`` around the matched words), archived ones too."""
+    conversations = list(
+        selectors.list_conversations(user=user, archived=None, query=query).prefetch_related(None)[
+            :limit
+        ]
+    )
+    messages = list(
+        selectors.search_messages(user=user, query=query).order_by("-rank", "-id")[:limit]
+    )
+    return SidebarSearch(conversations=conversations, messages=messages)
+
+
+def messages_before(
+    *, conversation: Conversation, before_seq: int | None, limit: int
+) -> list[Message]:
+    """Up to ``limit`` messages before ``before_seq`` (or the newest), oldest first."""
+    messages = Message.objects.filter(conversation=conversation)
+    if before_seq is not None:
+        messages = messages.filter(seq__lt=before_seq)
+    return list(reversed(messages.order_by("-seq")[:limit]))
