@@ -29,10 +29,11 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import llm, selectors, selectors_ui, services
+from . import cache, llm, selectors, selectors_ui, services
 from .api.chat import ChatRateThrottle
 from .forms import ExportForm, MessageForm, TitleForm
 from .models import Conversation
@@ -98,23 +99,53 @@ def _is_offline() -> bool:
     return llm.get_provider().name == llm.OFFLINE_PROVIDER
 
 
+def _rendered_messages(
+    request: HttpRequest, conversation: Conversation, *, before_seq: int | None
+) -> dict:
+    """A window of the chat's messages as HTML (Markdown rendered and sanitised), with the
+    first one's seq. The newest window — what opening a chat shows — comes from the same
+    versioned cache entry family as the API's (cache.py), so any change to the
+    conversation makes it stale; older windows are rendered each time."""
+
+    def build() -> tuple[int, dict]:
+        version = conversation.change_seq  # read with the row, before the messages
+        window = selectors_ui.messages_before(
+            conversation=conversation,
+            before_seq=before_seq,
+            limit=settings.NUMINA_RETRIEVE_MESSAGES,
+        )
+        html = render_to_string("conversations/_message_list.html", {"chat_messages": window})
+        return version, {"html": html, "first_seq": window[0].seq if window else None}
+
+    if before_seq is not None:
+        return build()[1]
+    value, _ = cache.cached(
+        kind=cache.CONVERSATION,
+        scope=cache.conversation_scope(owner_id=request.user.pk, conversation_id=conversation.id),
+        variant="ui:messages",
+        build=build,
+    )
+    return value
+
+
 def _chat_page(
     request: HttpRequest, conversation: Conversation | None, *, form=None, status=200
 ) -> HttpResponse:
     before = request.GET.get("before")
-    chat_messages = (
-        selectors_ui.messages_before(
-            conversation=conversation,
-            before_seq=int(before) if before and before.isdigit() else None,
-            limit=settings.NUMINA_RETRIEVE_MESSAGES,
+    rendered = (
+        _rendered_messages(
+            request, conversation, before_seq=int(before) if before and before.isdigit() else None
         )
         if conversation
-        else []
+        else {"html": "", "first_seq": None}
     )
     context = {
         "conversation": conversation,
-        "chat_messages": chat_messages,
-        "has_earlier": bool(chat_messages) and chat_messages[0].seq > 1,
+        # Our own template's output (message text inside it is escaped or sanitised there);
+        # marked safe again because a trip through the cache drops the marking.
+        "messages_html": mark_safe(rendered["html"]),
+        "first_seq": rendered["first_seq"],
+        "has_earlier": (rendered["first_seq"] or 1) > 1,
         "form": form or MessageForm(),
         "offline": _is_offline(),
         "poll_title": _should_poll_title(conversation, polls=0),

@@ -241,3 +241,20 @@ def test_pending_invalidations_are_replayed_for_processes_that_never_noticed(
     numina_cache.breaker.open = False  # another process: it never saw Redis fail
     assert numina_cache.replay_pending() is True  # what the periodic task runs
     assert api.get(detail(conversation.id)).json()["title"] == "Lost"
+
+
+def test_a_title_from_the_task_makes_the_next_reads_fresh(api, owner, settings):
+    from conversations import tasks
+
+    settings.ANTHROPIC_API_KEY = ""  # the offline provider titles from the first message
+    untitled = services.create_conversation(user=owner)
+    services.add_message(
+        user=owner, conversation_id=untitled.id, role="user", content="Plan a trip to Kyoto"
+    )
+    api.get(LIST), api.get(detail(untitled.id))  # warm again, title still empty
+    assert api.get(detail(untitled.id)).json()["title"] == ""
+    tasks.generate_title.apply(args=[str(untitled.id)])
+    assert api.get(detail(untitled.id)).json()["title"] != ""
+    assert (
+        api.get(LIST).json()["results"][0]["title"] == api.get(detail(untitled.id)).json()["title"]
+    )

@@ -1,0 +1,74 @@
+"""The browser UI on the same cache as the API: the chat page's newest messages come from
+Redis, and writes made through the UI make both the page and the API fresh.
+
+Transactional: writes commit, so invalidation runs after commit as in production."""
+
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from accounts.services import issue_token
+from conversations import cache as numina_cache
+from conversations import services
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def owner():
+    return UserFactory()
+
+
+@pytest.fixture
+def browser(client, owner):
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def conversation(owner):
+    conversation = services.create_conversation(user=owner, title="Cached page")
+    services.add_message(
+        user=owner, conversation_id=conversation.id, role="user", content="**first**"
+    )
+    return conversation
+
+
+def cached_page(owner, conversation):
+    scope = numina_cache.conversation_scope(owner_id=owner.pk, conversation_id=conversation.id)
+    return numina_cache.read(kind=numina_cache.CONVERSATION, scope=scope, variant="ui:messages")
+
+
+def test_the_chat_pages_messages_are_served_from_the_cache(browser, owner, conversation):
+    assert cached_page(owner, conversation) is None
+    first = browser.get(reverse("chat", args=[conversation.id]))
+    assert "<strong>first</strong>" in first.content.decode()
+    assert cached_page(owner, conversation) is not None
+    second = browser.get(reverse("chat", args=[conversation.id]))
+    assert "<strong>first</strong>" in second.content.decode()
+
+
+def test_a_message_sent_from_the_page_shows_on_the_next_load(browser, owner, conversation):
+    browser.get(reverse("chat", args=[conversation.id]))
+    browser.post(reverse("send", args=[conversation.id]), {"content": "second message"})
+    assert "second message" in browser.get(reverse("chat", args=[conversation.id])).content.decode()
+
+
+def test_a_rename_in_the_ui_makes_the_api_fresh(browser, owner, conversation):
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(user=owner)[0]}")
+    url = f"/api/v1/conversations/{conversation.id}/"
+    assert api.get(url)["X-Cache"] == "miss" and api.get(url)["X-Cache"] == "hit"
+    browser.post(reverse("rename", args=[conversation.id]), {"title": "Renamed in the browser"})
+    assert api.get(url).json()["title"] == "Renamed in the browser"
+    assert (
+        api.get("/api/v1/conversations/").json()["results"][0]["title"] == "Renamed in the browser"
+    )
+
+
+def test_another_user_never_gets_the_cached_page(browser, owner, conversation, client):
+    browser.get(reverse("chat", args=[conversation.id]))
+    intruder = UserFactory()
+    client.force_login(intruder)
+    assert client.get(reverse("chat", args=[conversation.id])).status_code == 404
