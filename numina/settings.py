@@ -357,7 +357,12 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-guid reports each id it makes at INFO: a line per request, of no use.
-    "loggers": {"django_redis": {"level": "WARNING"}, "django_guid": {"level": "WARNING"}},
+    "loggers": {
+        # Django's own default config sets "django" to INFO; follow LOG_LEVEL instead.
+        "django": {"level": env.str("LOG_LEVEL", default="INFO")},
+        "django_redis": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},
+    },
 }
 DJANGO_GUID = {
     "GUID_HEADER_NAME": "X-Request-ID",
