@@ -25,6 +25,8 @@ from typing import Protocol
 import anthropic
 from django.conf import settings
 
+from numina import metrics
+
 OFFLINE_PROVIDER = "offline"
 ANTHROPIC_PROVIDER = "anthropic"
 
@@ -182,6 +184,8 @@ def _text_of(message) -> str:
 
 def _completion(message) -> Completion:
     usage = message.usage
+    metrics.model_tokens.labels(direction="in").inc(usage.input_tokens or 0)
+    metrics.model_tokens.labels(direction="out").inc(usage.output_tokens or 0)
     extra = {
         name: value
         for name in ("cache_creation_input_tokens", "cache_read_input_tokens")

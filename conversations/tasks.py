@@ -21,6 +21,8 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import transaction
 
+from numina import metrics
+
 from . import cache, llm
 from .models import Conversation
 from .services import summaries, titles
@@ -73,8 +75,10 @@ def generate_title(self, conversation_id: str) -> str | None:
         if retry is not None:
             raise retry from exc
         logger.warning("Title for %s from its first message: %s", conversation_id, exc)
+        metrics.titles.labels(outcome="failed").inc()
         conversation = titles.fallback_title(user=owner, conversation_id=conversation.id)
     except SoftTimeLimitExceeded:
+        metrics.titles.labels(outcome="failed").inc()
         conversation = titles.fallback_title(user=owner, conversation_id=conversation.id)
     return conversation.title
 
@@ -94,6 +98,7 @@ def summarize_conversation(self, conversation_id: str) -> int | None:
         if retry is not None:
             raise retry from exc
         logger.warning("Summary for %s failed, left for the sweeper: %s", conversation_id, exc)
+        metrics.summaries.labels(outcome="failed").inc()
         return None
     return conversation.summary_covers_seq
 

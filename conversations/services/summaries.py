@@ -20,6 +20,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from numina import metrics
+
 from .. import llm
 from ..models import Conversation, Message
 from .assistant import needs_summary
@@ -58,6 +60,7 @@ def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
             conversation.summary = summary
             conversation.summary_covers_seq = covers
             save_changed(conversation, fields=["summary", "summary_covers_seq"])
+            transaction.on_commit(lambda: metrics.summaries.labels(outcome="generated").inc())
             if needs_summary(conversation):
                 from ..tasks import enqueue_summarize  # tasks import services
 

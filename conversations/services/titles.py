@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from numina import metrics
+
 from .. import llm
 from ..models import Conversation, Message
 from .conversations import save_changed
@@ -48,12 +50,13 @@ def clean_generated_title(text: str) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
-def _store_title(*, user, conversation_id: Any, title: str) -> Conversation:
+def _store_title(*, user, conversation_id: Any, title: str, outcome: str) -> Conversation:
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(owner=user, pk=conversation_id)
         if title and _wants_title(conversation):
             conversation.title = title
             save_changed(conversation, fields=["title"])
+            transaction.on_commit(lambda: metrics.titles.labels(outcome=outcome).inc())
         return conversation
 
 
@@ -72,7 +75,9 @@ def generate_title(*, user, conversation_id: Any) -> Conversation:
     title = clean_generated_title(llm.get_provider().title(messages=opening))
     if not title:
         title = clean_generated_title(llm.title_from_messages(opening))
-    return _store_title(user=user, conversation_id=conversation_id, title=title)
+    return _store_title(
+        user=user, conversation_id=conversation_id, title=title, outcome="generated"
+    )
 
 
 def fallback_title(*, user, conversation_id: Any) -> Conversation:
@@ -81,7 +86,7 @@ def fallback_title(*, user, conversation_id: Any) -> Conversation:
     if not _wants_title(conversation):
         return conversation
     title = clean_generated_title(llm.title_from_messages(_opening(conversation)))
-    return _store_title(user=user, conversation_id=conversation_id, title=title)
+    return _store_title(user=user, conversation_id=conversation_id, title=title, outcome="fallback")
 
 
 def conversations_missing_title(*, limit: int) -> list:
