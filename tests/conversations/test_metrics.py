@@ -16,7 +16,9 @@ def sample(name: str, **labels) -> float:
 @pytest.fixture
 def conversation(user):
     conversation = services.create_conversation(user=user)
-    services.add_message(user=user, conversation_id=conversation.id, role="user", content="Plan Kyoto")
+    services.add_message(
+        user=user, conversation_id=conversation.id, role="user", content="Plan Kyoto"
+    )
     return conversation
 
 
