@@ -108,14 +108,24 @@ def change_position(*, user) -> int:
     return ChangeCounter.objects.filter(owner=user).values_list("value", flat=True).first() or 0
 
 
-def list_messages(*, user, conversation_id: Any, after_seq: int = 0) -> QuerySet[Message]:
-    """A conversation's messages after ``after_seq``, ascending; 404s as get_conversation."""
+def ensure_owned(*, user, conversation_id: Any) -> uuid.UUID:
+    """The conversation's id when it is the user's; ``Conversation.DoesNotExist`` otherwise.
+
+    One indexed EXISTS, for callers that need the ownership answer (a 404 before a 400)
+    but not the row.
+    """
     conversation_uuid = as_uuid(conversation_id)
     if (
         conversation_uuid is None
         or not Conversation.objects.filter(owner=user, id=conversation_uuid).exists()
     ):
         raise Conversation.DoesNotExist
+    return conversation_uuid
+
+
+def list_messages(*, user, conversation_id: Any, after_seq: int = 0) -> QuerySet[Message]:
+    """A conversation's messages after ``after_seq``, ascending; 404s as get_conversation."""
+    conversation_uuid = ensure_owned(user=user, conversation_id=conversation_id)
     return Message.objects.filter(conversation_id=conversation_uuid, seq__gt=after_seq).order_by(
         "seq"
     )

@@ -139,7 +139,7 @@ class ConversationDetailView(APIView):
     )
     def patch(self, request: Request, conversation_id: str) -> Response:
         # Ownership first: another user's id is a 404 even when the body is invalid.
-        selectors.get_conversation(user=request.user, conversation_id=conversation_id)
+        selectors.ensure_owned(user=request.user, conversation_id=conversation_id)
         data = _body(s.ConversationUpdateInput, request)
         services.update_conversation(user=request.user, conversation_id=conversation_id, **data)
         conversation = selectors.get_conversation(
@@ -182,7 +182,7 @@ class MessageListView(GenericAPIView):
         },
     )
     def post(self, request: Request, conversation_id: str) -> Response:
-        selectors.get_conversation(user=request.user, conversation_id=conversation_id)
+        selectors.ensure_owned(user=request.user, conversation_id=conversation_id)
         data = _body(s.MessageCreateInput, request)
         added = services.add_message(user=request.user, conversation_id=conversation_id, **data)
         return Response(
