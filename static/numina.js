@@ -186,6 +186,19 @@
     });
   }
 
+  function setUpRename() {
+    // Escape puts the chat entry back. Listened for on the document rather than bound by
+    // htmx to each swapped-in field: a key pressed before htmx had processed the new
+    // field was lost.
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      const field = event.target.closest?.(".rename-form input[data-cancel-url]");
+      if (!field) return;
+      event.preventDefault();
+      htmx.ajax("GET", field.dataset.cancelUrl, { target: field.closest("li"), swap: "outerHTML" });
+    });
+  }
+
   function setUpHtmx() {
     document.body.addEventListener("htmx:responseError", (event) => {
       const status = event.detail.xhr.status;
@@ -208,6 +221,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     setUpComposer();
     setUpMenus();
+    setUpRename();
     setUpHtmx();
     scrollToEnd();
     if (location.hash.startsWith("#m-")) document.querySelector(location.hash)?.scrollIntoView();
