@@ -6,6 +6,8 @@ settings (NUMINA_*), read at call time so tests and deployments can change them.
 """
 
 import json
+import math
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -130,22 +132,56 @@ def clean_metadata(metadata: Any) -> dict:
         return {}
     if not isinstance(metadata, dict):
         raise ValidationError("Expected a JSON object.")
+    # The shape first: json.dumps below recurses (a deep value would be a RecursionError)
+    # and a lone surrogate cannot be encoded (a UnicodeEncodeError), both 500s.
+    _check_json_value(metadata, max_depth=settings.NUMINA_METADATA_MAX_DEPTH)
     limit = settings.NUMINA_METADATA_MAX_BYTES
     if len(json.dumps(metadata, ensure_ascii=False).encode()) > limit:
         raise ValidationError(f"Ensure this object is no larger than {limit} bytes as JSON.")
-    if _holds_nul(metadata):
-        raise ValidationError("Null characters are not allowed.")
     return metadata
 
 
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(text: str) -> None:
+    _reject_nul(text)
+    # JSON's \ud800 escapes decode to lone surrogates, which UTF-8 (and so jsonb) cannot hold.
+    if _SURROGATE.search(text):
+        raise ValidationError("Surrogate characters are not allowed.")
+
+
+def _check_json_value(value: Any, *, max_depth: int) -> None:
+    """Refuses what PostgreSQL's jsonb cannot store, or what is nested past ``max_depth``
+    (the object itself is level 1). Iterative, with an explicit stack, so a value nested
+    far deeper than Python's recursion limit is refused like any other, at the first
+    container past the limit, without walking the rest."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth > max_depth:
+                raise ValidationError(
+                    f"Ensure this object is nested no more than {max_depth} levels deep."
+                )
+            if isinstance(item, dict):
+                for key in item:
+                    if not isinstance(key, str):
+                        raise ValidationError("Object keys must be strings.")
+                    _check_text(key)
+                children = item.values()
+            else:
+                children = item
+            pending.extend((child, depth + 1) for child in children)
+        elif isinstance(item, str):
+            _check_text(item)
+        elif isinstance(item, float):
+            # Python's json reads 1e400 as infinity (and NaN, Infinity as such); jsonb has
+            # no such numbers and refuses the whole value.
+            if not math.isfinite(item):
+                raise ValidationError("Numbers must be finite.")
+        elif item is not None and not isinstance(item, int):  # bool is an int
+            raise ValidationError("Expected JSON values only.")
 
 
 def clean_client_id(client_id: Any) -> uuid.UUID | None:
@@ -178,3 +214,18 @@ def clean_message_window(count: Any) -> int:
     if not isinstance(count, int) or count < 0 or count > limit:
         raise ValidationError(f"Ensure this value is between 0 and {limit}.")
     return count
+
+
+_DECIMAL = re.compile(r"[0-9]+")
+
+
+def parse_count(text: Any, *, maximum: int) -> int:
+    """A whole number from request input (a query parameter, a token): ASCII digits only,
+    0 to ``maximum``. ``str.isdigit`` accepts "²" and "٣", which ``int`` then refuses or
+    reads, and ``int`` refuses more than 4,300 digits: each of those was a 500."""
+    if not isinstance(text, str) or not _DECIMAL.fullmatch(text):
+        raise ValidationError("A whole number is required.")
+    # Past maximum's own length it is out of range anyway; int() never sees a huge string.
+    if len(text.lstrip("0")) > len(str(maximum)) or int(text) > maximum:
+        raise ValidationError(f"Ensure this value is at most {maximum}.")
+    return int(text)

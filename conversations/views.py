@@ -33,7 +33,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import cache, llm, selectors, selectors_ui, services
+from . import cache, llm, selectors, selectors_ui, services, validation
 from .api.chat import ChatRateThrottle
 from .forms import ExportForm, MessageForm, TitleForm
 from .models import Conversation
@@ -44,6 +44,8 @@ SEARCH_LIMIT = 20
 # times at most: a stopped worker must not keep every open tab polling for ever.
 TITLE_POLLS = 30
 STREAM_HEADER = "X-Numina-Stream"
+# A message's seq is a PostgreSQL integer.
+SEQ_MAX = 2**31 - 1
 
 
 def _get_or_404(request: HttpRequest, conversation_id) -> Conversation:
@@ -131,11 +133,8 @@ def _rendered_messages(
 def _chat_page(
     request: HttpRequest, conversation: Conversation | None, *, form=None, status=200
 ) -> HttpResponse:
-    before = request.GET.get("before")
     rendered = (
-        _rendered_messages(
-            request, conversation, before_seq=int(before) if before and before.isdigit() else None
-        )
+        _rendered_messages(request, conversation, before_seq=_before_seq(request))
         if conversation
         else {"html": "", "first_seq": None}
     )
@@ -152,6 +151,15 @@ def _chat_page(
         **_sidebar(request, current_id=conversation.id if conversation else None),
     }
     return render(request, "conversations/chat.html", context, status=status)
+
+
+def _before_seq(request: HttpRequest) -> int | None:
+    """The seq of ?before= ("earlier messages"); a value that is no seq shows the newest
+    messages, as a page without it would."""
+    try:
+        return validation.parse_count(request.GET.get("before"), maximum=SEQ_MAX)
+    except ValidationError:
+        return None
 
 
 def _should_poll_title(conversation: Conversation | None, *, polls: int) -> bool:
@@ -202,8 +210,10 @@ def chat_list(request: HttpRequest) -> HttpResponse:
 def chat_title(request: HttpRequest, conversation_id) -> HttpResponse:
     """The chat's heading; polls itself while the worker has not titled the chat yet."""
     conversation = _get_or_404(request, conversation_id)
-    polls = request.GET.get("polls", "0")
-    polls = int(polls) + 1 if polls.isdigit() else TITLE_POLLS
+    try:
+        polls = validation.parse_count(request.GET.get("polls", "0"), maximum=TITLE_POLLS) + 1
+    except ValidationError:
+        polls = TITLE_POLLS  # garbled or past the limit: stop polling
     return render(
         request,
         "conversations/_chat_title.html",

@@ -200,6 +200,7 @@ NUMINA_CONTENT_MAX_LENGTH = env.int("NUMINA_CONTENT_MAX_LENGTH", default=100_000
 NUMINA_MAX_ATTACHMENTS = env.int("NUMINA_MAX_ATTACHMENTS", default=20)
 NUMINA_ATTACHMENT_MAX_LENGTH = env.int("NUMINA_ATTACHMENT_MAX_LENGTH", default=2048)
 NUMINA_METADATA_MAX_BYTES = env.int("NUMINA_METADATA_MAX_BYTES", default=16 * 1024)
+NUMINA_METADATA_MAX_DEPTH = env.int("NUMINA_METADATA_MAX_DEPTH", default=32)
 NUMINA_PAGE_SIZE = env.int("NUMINA_PAGE_SIZE", default=20)
 NUMINA_MAX_PAGE_SIZE = env.int("NUMINA_MAX_PAGE_SIZE", default=100)
 NUMINA_RETRIEVE_MESSAGES = env.int("NUMINA_RETRIEVE_MESSAGES", default=50)
@@ -287,7 +288,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["numina.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "numina.api.NuminaAutoSchema",
     "EXCEPTION_HANDLER": "numina.api.exception_handler",
     # ?format= is the export's own parameter (json | markdown), not DRF's renderer switch.

@@ -277,10 +277,11 @@ def _decode_since(token: str | None) -> int:
         version, _, position = (
             base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().partition(":")
         )
-        if version != "v1" or not position.isdigit():
+        if version != "v1":
             raise ValueError(token)
-        return int(position)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        # Change numbers are PostgreSQL bigints.
+        return validation.parse_count(position, maximum=2**63 - 1)
+    except (ValueError, UnicodeDecodeError, binascii.Error, DjangoValidationError):
         raise ValidationError(
             {"since": ["Not a sync token from this server; start without one."]}
         ) from None
