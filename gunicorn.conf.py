@@ -13,6 +13,9 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # "" turns it off
+# The path without its query string (%(U)s, not the request line %(r)s) and no Referer:
+# both carry ?q= search terms, which are the user's words and stay out of the logs.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
