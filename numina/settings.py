@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django_guid.middleware.guid_middleware",
     "numina.middleware.ServerTimingMiddleware",
+    "numina.middleware.StatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -97,6 +98,9 @@ DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
 )
 DATABASES["default"]["CONN_MAX_AGE"] = CONN_MAX_AGE
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Milliseconds one statement of a web request may run (0: no limit); the web only, not
+# migrations, commands or the worker (numina/startup.py).
+NUMINA_STATEMENT_TIMEOUT_MS = env.int("NUMINA_STATEMENT_TIMEOUT_MS", default=10_000)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
