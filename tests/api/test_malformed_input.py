@@ -93,6 +93,15 @@ def nested_metadata_body(depth: int) -> str:
     )
 
 
+def post_message_with_metadata(api, conversation, metadata: str):
+    """POSTs a message whose metadata is the given JSON text (which json.dumps could not write)."""
+    return api.post(
+        f"/api/v1/conversations/{conversation.id}/messages/",
+        f'{{"role": "user", "content": "hi", "metadata": {metadata}}}',
+        content_type="application/json",
+    )
+
+
 @pytest.mark.parametrize("depth", [1_000, 100_000])
 def test_body_nested_past_the_parsers_recursion_is_a_400(api, conversation, depth):
     url = f"/api/v1/conversations/{conversation.id}/messages/"
@@ -107,11 +116,7 @@ def test_body_nested_past_the_parsers_recursion_is_a_400(api, conversation, dept
 
 
 def test_metadata_nested_350_deep_is_a_400_not_a_recursion(api, conversation):
-    response = api.post(
-        f"/api/v1/conversations/{conversation.id}/messages/",
-        nested_metadata_body(350),
-        content_type="application/json",
-    )
+    response = post_message_with_metadata(api, conversation, '{"a": ' * 349 + "{}" + "}" * 349)
     assert response.status_code == 400, response.content
     assert response.json() == {
         "metadata": ["Ensure this object is nested no more than 32 levels deep."]
@@ -121,11 +126,7 @@ def test_metadata_nested_350_deep_is_a_400_not_a_recursion(api, conversation):
 
 @pytest.mark.parametrize("number", ["1e400", "-1e400", "1E999"])
 def test_metadata_holding_an_infinite_number_is_a_400(api, conversation, number):
-    response = api.post(
-        f"/api/v1/conversations/{conversation.id}/messages/",
-        f'{{"role": "user", "content": "hi", "metadata": {{"n": [1, {number}]}}}}',
-        content_type="application/json",
-    )
+    response = post_message_with_metadata(api, conversation, f'{{"n": [1, {number}]}}')
     assert response.status_code == 400, response.content
     assert response.json() == {"metadata": ["Numbers must be finite."]}
     assert Message.objects.filter(conversation=conversation).count() == 3
@@ -133,22 +134,14 @@ def test_metadata_holding_an_infinite_number_is_a_400(api, conversation, number)
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_metadata_holding_nan_or_infinity_literals_is_a_400(api, conversation, literal):
-    response = api.post(
-        f"/api/v1/conversations/{conversation.id}/messages/",
-        f'{{"role": "user", "content": "hi", "metadata": {{"n": {literal}}}}}',
-        content_type="application/json",
-    )
+    response = post_message_with_metadata(api, conversation, f'{{"n": {literal}}}')
     assert response.status_code == 400
     assert response.json()["code"] == "parse_error"
 
 
 @pytest.mark.parametrize("metadata", ['{"k": "x\\ud800"}', '{"\\udfff": 1}', '{"k": ["\\u0000"]}'])
 def test_metadata_holding_what_jsonb_cannot_store_is_a_400(api, conversation, metadata):
-    response = api.post(
-        f"/api/v1/conversations/{conversation.id}/messages/",
-        f'{{"role": "user", "content": "hi", "metadata": {metadata}}}',
-        content_type="application/json",
-    )
+    response = post_message_with_metadata(api, conversation, metadata)
     assert response.status_code == 400, response.content
     assert list(response.json()) == ["metadata"]
     assert Message.objects.filter(conversation=conversation).count() == 3
