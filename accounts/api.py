@@ -159,7 +159,14 @@ class DeviceListView(APIView):
 
 
 class DeviceDetailView(APIView):
-    @extend_schema(responses={204: None, 404: OpenApiResponse(description="No such device.")})
+    @extend_schema(
+        responses={
+            204: None,
+            404: OpenApiResponse(
+                description="No such device for this user (also: not a UUID, or another user's)."
+            ),
+        }
+    )
     def delete(self, request: Request, device_id: str) -> Response:
         services.revoke_device(user=request.user, device_id=device_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
