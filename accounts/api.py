@@ -1,18 +1,19 @@
-"""The auth endpoints of API.md: register, token, logout, me."""
+"""The auth endpoints of API.md: register, token, logout, logout-all, devices, me."""
 
 from django.conf import settings
 from django.contrib.auth import logout as session_logout
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from . import services
-from .models import User
+from . import selectors, services
+from .models import DeviceName, User
+from .throttling import SIGN_IN_THROTTLES
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -25,11 +26,18 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class UsernameField(serializers.CharField):
+    """Django's forms' rule: NFKC-normalized (User.normalize_username) before any check,
+    so the length and the characters checked are the ones stored."""
+
+    def to_internal_value(self, data) -> str:
+        return User.normalize_username(super().to_internal_value(data))
+
+
 class RegisterInput(serializers.Serializer):
-    username = serializers.RegexField(
-        r"^[\w.@+-]+\Z",
+    username = UsernameField(
         max_length=150,
-        error_messages={"invalid": "Letters, digits and @/./+/-/_ only."},
+        validators=[RegexValidator(r"^[\w.@+-]+\Z", message="Letters, digits and @/./+/-/_ only.")],
     )
     password = serializers.CharField(
         max_length=128, trim_whitespace=False, style={"input_type": "password"}
@@ -41,7 +49,7 @@ class RegisterInput(serializers.Serializer):
 
 
 class TokenInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = UsernameField(max_length=150)
     password = serializers.CharField(
         max_length=128, trim_whitespace=False, style={"input_type": "password"}
     )
@@ -57,12 +65,11 @@ class TokenSerializer(serializers.Serializer):
 
 
 class _AuthEndpoint(APIView):
-    """Open to anyone, throttled per client address (password guessing)."""
+    """Open to anyone, throttled per client address and per username (password guessing)."""
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
+    throttle_classes = list(SIGN_IN_THROTTLES)
 
     def _token_answer(self, user: User, device_name: str, status_code: int) -> Response:
         token, expires_at = services.issue_token(user=user, device_name=device_name)
@@ -120,3 +127,46 @@ class MeView(APIView):
     @extend_schema(responses={200: UserSerializer})
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(request.user).data)
+
+
+class LogoutAllView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        services.revoke_all_tokens(user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DeviceSerializer(serializers.Serializer):
+    """A signed-in device: never its token, which only the device itself ever saw."""
+
+    id = serializers.UUIDField(source="device_id")
+    device_name = serializers.CharField(source="name")
+    created_at = serializers.DateTimeField(source="token.created")
+    expires_at = serializers.DateTimeField(source="token.expiry", allow_null=True)
+    current = serializers.SerializerMethodField()
+
+    def get_current(self, device: DeviceName) -> bool:
+        """Whether this is the token the request itself came with."""
+        token = self.context["request"].auth
+        return token is not None and device.token_id == token.pk
+
+
+class DeviceListView(APIView):
+    @extend_schema(responses={200: DeviceSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        devices = selectors.live_devices(user=request.user)
+        return Response(DeviceSerializer(devices, many=True, context={"request": request}).data)
+
+
+class DeviceDetailView(APIView):
+    @extend_schema(
+        responses={
+            204: None,
+            404: OpenApiResponse(
+                description="No such device for this user (also: not a UUID, or another user's)."
+            ),
+        }
+    )
+    def delete(self, request: Request, device_id: str) -> Response:
+        services.revoke_device(user=request.user, device_id=device_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

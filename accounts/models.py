@@ -9,12 +9,27 @@ from django.db import models
 class User(AbstractUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
 
+    def save(self, *args, **kwargs) -> None:
+        # set_password() keeps the raw password until the save (Django's own
+        # password_changed hook reads it the same way). Every door that changes a password
+        # — the account page, the admin, reset, changepassword — passes here, so none can
+        # leave a stolen device signed in.
+        password_changed = self._password is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if password_changed:
+            from .services import revoke_all_tokens  # services import this module
+
+            revoke_all_tokens(user=self)
+
     def __str__(self) -> str:
         return self.username
 
 
 class DeviceName(models.Model):
     """The device an API token was issued to ("Pixel 9"), shown when listing a user's tokens.
+
+    Every token has one (the name may be empty): ``device_id`` is the UUID the API and the
+    account page show for it, since the token's own key is its secret's digest.
 
     A side table rather than a swapped knox token model: knox's own migrations create its
     table even when swapped, which would leave a table Django does not know about.
@@ -23,7 +38,8 @@ class DeviceName(models.Model):
     token = models.OneToOneField(
         "knox.AuthToken", on_delete=models.CASCADE, primary_key=True, related_name="device"
     )
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, blank=True)
+    device_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
 
     def __str__(self) -> str:
         return self.name

@@ -1,11 +1,18 @@
-"""Sign-up for the browser UI; log-in, log-out and password change are Django's views."""
+"""Sign-up and the signed-in devices for the browser UI; log-in, log-out and password
+change are Django's views."""
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from . import selectors, services
 from .forms import SignupForm
+from .models import DeviceName
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -19,3 +26,36 @@ def signup(request: HttpRequest) -> HttpResponse:
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("home")
     return render(request, "accounts/signup.html", {"form": form})
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """The account page: the password (changing it signs every device out, User.save)
+    and the devices signed in with API tokens, each with its own revoke form."""
+
+    template_name = "accounts/password_change.html"
+    success_url = "/"
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            "devices": selectors.live_devices(user=self.request.user),
+        }
+
+
+@login_required
+@require_POST
+def revoke_device(request: HttpRequest, device_id: str) -> HttpResponse:
+    try:
+        services.revoke_device(user=request.user, device_id=device_id)
+    except DeviceName.DoesNotExist:
+        raise Http404("No such device.") from None
+    messages.success(request, "The device was signed out.")
+    return redirect("password_change")
+
+
+@login_required
+@require_POST
+def sign_out_all_devices(request: HttpRequest) -> HttpResponse:
+    services.revoke_all_tokens(user=request.user)
+    messages.success(request, "Every device was signed out.")
+    return redirect("password_change")

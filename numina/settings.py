@@ -220,6 +220,9 @@ NUMINA_THROTTLE_USER = env.str("NUMINA_THROTTLE_USER", default="1200/min")
 NUMINA_THROTTLE_ANON = env.str("NUMINA_THROTTLE_ANON", default="120/min")
 NUMINA_THROTTLE_AUTH = env.str("NUMINA_THROTTLE_AUTH", default="10/min")
 NUMINA_THROTTLE_CHAT = env.str("NUMINA_THROTTLE_CHAT", default="30/min")
+# Proxies in front of the web that append to X-Forwarded-For; 0: the client address is
+# REMOTE_ADDR alone (numina/throttling.py: a forged header must not pick the bucket).
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 NUMINA_CACHE_TTL = env.int("NUMINA_CACHE_TTL", default=300)
 # migrate_conversations (LEGACY.md): where the legacy memory lives, keys per SCAN page
 # and pipelined read, and how many keys or items each list in its report names.
@@ -298,9 +301,10 @@ REST_FRAMEWORK = {
     # ?format= is the export's own parameter (json | markdown), not DRF's renderer switch.
     "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "numina.throttling.UserRateThrottle",
+        "numina.throttling.AnonRateThrottle",
     ],
+    "NUM_PROXIES": NUM_PROXIES,
     "DEFAULT_PAGINATION_CLASS": "conversations.api.pagination.ConversationCursorPagination",
     "PAGE_SIZE": NUMINA_PAGE_SIZE,
     "DEFAULT_THROTTLE_RATES": {

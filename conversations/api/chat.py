@@ -18,11 +18,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
 from numina.api import error_response
+from numina.throttling import UserRateThrottle
 
 from .. import context, services
 from .serializers import ConversationSerializer, MessageSerializer

@@ -11,6 +11,13 @@ urlpatterns = [
     path("auth/register/", accounts_api.RegisterView.as_view(), name="api-register"),
     path("auth/token/", accounts_api.TokenView.as_view(), name="api-token"),
     path("auth/logout/", accounts_api.LogoutView.as_view(), name="api-logout"),
+    path("auth/logout-all/", accounts_api.LogoutAllView.as_view(), name="api-logout-all"),
+    path("auth/devices/", accounts_api.DeviceListView.as_view(), name="api-devices"),
+    path(
+        "auth/devices/<str:device_id>/",
+        accounts_api.DeviceDetailView.as_view(),
+        name="api-device",
+    ),
     path("me/", accounts_api.MeView.as_view(), name="api-me"),
     path("conversations/", views.ConversationListView.as_view(), name="api-conversations"),
     path("conversations/import/", views.ImportView.as_view(), name="api-conversation-import"),

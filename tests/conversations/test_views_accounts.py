@@ -1,6 +1,7 @@
 """The account pages of the browser UI: log in, sign up, log out, password change."""
 
 import pytest
+from django.http import HttpResponse
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -36,9 +37,8 @@ def test_password_change_needs_login(client):
     assert response["Location"].startswith(reverse("login"))
 
 
-def test_password_change_changes_the_password(client, user):
-    client.force_login(user)
-    response = client.post(
+def change_password(client) -> HttpResponse:
+    return client.post(
         reverse("password_change"),
         {
             "old_password": "correct horse battery staple",
@@ -46,6 +46,20 @@ def test_password_change_changes_the_password(client, user):
             "new_password2": "a-new-long-passphrase-77",
         },
     )
-    assert response.status_code == 302
+
+
+def test_password_change_changes_the_password(client, user):
+    client.force_login(user)
+    assert change_password(client).status_code == 302
     user.refresh_from_db()
     assert user.check_password("a-new-long-passphrase-77")
+
+
+def test_password_change_signs_every_api_token_out(client, user, token_for, anon_api):
+    phone, laptop = token_for(user), token_for(user)
+    client.force_login(user)
+    assert change_password(client).status_code == 302
+    for token in (phone, laptop):
+        anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        assert anon_api.get("/api/v1/me/").status_code == 401
+    assert client.get(reverse("home")).status_code == 200  # the session that changed it

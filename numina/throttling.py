@@ -1,0 +1,50 @@
+"""Whose bucket a request fills: the client address every throttle uses, and DRF's
+throttles keyed by it.
+
+``X-Forwarded-For`` is whatever the client wrote unless a proxy we run wrote it, so it is
+believed only for the ``NUM_PROXIES`` proxies in front of the web (settings). With 0, the
+default, the client address is the socket's (``REMOTE_ADDR``) and a fresh header per
+request buys no fresh bucket.
+"""
+
+from django.conf import settings
+from django.http import HttpRequest
+from rest_framework import throttling
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address a request came from, as far as our own proxies vouch for it.
+
+    Each of our ``NUM_PROXIES`` proxies appends the address it saw to X-Forwarded-For, so
+    the entry that many places from the right is the one the outermost proxy saw; anything
+    further left was written by the client and proves nothing.
+    """
+    remote_addr = request.META.get("REMOTE_ADDR", "")
+    num_proxies = settings.NUM_PROXIES
+    forwarded_for = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if num_proxies <= 0 or not forwarded_for:
+        return remote_addr
+    addresses = [address.strip() for address in forwarded_for.split(",") if address.strip()]
+    if not addresses:
+        return remote_addr
+    return addresses[-min(num_proxies, len(addresses))]
+
+
+class ClientAddressMixin:
+    """DRF's throttles, keyed by ``client_address`` instead of their own reading of
+    X-Forwarded-For."""
+
+    def get_ident(self, request) -> str:
+        return client_address(request)
+
+
+class AnonRateThrottle(ClientAddressMixin, throttling.AnonRateThrottle):
+    pass
+
+
+class UserRateThrottle(ClientAddressMixin, throttling.UserRateThrottle):
+    pass
+
+
+class ScopedRateThrottle(ClientAddressMixin, throttling.ScopedRateThrottle):
+    pass
