@@ -9,10 +9,11 @@ at the front and grown at the back still lines up, by content rather than positi
 A legacy summary is applied only while Numina has no summary of its own
 (``summary_covers_seq`` 0): once Numina has summarized, its summary and the messages it
 covers go together, and a legacy one written over it would leave those messages in
-neither the summary nor the context. Rows go in with PostgreSQL's COPY; an existing conversation row changes through
-``save_changed`` and a new one takes ``next_change_seq`` (as ``create_conversation``
-does), so sync sees every import. ``stored_conversations`` looks a whole batch of keys
-up at once, so new and unchanged keys skip the per-key lookups of the locked path.
+neither the summary nor the context. Rows go in with PostgreSQL's COPY; an existing
+conversation row changes through ``save_changed`` and a new one takes
+``next_change_seq`` (as ``create_conversation`` does), so sync sees every import.
+``stored_conversations`` looks a whole batch of keys up at once, so new and unchanged
+keys skip the per-key lookups of the locked path.
 """
 
 from __future__ import annotations
