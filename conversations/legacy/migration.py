@@ -24,7 +24,7 @@ from ..services.legacy_import import (
     stored_conversations,
 )
 from . import registry
-from .base import Layout, Reading, Snapshot
+from .base import BadItem, Layout, Reading, Snapshot
 from .report import (
     COMPANION,
     EMPTY,
@@ -140,6 +140,15 @@ class _Failed:
 _END = object()
 
 
+def _read_key(layout: Layout, snapshot: Snapshot) -> Reading:
+    """The layout's reading of one key; a reader that fails on a value it did not foresee
+    makes that key one bad item, since an error here would end the whole run."""
+    try:
+        return layout.read(snapshot)
+    except Exception as exc:
+        return Reading(bad_items=[BadItem(position=None, reason=f"unreadable: {exc!r}"[:200])])
+
+
 def _reads(
     keys: Iterable[bytes], *, source: LegacyRedis, options: Options
 ) -> Iterator[list[_Read]]:
@@ -152,7 +161,7 @@ def _reads(
             layout = None
             if snapshot.redis_type != "none":
                 layout = _layout_for(snapshot, options.layout)
-            reads.append(_Read(snapshot, layout, layout.read(snapshot) if layout else None))
+            reads.append(_Read(snapshot, layout, _read_key(layout, snapshot) if layout else None))
         return reads
 
     for key in keys:
