@@ -41,6 +41,11 @@ ROLE_MAP = {
     "functionmessage": Role.USER,
 }
 
+# How deep a legacy JSON value may nest. Real messages nest a handful of levels (content
+# blocks inside a message); anything deeper would overflow Python's recursion in the
+# parser or in the walks over the value below, and stopping the whole run.
+JSON_MAX_DEPTH = 64
+
 # "role: content" lines some applications pushed instead of JSON.
 _PLAIN_LINE = re.compile(r"\A\s*([A-Za-z_][A-Za-z_ ]{0,30}?)\s*:\s?(.*)\Z", re.DOTALL)
 
@@ -121,14 +126,45 @@ def fingerprint(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
+def _nests_deeper_than(value: Any, *, limit: int) -> bool:
+    """Whether a parsed JSON value nests more than ``limit`` levels (iteratively)."""
+    level = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for node in level
+            if isinstance(node, dict | list)
+            for child in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return False
+    return any(isinstance(node, dict | list) for node in level)
+
+
+def _parse_bounded(text: str | bytes) -> Any:
+    """``json.loads`` with the nesting bound: ``ItemError`` past JSON_MAX_DEPTH."""
+    too_deep = ItemError(f"nested more than {JSON_MAX_DEPTH} levels deep")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise too_deep from None
+    # Counting brackets is cheap and bounds the depth, so nearly every item skips the walk.
+    brackets = text.count("[" if isinstance(text, str) else b"[") + text.count(
+        "{" if isinstance(text, str) else b"{"
+    )
+    if brackets > JSON_MAX_DEPTH and _nests_deeper_than(value, limit=JSON_MAX_DEPTH):
+        raise too_deep
+    return value
+
+
 def decode_json(raw: bytes) -> Any:
-    """An item as JSON; ``ItemError`` when it is not UTF-8 or not JSON."""
+    """An item as JSON; ``ItemError`` when it is not UTF-8, not JSON or nested too deep."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ItemError(f"not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text)
+        return _parse_bounded(text)
     except ValueError:
         match = _PLAIN_LINE.match(text)
         if match and match.group(1).strip().lower() in ROLE_MAP:
@@ -141,8 +177,8 @@ def loads_object(raw: bytes | None) -> dict | None:
     if raw is None:
         return None
     try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        value = _parse_bounded(raw)
+    except (ValueError, UnicodeDecodeError, ItemError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -24,7 +24,7 @@ from ..services.legacy_import import (
     stored_conversations,
 )
 from . import registry
-from .base import Layout, Reading, Snapshot
+from .base import BadItem, Layout, Reading, Snapshot
 from .report import (
     COMPANION,
     EMPTY,
@@ -51,6 +51,9 @@ class Options:
     layout: str | None = None  # forced layout name; None detects each key's
     username: str | None = None
     user_map: dict[str, str] | None = None
+    # Take a user-session key's own userId as its owner's username (LEGACY.md): off by
+    # default, since whoever signed up under that name first would get the history.
+    trust_data_user_ids: bool = False
     dry_run: bool = False
     delete_source: bool = False
     batch_size: int = 500
@@ -71,23 +74,43 @@ def load_user_map(path: str | Path) -> dict[str, str]:
     return mapping
 
 
+@dataclass(frozen=True)
+class Owner:
+    user: object
+    from_data: bool  # named by the key's own data (--trust-data-user-ids), not the operator
+
+
 class Owners:
-    """Whose each key is: the map first, then the data's own user, then --user.
+    """Whose each key is: the map first, then --user, then (only when the operator
+    trusts it) the data's own user.
 
     Never a guess: a key none of these names, or naming a user who does not exist, is
     unresolved. Users are looked up once per name.
     """
 
-    def __init__(self, *, username: str | None, user_map: dict[str, str] | None) -> None:
+    def __init__(
+        self,
+        *,
+        username: str | None,
+        user_map: dict[str, str] | None,
+        trust_data_user_ids: bool = False,
+    ) -> None:
         self.username = username
         self.user_map = user_map or {}
+        self.trust_data_user_ids = trust_data_user_ids
         self._users: dict[str, object | None] = {}
 
-    def resolve(self, *, layout: Layout, key: str, reading: Reading):
-        legacy_id = layout.legacy_id(key)
-        name = self.user_map.get(legacy_id) or reading.owner_name or self.username
+    def resolve(self, *, layout: Layout, key: str, reading: Reading) -> Owner | None:
+        name = self.user_map.get(layout.legacy_id(key)) or self.username
+        from_data = False
+        if not name and self.trust_data_user_ids and reading.owner_name:
+            name, from_data = reading.owner_name, True
         if not name:
             return None
+        user = self._user(name)
+        return Owner(user=user, from_data=from_data) if user is not None else None
+
+    def _user(self, name: str):
         if name not in self._users:
             self._users[name] = get_user_model().objects.filter(username=name).first()
         return self._users[name]
@@ -117,6 +140,15 @@ class _Failed:
 _END = object()
 
 
+def _read_key(layout: Layout, snapshot: Snapshot) -> Reading:
+    """The layout's reading of one key; a reader that fails on a value it did not foresee
+    makes that key one bad item, since an error here would end the whole run."""
+    try:
+        return layout.read(snapshot)
+    except Exception as exc:
+        return Reading(bad_items=[BadItem(position=None, reason=f"unreadable: {exc!r}"[:200])])
+
+
 def _reads(
     keys: Iterable[bytes], *, source: LegacyRedis, options: Options
 ) -> Iterator[list[_Read]]:
@@ -129,7 +161,7 @@ def _reads(
             layout = None
             if snapshot.redis_type != "none":
                 layout = _layout_for(snapshot, options.layout)
-            reads.append(_Read(snapshot, layout, layout.read(snapshot) if layout else None))
+            reads.append(_Read(snapshot, layout, _read_key(layout, snapshot) if layout else None))
         return reads
 
     for key in keys:
@@ -189,6 +221,7 @@ class _Job:
     read: _Read
     user: object
     legacy_key: str
+    owner_from_data: bool = False
 
 
 def _prepare(read: _Read, *, owners: Owners, report: Report) -> _Job | None:
@@ -208,15 +241,15 @@ def _prepare(read: _Read, *, owners: Owners, report: Report) -> _Job | None:
         if not reading.bad_items:
             report.skip(key, EMPTY)
         return None
-    user = owners.resolve(layout=layout, key=key, reading=reading)
-    if user is None:
+    owner = owners.resolve(layout=layout, key=key, reading=reading)
+    if owner is None:
         report.skip(key, UNRESOLVED_OWNER)
         return None
     legacy_key = f"{layout.name}:{snapshot.db}:{key}"
     if len(legacy_key) > LEGACY_KEY_MAX_LENGTH:
         report.skip(key, KEY_TOO_LONG)
         return None
-    return _Job(read=read, user=user, legacy_key=legacy_key)
+    return _Job(read=read, user=owner.user, legacy_key=legacy_key, owner_from_data=owner.from_data)
 
 
 def _import(job: _Job, stored, *, source: LegacyRedis, options: Options, report: Report) -> int:
@@ -237,6 +270,8 @@ def _import(job: _Job, stored, *, source: LegacyRedis, options: Options, report:
     if outcome.refused:
         report.skip(snapshot.key, REFUSED)
         return 0
+    if job.owner_from_data:
+        report.owner_from_data(snapshot.key, job.user.get_username())
     report.conversations_created += outcome.created
     report.conversations_updated += bool(outcome.imported and not outcome.created)
     report.messages_imported += outcome.imported
@@ -286,7 +321,11 @@ def run_migration(*, options: Options, on_key: Callable[[int], None] | None = No
     """Migrate every key of the legacy Redis that the options' patterns match."""
     source = LegacyRedis(options.redis_url)
     report = Report(dry_run=options.dry_run)
-    owners = Owners(username=options.username, user_map=options.user_map)
+    owners = Owners(
+        username=options.username,
+        user_map=options.user_map,
+        trust_data_user_ids=options.trust_data_user_ids,
+    )
     keys = source.scan(options.patterns, count=options.batch_size)
     # A source about to be deleted needs each commit on disk before its key goes.
     commits = nullcontext() if options.delete_source else relaxed_commits()

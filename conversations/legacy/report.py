@@ -37,6 +37,9 @@ class Report:
     bad_items: list[dict[str, Any]] = field(default_factory=list)
     failed_key_count: int = 0
     failed_keys: list[dict[str, str]] = field(default_factory=list)
+    # Keys whose owner their own data named (--trust-data-user-ids): key → username.
+    data_owner_count: int = 0
+    data_owners: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -61,6 +64,11 @@ class Report:
         if self._room(self.failed_keys):
             self.failed_keys.append({"key": key, "error": error})
 
+    def owner_from_data(self, key: str, username: str) -> None:
+        self.data_owner_count += 1
+        if len(self.data_owners) < settings.NUMINA_MIGRATE_REPORT_LIMIT:
+            self.data_owners[key] = username
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
@@ -77,6 +85,8 @@ class Report:
             "bad_items": self.bad_items,
             "failed_key_count": self.failed_key_count,
             "failed_keys": self.failed_keys,
+            "data_owner_count": self.data_owner_count,
+            "data_owners": self.data_owners,
             "ok": self.ok,
         }
 
@@ -105,6 +115,11 @@ class Report:
         for item in self.bad_items:
             where = "value" if item["position"] is None else f"item {item['position']}"
             lines.append(f"    {item['key']} {where}: {item['reason']}")
+        if self.data_owner_count:
+            lines.append(f"  owners named by the data: {self.data_owner_count}")
+            lines += [f"    {key} → {name}" for key, name in self.data_owners.items()]
+            if self.data_owner_count > len(self.data_owners):
+                lines.append(f"    … and {self.data_owner_count - len(self.data_owners)} more")
         if self.failed_key_count:
             lines.append(f"  keys failed: {self.failed_key_count}")
             lines += [f"    {entry['key']}: {entry['error']}" for entry in self.failed_keys]

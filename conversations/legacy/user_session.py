@@ -3,7 +3,8 @@
 ``conversation:{user_id}:{conversation_id}`` holds JSON ``{"userId", "conversationId",
 "messages": [{"role", "content", "timestamp" (epoch milliseconds)}], "metadata",
 "lastUpdated"}``. The only layout that names its owner: ``userId`` is taken as the
-Numina username unless the operator's --user-map says otherwise.
+Numina username only with --trust-data-user-ids, and never over --user or --user-map
+(the owner resolution is ``migration.Owners``).
 """
 
 from __future__ import annotations

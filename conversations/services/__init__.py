@@ -30,6 +30,7 @@ from .conversations import (
     update_conversation,
 )
 from .summaries import summarize_conversation
+from .tags import delete_tag, rename_tag
 from .titles import fallback_title, generate_title
 from .transfer import export_filename, export_json, export_markdown, import_conversation
 
@@ -47,6 +48,7 @@ __all__ = [
     "chat",
     "create_conversation",
     "delete_conversation",
+    "delete_tag",
     "export_filename",
     "export_json",
     "export_markdown",
@@ -56,6 +58,7 @@ __all__ = [
     "needs_summary",
     "pin_conversation",
     "rename_conversation",
+    "rename_tag",
     "set_tags",
     "stream_chat",
     "summarize_conversation",

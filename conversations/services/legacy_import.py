@@ -6,10 +6,14 @@ whole conversations and the next run carries on. Messages already stored are rec
 by the fingerprint kept in their metadata (``metadata["legacy"]["fingerprint"]``), as the
 longest run of stored messages that the key's current messages continue: a list trimmed
 at the front and grown at the back still lines up, by content rather than position.
-Rows go in with PostgreSQL's COPY; an existing conversation row changes through
-``save_changed`` and a new one takes ``next_change_seq`` (as ``create_conversation``
-does), so sync sees every import. ``stored_conversations`` looks a whole batch of keys
-up at once, so new and unchanged keys skip the per-key lookups of the locked path.
+A legacy summary is applied only while Numina has no summary of its own
+(``summary_covers_seq`` 0): once Numina has summarized, its summary and the messages it
+covers go together, and a legacy one written over it would leave those messages in
+neither the summary nor the context. Rows go in with PostgreSQL's COPY; an existing
+conversation row changes through ``save_changed`` and a new one takes
+``next_change_seq`` (as ``create_conversation`` does), so sync sees every import.
+``stored_conversations`` looks a whole batch of keys up at once, so new and unchanged
+keys skip the per-key lookups of the locked path.
 """
 
 from __future__ import annotations
@@ -200,6 +204,15 @@ def _create(
     return ImportOutcome(created=True, imported=len(rows))
 
 
+def takes_legacy_summary(*, summary: str | None, stored_summary: str, covers_seq: int) -> bool:
+    """Whether a key's legacy summary replaces the stored one.
+
+    Only while the stored summary is not Numina's own: ``covers_seq`` > 0 means Numina's
+    summaries took over, and the messages they cover are left out of the context.
+    """
+    return bool(summary) and covers_seq == 0 and stored_summary != summary
+
+
 @dataclass(frozen=True)
 class StoredConversation:
     """What a batch lookup found for one legacy key (see ``stored_conversations``)."""
@@ -207,6 +220,7 @@ class StoredConversation:
     owner_id: Any
     summary: str
     fingerprints: tuple[str, ...]  # of the newest imported messages, oldest first
+    summary_covers_seq: int = 0
 
 
 def stored_conversations(
@@ -219,9 +233,12 @@ def stored_conversations(
     the locked path's word (``import_legacy_conversation``).
     """
     rows = Conversation.objects.filter(legacy_key__in=legacy_keys).values_list(
-        "id", "legacy_key", "owner_id", "summary"
+        "id", "legacy_key", "owner_id", "summary", "summary_covers_seq"
     )
-    found = {id_: (legacy_key, owner_id, summary) for id_, legacy_key, owner_id, summary in rows}
+    found = {
+        id_: (legacy_key, owner_id, summary, covers)
+        for id_, legacy_key, owner_id, summary, covers in rows
+    }
     fingerprints: dict[uuid.UUID, list[str]] = {id_: [] for id_ in found}
     if found and limit:
         newest = (
@@ -241,9 +258,12 @@ def stored_conversations(
             fingerprints[conversation_id].append(fingerprint)
     return {
         legacy_key: StoredConversation(
-            owner_id=owner_id, summary=summary, fingerprints=tuple(fingerprints[id_])
+            owner_id=owner_id,
+            summary=summary,
+            fingerprints=tuple(fingerprints[id_]),
+            summary_covers_seq=covers,
         )
-        for id_, (legacy_key, owner_id, summary) in found.items()
+        for id_, (legacy_key, owner_id, summary, covers) in found.items()
     }
 
 
@@ -278,7 +298,9 @@ def import_legacy_conversation(
         if stored.owner_id != user.pk:
             return ImportOutcome(refused=REFUSED)
         present = overlap(stored.fingerprints, [message.fingerprint for message in messages])
-        summary_changed = bool(summary) and stored.summary != summary
+        summary_changed = takes_legacy_summary(
+            summary=summary, stored_summary=stored.summary, covers_seq=stored.summary_covers_seq
+        )
         if dry_run or (present == len(messages) and not summary_changed):
             return ImportOutcome(imported=len(messages) - present, already_present=present)
     return _import_locked(
@@ -308,7 +330,11 @@ def _import_locked(
         stored = _stored_fingerprints(conversation, limit=len(messages))
         present = overlap(stored, [message.fingerprint for message in messages])
         new = messages[present:]
-        summary_changed = bool(summary) and conversation.summary != summary
+        summary_changed = takes_legacy_summary(
+            summary=summary,
+            stored_summary=conversation.summary,
+            covers_seq=conversation.summary_covers_seq,
+        )
         if dry_run or (not new and not summary_changed):
             return ImportOutcome(imported=len(new), already_present=present)
         fields = []

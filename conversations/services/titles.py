@@ -25,6 +25,10 @@ from .conversations import save_changed
 TITLE_SOURCE_MESSAGES = 4
 # What models like to wrap a title in: quotes (straight and curly), backticks, Markdown.
 TITLE_WRAPPING = "\"'\u201c\u201d\u2018\u2019`*# "
+# The last resort when both the model's answer and the first message clean to nothing
+# (a message of only quotes, dots or backticks): without it the conversation would stay
+# untitled and every sweep would queue it again, forever.
+UNTITLED_TITLE = "Untitled chat"
 
 
 def _wants_title(conversation: Conversation) -> bool:
@@ -53,7 +57,8 @@ def clean_generated_title(text: str) -> str:
 def _store_title(*, user, conversation_id: Any, title: str, outcome: str) -> Conversation:
     with transaction.atomic():
         conversation = Conversation.objects.select_for_update().get(owner=user, pk=conversation_id)
-        if title and _wants_title(conversation):
+        if _wants_title(conversation):
+            title = title or UNTITLED_TITLE
             conversation.title = title
             save_changed(conversation, fields=["title"])
             transaction.on_commit(lambda: metrics.titles.labels(outcome=outcome).inc())

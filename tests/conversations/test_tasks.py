@@ -445,3 +445,31 @@ def test_without_redis_tasks_run_in_process():
     )
 
     assert result.stdout.split() == ["True", "memory://"]
+
+
+@pytest.mark.parametrize("model_answer", ['"..."', "Title:", "**"])
+def test_title_that_cleans_to_nothing_ends_the_sweeps_requeueing(
+    user, claude, enqueued, settings, model_answer
+):
+    settings.NUMINA_SWEEP_GRACE = 0
+    # The first message itself cleans to "" as a title: quotes and dots only.
+    conversation = chatted(user, ('"..."', "```"))
+    claude.answer(Reply(model_answer))
+
+    run(tasks.generate_title, conversation)
+    counts = tasks.sweep_conversations.apply().result
+
+    conversation.refresh_from_db()
+    assert conversation.title == "Untitled chat"
+    assert conversation.title_set_by_user is False
+    assert counts["titles"] == 0 and enqueued == []
+
+
+def test_fallback_title_that_cleans_to_nothing_ends_the_sweeps_requeueing(user, enqueued, settings):
+    settings.NUMINA_SWEEP_GRACE = 0
+    conversation = chatted(user, ("``` ```", "..."))
+
+    services.fallback_title(user=user, conversation_id=conversation.id)
+
+    assert Conversation.objects.get(pk=conversation.pk).title == "Untitled chat"
+    assert tasks.sweep_conversations.apply().result["titles"] == 0

@@ -42,10 +42,16 @@ class Command(BaseCommand):
         owner = parser.add_mutually_exclusive_group()
         owner.add_argument(
             "--user",
-            help="The username that owns every key found (a user-session key's own userId "
-            "still names its owner).",
+            help="The username that owns every key found; it wins over a user-session "
+            "key's own userId.",
         )
         owner.add_argument("--user-map", help="CSV file with the header legacy_id,username.")
+        parser.add_argument(
+            "--trust-data-user-ids",
+            action="store_true",
+            help="Give a user-session key that --user/--user-map do not assign to the account "
+            "named by its own userId; the report lists every key assigned so.",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Read and report only.")
         parser.add_argument(
             "--delete-source",
@@ -78,6 +84,7 @@ class Command(BaseCommand):
             layout=options["format"],
             username=username,
             user_map=user_map,
+            trust_data_user_ids=options["trust_data_user_ids"],
             dry_run=options["dry_run"],
             delete_source=options["delete_source"],
             batch_size=options["batch_size"],

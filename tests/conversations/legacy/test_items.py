@@ -155,3 +155,56 @@ def test_langchain_bad_item_is_reported_by_its_redis_index(legacy_redis, migrate
         ("user", "oldest"),
         ("user", "newest"),
     ]
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_deeply_nested_item_is_a_bad_item_and_the_run_goes_on(legacy_redis, migrate, user):
+    deep = '{"type": "HumanMessage", "content": ' + _nested(100_000) + "}"
+    memory_push(legacy_redis, "c", {"type": "HumanMessage", "content": "ok"}, deep.encode())
+    memory_push(legacy_redis, "c", {"type": "AIMessage", "content": "after"})
+    legacy_redis.rpush("chat", _nested(100_000), json.dumps({"role": "user", "content": "x"}))
+    llamaindex_add("other", "user", "still here")
+
+    run = migrate("--user", user.username)
+
+    assert stored(conversation_for("memory", "conversation:messages:c")) == [
+        ("user", "ok"),
+        ("assistant", "after"),
+    ]
+    assert stored(conversation_for("llamaindex", "other")) == [("user", "still here")]
+    assert {(item["key"], item["position"]) for item in run.report["bad_items"]} >= {
+        ("conversation:messages:c", 1)
+    }
+    assert all("nested more than" in item["reason"] for item in run.report["bad_items"])
+    assert run.exit_code == 1
+
+
+def test_moderately_nested_content_blocks_are_bounded_too(legacy_redis, migrate, user):
+    # Deep enough to pass the parser but to overflow a recursive walk afterwards.
+    deep = '{"role": "user", "content": ' + _nested(900) + ', "x": "\\u0000"}'
+    legacy_redis.rpush("chat", json.dumps({"role": "user", "content": "fine"}), deep)
+
+    run = migrate("--user", user.username)
+
+    assert stored(conversation_for("llamaindex", "chat")) == [("user", "fine")]
+    assert run.report["bad_items"][0]["position"] == 1
+    assert "nested more than" in run.report["bad_items"][0]["reason"]
+
+
+def test_deeply_nested_session_value_is_one_bad_item(legacy_redis, migrate, user):
+    legacy_redis.set(
+        "conversation:s",
+        '{"sessionId": "s", "messages": [{"role": "user", "content": ' + _nested(100_000) + "}]}",
+    )
+    llamaindex_add("chat", "user", "still here")
+
+    run = migrate("--user", user.username, "--format", "session", "--match", "conversation:*")
+    run_all = migrate("--user", user.username)
+
+    assert run.report["bad_items"][0]["position"] is None
+    assert "nested more than" in run.report["bad_items"][0]["reason"]
+    assert stored(conversation_for("llamaindex", "chat")) == [("user", "still here")]
+    assert run_all.exit_code in (0, 1)

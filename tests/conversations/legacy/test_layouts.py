@@ -100,11 +100,11 @@ def test_session_keeps_its_iso_timestamps_and_summary(legacy_redis, migrate, use
     assert conversation.created_at == messages[0].created_at
 
 
-def test_user_session_belongs_to_the_user_it_names(legacy_redis, migrate, user, other_user):
+def test_user_session_belongs_to_the_user_it_names_when_trusted(legacy_redis, migrate, user):
     when = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
     user_session_set(legacy_redis, user.username, "k1", [("user", "mine", when)])
 
-    run = migrate("--user", other_user.username)
+    run = migrate("--trust-data-user-ids")
 
     conversation = conversation_for("user-session", f"conversation:{user.username}:k1")
     assert conversation.owner == user

@@ -68,7 +68,7 @@ def test_user_map_overrides_the_user_session_user_id(
 def test_user_session_naming_an_unknown_user_is_unresolved(legacy_redis, migrate, user):
     user_session_set(legacy_redis, "ghost", "k", [("user", "hi", WHEN)])
 
-    run = migrate("--user", user.username)
+    run = migrate("--trust-data-user-ids")
 
     assert run.report["skipped_keys"]["unresolved owner"] == ["conversation:ghost:k"]
     assert not Conversation.objects.exists()
@@ -98,3 +98,52 @@ def test_user_map_without_its_header_row_is_refused(legacy_redis, user_map, user
 def test_unknown_user_option_is_refused_before_reading(legacy_redis):
     with pytest.raises(CommandError, match="No user named"):
         call_command("migrate_conversations", "--redis-url", LEGACY_REDIS_URL, "--user", "nobody")
+
+
+def test_user_option_wins_over_the_user_id_in_the_data(legacy_redis, migrate, user, other_user):
+    # Whoever signed up under the legacy userId must not receive that history.
+    user_session_set(legacy_redis, other_user.username, "k", [("user", "hi", WHEN)])
+
+    run = migrate("--user", user.username)
+
+    assert conversation_for("user-session", f"conversation:{other_user.username}:k").owner == user
+    assert run.report["data_owners"] == {}
+
+
+def test_user_id_in_the_data_names_no_owner_without_the_trust_flag(
+    legacy_redis, migrate, other_user
+):
+    user_session_set(legacy_redis, other_user.username, "k", [("user", "hi", WHEN)])
+
+    run = migrate()
+
+    assert run.report["skipped_keys"]["unresolved owner"] == [
+        f"conversation:{other_user.username}:k"
+    ]
+    assert not Conversation.objects.exists()
+
+
+def test_trusted_data_owners_are_listed_in_the_report(legacy_redis, migrate, user, other_user):
+    user_session_set(legacy_redis, user.username, "a", [("user", "hi", WHEN)])
+    user_session_set(legacy_redis, other_user.username, "b", [("user", "ho", WHEN)])
+
+    run = migrate("--trust-data-user-ids")
+
+    assert run.report["data_owner_count"] == 2
+    assert run.report["data_owners"] == {
+        f"conversation:{user.username}:a": user.username,
+        f"conversation:{other_user.username}:b": other_user.username,
+    }
+    assert conversation_for("user-session", f"conversation:{other_user.username}:b").owner == (
+        other_user
+    )
+
+
+def test_user_map_wins_over_trusted_data(legacy_redis, migrate, user_map, user, other_user):
+    user_session_set(legacy_redis, other_user.username, "k", [("user", "hi", WHEN)])
+    path = user_map([(other_user.username, user.username)])
+
+    run = migrate("--user-map", path, "--trust-data-user-ids")
+
+    assert conversation_for("user-session", f"conversation:{other_user.username}:k").owner == user
+    assert run.report["data_owners"] == {}

@@ -198,3 +198,38 @@ def test_compare_and_delete_keeps_a_key_whose_summary_changed(legacy_redis):
     legacy_redis.set("conversation:summary:c", "written after the read")
 
     assert source.delete_if_unchanged(snapshot) is False
+
+
+@pytest.mark.parametrize("legacy_summary", ["first summary", "second summary"])
+def test_rerun_never_writes_a_legacy_summary_over_numinas_own(
+    legacy_redis, migrate, user, legacy_summary
+):
+    memory_push(legacy_redis, "c", *[_say(n) for n in range(4)])
+    legacy_redis.set("conversation:summary:c", "first summary")
+    migrate("--user", user.username)
+    # Numina's own summary of the first three messages, as summaries.py stores it.
+    Conversation.objects.filter(legacy_key__endswith=KEY).update(
+        summary="numina summary", summary_covers_seq=3
+    )
+    legacy_redis.set("conversation:summary:c", legacy_summary)
+    memory_push(legacy_redis, "c", _say(4))
+
+    run = migrate("--user", user.username)
+
+    conversation = conversation_for("memory", KEY)
+    assert (conversation.summary, conversation.summary_covers_seq) == ("numina summary", 3)
+    assert run.report["messages_imported"] == 1 and conversation.message_count == 5
+
+
+def test_rerun_of_an_unchanged_key_keeps_numinas_summary(legacy_redis, migrate, user):
+    memory_push(legacy_redis, "c", *[_say(n) for n in range(4)])
+    legacy_redis.set("conversation:summary:c", "legacy summary")
+    migrate("--user", user.username)
+    Conversation.objects.filter(legacy_key__endswith=KEY).update(
+        summary="numina summary", summary_covers_seq=3
+    )
+
+    run = migrate("--user", user.username)
+
+    assert conversation_for("memory", KEY).summary == "numina summary"
+    assert run.report["conversations_updated"] == 0
