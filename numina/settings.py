@@ -215,6 +215,12 @@ NUMINA_THROTTLE_USER = env.str("NUMINA_THROTTLE_USER", default="1200/min")
 NUMINA_THROTTLE_ANON = env.str("NUMINA_THROTTLE_ANON", default="120/min")
 NUMINA_THROTTLE_AUTH = env.str("NUMINA_THROTTLE_AUTH", default="10/min")
 NUMINA_THROTTLE_CHAT = env.str("NUMINA_THROTTLE_CHAT", default="30/min")
+# Model tokens (input + output) per user per UTC day, for chat, titles and summaries; 0: none.
+NUMINA_DAILY_TOKEN_BUDGET = env.int("NUMINA_DAILY_TOKEN_BUDGET", default=200_000)
+# Long responses (chat streams, exports) one user holds at once, each a request thread;
+# a slot a crashed worker never gave back expires after NUMINA_STREAM_SLOT_TTL seconds.
+NUMINA_MAX_STREAMS_PER_USER = env.int("NUMINA_MAX_STREAMS_PER_USER", default=2)
+NUMINA_STREAM_SLOT_TTL = env.int("NUMINA_STREAM_SLOT_TTL", default=300)
 NUMINA_CACHE_TTL = env.int("NUMINA_CACHE_TTL", default=300)
 # migrate_conversations (LEGACY.md): where the legacy memory lives, keys per SCAN page
 # and pipelined read, and how many keys or items each list in its report names.
