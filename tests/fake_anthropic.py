@@ -110,6 +110,7 @@ class Stream:
     # Chunked transfer encoding, and the connection dropped halfway through the chunk
     # after this many deltas: httpx raises RemoteProtocolError mid-reply.
     break_after: int | None = None
+    pause: float = 0.0  # seconds between deltas: a reply that takes its time
 
     def events(self) -> list[tuple[str, dict]]:
         start = message_body("", input_tokens=self.input_tokens, output_tokens=1)
@@ -176,6 +177,7 @@ class Stream:
                     handler.connection.shutdown(socket.SHUT_RDWR)
                     return
                 deltas += 1
+                time.sleep(self.pause)
             handler.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n" if chunked else raw)
             handler.wfile.flush()
         if chunked:
