@@ -75,7 +75,10 @@ class ChatOutput(serializers.Serializer):
 
 class ChatUnavailableOutput(serializers.Serializer):
     detail = serializers.CharField()
-    code = serializers.CharField(default="llm_unavailable")
+    code = serializers.CharField(
+        default="llm_unavailable",
+        help_text="llm_unavailable, or conversation_deleted: it was deleted during the reply.",
+    )
     user_message = MessageSerializer()
 
 
