@@ -119,7 +119,7 @@ def main() -> int:
 
     # What the summary task leaves behind: everything before the recent window folded in.
     covers = max(0, len(history) - settings.NUMINA_CONTEXT_RECENT_MESSAGES)
-    summary = llm.OfflineProvider().summarize(previous_summary="", messages=as_dicts[:covers])
+    summary = llm.OfflineProvider().summarize(previous_summary="", messages=as_dicts[:covers]).text
     built = context.assemble_context(
         history=history[covers:],
         summary=summary,

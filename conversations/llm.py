@@ -8,9 +8,12 @@ Without one it is the offline provider: deterministic, plainly labelled
 on one machine with no key and no network.
 
 SDK errors never leave this module: they become ``TransientLLMError`` (worth retrying:
-connection, timeout, 429, 5xx, 529 overloaded) or ``PermanentLLMError`` (the request
-itself is wrong: 400, 401, 403, 404 …), so callers decide on retries without knowing the
-SDK.
+connection, timeout, 429, 5xx, 529 overloaded, a stream whose connection breaks) or
+``PermanentLLMError`` (the request itself is wrong: 400, 401, 403, 404 …), so callers
+decide on retries without knowing the SDK.
+
+Every call returns (or, streamed, ends with) a ``Completion`` carrying the model's own
+``usage``, so the caller can charge it to the user's daily budget (services/spend.py).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import anthropic
+import httpx
 from django.conf import settings
 
 from numina import metrics
@@ -120,9 +124,9 @@ class Provider(Protocol):
         """Yield text deltas as they arrive, then one ``Completion``."""
         ...
 
-    def title(self, *, messages: Sequence[dict]) -> str: ...
+    def title(self, *, messages: Sequence[dict]) -> Completion: ...
 
-    def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> str: ...
+    def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> Completion: ...
 
 
 def get_provider() -> Provider:
@@ -234,30 +238,40 @@ class AnthropicProvider:
                 final = stream.get_final_message()
         except anthropic.AnthropicError as exc:
             raise _translate(exc) from exc
+        except httpx.HTTPError as exc:
+            # The SDK wraps errors of the request, not of the body it reads afterwards: a
+            # connection that breaks mid-reply surfaces as httpx's own error.
+            raise TransientLLMError(f"The model's stream broke off: {exc!r}") from exc
         if final.stop_reason is None:
             # The connection ended before message_stop: the reply is cut short.
             raise TransientLLMError("The model's stream ended before the reply was complete.")
         yield _completion(final)
 
-    def title(self, *, messages: Sequence[dict]) -> str:
-        completion = self._create(
+    def title(self, *, messages: Sequence[dict]) -> Completion:
+        return self._create(
             system=TITLE_INSTRUCTIONS,
-            messages=[{"role": "user", "content": transcript(messages)}],
+            messages=title_prompt(messages),
             max_tokens=settings.NUMINA_TITLE_MAX_TOKENS,
         )
-        return completion.text
 
-    def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> str:
-        prompt = (
-            f"Summary so far:\n{previous_summary or '(none yet)'}\n\n"
-            f"Messages that follow it:\n\n{transcript(messages)}"
-        )
-        completion = self._create(
+    def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> Completion:
+        return self._create(
             system=SUMMARY_INSTRUCTIONS,
-            messages=[{"role": "user", "content": prompt}],
+            messages=summary_prompt(previous_summary=previous_summary, messages=messages),
             max_tokens=settings.NUMINA_SUMMARY_MAX_TOKENS,
         )
-        return completion.text
+
+
+def title_prompt(messages: Sequence[dict]) -> list[dict]:
+    return [{"role": "user", "content": transcript(messages)}]
+
+
+def summary_prompt(*, previous_summary: str, messages: Sequence[dict]) -> list[dict]:
+    prompt = (
+        f"Summary so far:\n{previous_summary or '(none yet)'}\n\n"
+        f"Messages that follow it:\n\n{transcript(messages)}"
+    )
+    return [{"role": "user", "content": prompt}]
 
 
 # --- Offline --------------------------------------------------------------------------
@@ -298,15 +312,20 @@ class OfflineProvider:
 
     name = OFFLINE_PROVIDER
 
-    def reply(self, *, system: str, messages: list[dict]) -> Completion:
+    def _answer(self, *, text: str, system: str, messages: Sequence[dict]) -> Completion:
+        # Usage is the estimate of what Claude would have been sent and have written, so
+        # the daily budget behaves the same with and without a key.
         return Completion(
-            text=OFFLINE_REPLY,
+            text=text,
             provider=OFFLINE_PROVIDER,
             model=OFFLINE_PROVIDER,
             input_tokens=estimate_tokens(system) + estimate_message_tokens(messages),
-            output_tokens=estimate_tokens(OFFLINE_REPLY),
+            output_tokens=estimate_tokens(text),
             stop_reason="end_turn",
         )
+
+    def reply(self, *, system: str, messages: list[dict]) -> Completion:
+        return self._answer(text=OFFLINE_REPLY, system=system, messages=messages)
 
     def stream_reply(self, *, system: str, messages: list[dict]) -> Iterator[str | Completion]:
         completion = self.reply(system=system, messages=messages)
@@ -315,18 +334,30 @@ class OfflineProvider:
             yield word if index == 0 else " " + word
         yield completion
 
-    def title(self, *, messages: Sequence[dict]) -> str:
-        return title_from_messages(messages)
+    def title(self, *, messages: Sequence[dict]) -> Completion:
+        return self._answer(
+            text=title_from_messages(messages),
+            system=TITLE_INSTRUCTIONS,
+            messages=title_prompt(messages),
+        )
 
-    def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> str:
-        """Extractive: the first sentence of each message, newest kept when it is long."""
-        points = [previous_summary.strip()] if previous_summary.strip() else []
-        for message in messages:
-            sentence = _first_sentence(message["content"])
-            if sentence:
-                points.append(f"{message['role'].capitalize()}: {_shorten(sentence, 200)}")
-        summary = "\n".join(points)
-        if len(summary) > OFFLINE_SUMMARY_CHARS:
-            # The newest points matter most to the next reply; keep the end.
-            summary = "…" + summary[-(OFFLINE_SUMMARY_CHARS - 1) :].split("\n", 1)[-1]
-        return summary
+    def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> Completion:
+        return self._answer(
+            text=offline_summary(previous_summary=previous_summary, messages=messages),
+            system=SUMMARY_INSTRUCTIONS,
+            messages=summary_prompt(previous_summary=previous_summary, messages=messages),
+        )
+
+
+def offline_summary(*, previous_summary: str, messages: Sequence[dict]) -> str:
+    """Extractive: the first sentence of each message, newest kept when it is long."""
+    points = [previous_summary.strip()] if previous_summary.strip() else []
+    for message in messages:
+        sentence = _first_sentence(message["content"])
+        if sentence:
+            points.append(f"{message['role'].capitalize()}: {_shorten(sentence, 200)}")
+    summary = "\n".join(points)
+    if len(summary) > OFFLINE_SUMMARY_CHARS:
+        # The newest points matter most to the next reply; keep the end.
+        summary = "…" + summary[-(OFFLINE_SUMMARY_CHARS - 1) :].split("\n", 1)[-1]
+    return summary

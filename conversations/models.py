@@ -210,3 +210,24 @@ class PendingInvalidation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id}:{self.conversation_id}@{self.change_seq}"
+
+
+class TokenUsage(models.Model):
+    """Model tokens spent for one user on one UTC day: what the daily budget is checked
+    against (services/spend.py). One row per user per day, raised with F() increments,
+    so concurrent calls never lose each other's counts."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_usage"
+    )
+    day = models.DateField()
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "day"], name="token_usage_unique_owner_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} {self.day}: {self.input_tokens}+{self.output_tokens}"

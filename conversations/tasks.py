@@ -4,7 +4,9 @@ Titles and summaries are made in the background so no one waits for them. Every 
 may run twice (acks_late + reject_on_worker_lost redeliver a task whose worker died) and
 the services make that harmless. Retries are for transient model errors only
 (connection, timeout, 429, 5xx, 529), finite, with exponential backoff and full jitter;
-a request the model refuses (400 …) is not retried. The limits chain is
+a request the model refuses (400 …) is not retried. Work for an owner over today's token
+budget is neither retried nor given up on: the task ends, and the sweeper (which skips
+owners over budget) enqueues it again once the UTC day has rolled over. The limits chain is
 ``ANTHROPIC_TIMEOUT x attempts < soft time limit < hard time limit < visibility timeout``
 (see settings; a test asserts it).
 """
@@ -25,7 +27,7 @@ from numina import metrics
 
 from . import cache, llm
 from .models import Conversation
-from .services import summaries, titles
+from .services import spend, summaries, titles
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,10 @@ def _retry_or_none(task, exc: llm.LLMError):
     return None
 
 
+def _deferred(work: str, conversation_id: str) -> None:
+    logger.info("%s for %s waits: its owner spent today's token budget", work, conversation_id)
+
+
 @shared_task(**MODEL_TASK_OPTIONS)
 def generate_title(self, conversation_id: str) -> str | None:
     """Title a conversation; after the last failed try, title it from its first message."""
@@ -70,6 +76,11 @@ def generate_title(self, conversation_id: str) -> str | None:
     owner = conversation.owner
     try:
         conversation = titles.generate_title(user=owner, conversation_id=conversation.id)
+    except spend.TokenBudgetExceeded:
+        # Not the fallback: the model's title comes tomorrow, through the sweeper.
+        _deferred("Title", conversation_id)
+        metrics.titles.labels(outcome="deferred").inc()
+        return None
     except llm.LLMError as exc:
         retry = _retry_or_none(self, exc)
         if retry is not None:
@@ -93,6 +104,10 @@ def summarize_conversation(self, conversation_id: str) -> int | None:
         conversation = summaries.summarize_conversation(
             user=conversation.owner, conversation_id=conversation.id
         )
+    except spend.TokenBudgetExceeded:
+        _deferred("Summary", conversation_id)
+        metrics.summaries.labels(outcome="deferred").inc()
+        return None
     except llm.LLMError as exc:
         retry = _retry_or_none(self, exc)
         if retry is not None:

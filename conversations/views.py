@@ -4,7 +4,9 @@ Every action is a plain form that works without JavaScript (POST, then a redirec
 same URL answers an htmx request with a partial, or with 204 and an ``HX-Trigger`` of
 ``conversationsChanged`` on which the sidebar and the chat's title reload themselves.
 The composer calls the same chat service as the API (services.stream_chat): its script
-asks for the reply as a stream of JSON lines (``X-Numina-Stream``).
+asks for the reply as a stream of JSON lines (``X-Numina-Stream``). The same limits hold
+as in the API: the daily token budget and the cap on open streams answer 429 with a
+message in the composer, before anything is stored.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import cache, llm, selectors, selectors_ui, services, validation
+from . import cache, llm, selectors, selectors_ui, services, streams, validation
 from .api.chat import ChatRateThrottle
 from .forms import ExportForm, MessageForm, TitleForm
+from .limits import LimitReached
 from .models import Conversation
+from .services import spend
 
 CHANGED = "conversationsChanged"
 SEARCH_LIMIT = 20
@@ -350,9 +354,14 @@ def export(request: HttpRequest, conversation_id) -> HttpResponse:
     form = ExportForm(request.GET)
     chosen = form.cleaned_data["format"] if form.is_valid() else ""
     write, content_type, extension = EXPORTS[chosen or "json"]
+    try:
+        slot = streams.acquire_stream_slot(user=request.user)
+    except streams.TooManyStreams as exc:
+        return _limit_reached(HttpResponse(exc.detail, content_type="text/plain"), exc)
     messages = selectors.export_messages(conversation=conversation)
     response = StreamingHttpResponse(
-        write(conversation=conversation, messages=messages), content_type=content_type
+        streams.HeldStream(write(conversation=conversation, messages=messages), slot=slot),
+        content_type=content_type,
     )
     filename = services.export_filename(conversation=conversation, extension=extension)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -386,15 +395,27 @@ def send(request: HttpRequest, conversation_id=None) -> HttpResponse:
             return JsonResponse({"errors": form.errors.get("content", [])}, status=400)
         return _chat_page(request, conversation, form=form, status=400)
     content = form.cleaned_data["content"]
+    try:
+        # Checked here too, and not only by the chat service: a new chat is made below,
+        # and a streamed refusal would come after the 200 had gone out.
+        spend.ensure_within_budget(user=request.user)
+        slot = streams.acquire_stream_slot(user=request.user) if streaming else None
+    except LimitReached as exc:
+        form.add_error("content", exc.detail)
+        if streaming:
+            return _limit_reached(JsonResponse({"errors": form.errors["content"]}), exc)
+        return _limit_reached(_chat_page(request, conversation, form=form, status=429), exc)
     is_new = conversation is None
     if is_new:
         # Made here rather than by the chat service so a new chat's address is known
         # before the reply has finished.
         conversation = services.create_conversation(user=request.user)
     if streaming:
+        lines = (
+            json.dumps(event) + "\n" for event in _stream(request, conversation, content, is_new)
+        )
         response = StreamingHttpResponse(
-            (json.dumps(event) + "\n" for event in _stream(request, conversation, content, is_new)),
-            content_type="application/x-ndjson",
+            streams.HeldStream(lines, slot=slot), content_type="application/x-ndjson"
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # proxies must pass each line on at once
@@ -403,10 +424,19 @@ def send(request: HttpRequest, conversation_id=None) -> HttpResponse:
         services.chat(user=request.user, message=content, conversation_id=conversation.id)
     except services.AssistantUnavailable:
         flash.error(request, UNAVAILABLE)
+    except LimitReached as exc:
+        flash.error(request, exc.detail)
     return redirect(reverse("chat", args=[conversation.id]))
 
 
 UNAVAILABLE = "The assistant could not answer right now. Your message is saved; try again later."
+DELETED = "This chat was deleted while the assistant was answering."
+
+
+def _limit_reached(response: HttpResponse, exc: LimitReached) -> HttpResponse:
+    response.status_code = 429
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _stream(
@@ -426,11 +456,20 @@ def _stream(
                     is_new,
                 )
     except services.AssistantUnavailable as exc:
+        if exc.code == services.CONVERSATION_DELETED:
+            yield {"type": "error", "html": "", "message": DELETED}
+            return
         yield {
             **_finished(request, exc.conversation, [exc.user_message], is_new),
             "type": "error",
             "message": UNAVAILABLE,
         }
+    except Conversation.DoesNotExist:
+        # Deleted (in another tab) before the message could be stored.
+        yield {"type": "error", "html": "", "message": DELETED}
+    except LimitReached as exc:
+        # Spent by another request since the check in ``send``: nothing was stored.
+        yield {"type": "error", "html": "", "message": exc.detail}
 
 
 def _finished(request: HttpRequest, conversation: Conversation, stored: list, is_new: bool) -> dict:

@@ -223,6 +223,12 @@ NUMINA_THROTTLE_CHAT = env.str("NUMINA_THROTTLE_CHAT", default="30/min")
 # Proxies in front of the web that append to X-Forwarded-For; 0: the client address is
 # REMOTE_ADDR alone (numina/throttling.py: a forged header must not pick the bucket).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+# Model tokens (input + output) per user per UTC day, for chat, titles and summaries; 0: none.
+NUMINA_DAILY_TOKEN_BUDGET = env.int("NUMINA_DAILY_TOKEN_BUDGET", default=200_000)
+# Long responses (chat streams, exports) one user holds at once, each a request thread;
+# a slot a crashed worker never gave back expires after NUMINA_STREAM_SLOT_TTL seconds.
+NUMINA_MAX_STREAMS_PER_USER = env.int("NUMINA_MAX_STREAMS_PER_USER", default=2)
+NUMINA_STREAM_SLOT_TTL = env.int("NUMINA_STREAM_SLOT_TTL", default=300)
 NUMINA_CACHE_TTL = env.int("NUMINA_CACHE_TTL", default=300)
 # migrate_conversations (LEGACY.md): where the legacy memory lives, keys per SCAN page
 # and pipelined read, and how many keys or items each list in its report names.

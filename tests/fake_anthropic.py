@@ -4,7 +4,9 @@ A threaded ``http.server`` on 127.0.0.1 at a random port. It records every reque
 (path, headers, JSON body) and answers from a script: each request takes the next
 scripted answer, and once the script is used up, the ``default`` answer. Answers are
 small objects: ``Reply`` (a message), ``Fail`` (an error status), ``Hang`` (sleep past
-the client's timeout), ``Stream`` (server-sent events in the real Messages API format)
+the client's timeout), ``Stream`` (server-sent events in the real Messages API format;
+``fail_after`` ends it cleanly before ``message_stop``, ``break_after`` cuts the
+connection in the middle of an HTTP chunk, which the client sees as a transport error)
 and ``Gate`` (wait for a test's signal, then answer).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -103,7 +106,11 @@ class Stream:
     chunks: Iterable[str] = ("Hel", "lo ", "there", ".")
     input_tokens: int = 13
     output_tokens: int = 5
-    fail_after: int | None = None  # drop the connection after this many deltas
+    fail_after: int | None = None  # end the body cleanly after this many deltas
+    # Chunked transfer encoding, and the connection dropped halfway through the chunk
+    # after this many deltas: httpx raises RemoteProtocolError mid-reply.
+    break_after: int | None = None
+    pause: float = 0.0  # seconds between deltas: a reply that takes its time
 
     def events(self) -> list[tuple[str, dict]]:
         start = message_body("", input_tokens=self.input_tokens, output_tokens=1)
@@ -149,18 +156,32 @@ class Stream:
         handler.send_response(200)
         handler.send_header("content-type", "text/event-stream")
         handler.send_header("cache-control", "no-cache")
-        # No length and no chunking: the end of the body is the end of the connection.
+        chunked = self.break_after is not None
+        if chunked:
+            handler.send_header("transfer-encoding", "chunked")
+        # Otherwise no length and no chunking: the end of the body is the end of the
+        # connection.
         handler.send_header("connection", "close")
         handler.close_connection = True
         handler.end_headers()
         deltas = 0
         for name, data in self.events():
+            raw = f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
             if name == "content_block_delta":
                 if self.fail_after is not None and deltas >= self.fail_after:
                     return
+                if chunked and deltas >= self.break_after:
+                    # Announce a chunk, send half of it, and hang up.
+                    handler.wfile.write(f"{len(raw):x}\r\n".encode() + raw[: len(raw) // 2])
+                    handler.wfile.flush()
+                    handler.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 deltas += 1
-            handler.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+                time.sleep(self.pause)
+            handler.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n" if chunked else raw)
             handler.wfile.flush()
+        if chunked:
+            handler.wfile.write(b"0\r\n\r\n")
 
 
 def _send_json(handler, status: int, body: dict, headers: dict | None = None) -> None:

@@ -2,7 +2,10 @@
 
 ``POST /api/v1/chat/`` answers 201 with the stored user message and the reply, 502
 (``llm_unavailable``, with the stored user message) when the model fails, and with
-``"stream": true`` a ``text/event-stream`` of ``delta`` events and one ``done`` event.
+``"stream": true`` a ``text/event-stream`` of ``delta`` events and one ``done`` (or
+``error``) event. 429 with ``Retry-After`` when the user's daily token budget is spent
+(``token_budget_exceeded``, nothing stored) or the user already holds the most streams
+at once (``too_many_streams``).
 ``GET /api/v1/conversations/{id}/context/`` shows what the next model call would send.
 """
 
@@ -24,7 +27,8 @@ from rest_framework.views import APIView
 from numina.api import error_response
 from numina.throttling import UserRateThrottle
 
-from .. import context, services
+from .. import context, services, streams
+from ..limits import LimitReached
 from .serializers import ConversationSerializer, MessageSerializer
 
 UNAVAILABLE_DETAIL = "The assistant could not answer right now. Your message is saved."
@@ -71,7 +75,10 @@ class ChatOutput(serializers.Serializer):
 
 class ChatUnavailableOutput(serializers.Serializer):
     detail = serializers.CharField()
-    code = serializers.CharField(default="llm_unavailable")
+    code = serializers.CharField(
+        default="llm_unavailable",
+        help_text="llm_unavailable, or conversation_deleted: it was deleted during the reply.",
+    )
     user_message = MessageSerializer()
 
 
@@ -106,12 +113,25 @@ class ContextOutput(serializers.Serializer):
     cached = serializers.BooleanField()
 
 
+DELETED_DETAIL = "The conversation was deleted while the assistant was answering."
+
+
 def _unavailable(exc: services.AssistantUnavailable) -> dict:
+    detail = DELETED_DETAIL if exc.code == services.CONVERSATION_DELETED else UNAVAILABLE_DETAIL
     return {
-        "detail": UNAVAILABLE_DETAIL,
-        "code": "llm_unavailable",
+        "detail": detail,
+        "code": exc.code,
         "user_message": MessageSerializer(exc.user_message).data,
     }
+
+
+def limit_response(exc: LimitReached) -> Response:
+    """429 with the limit's code and when to come back: the API's answer to a limit."""
+    response = error_response(
+        detail=exc.detail, code=exc.code, status_code=status.HTTP_429_TOO_MANY_REQUESTS
+    )
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def _event(name: str, data: dict) -> str:
@@ -154,7 +174,13 @@ class ChatView(APIView):
             (200, "text/event-stream"): OpenApiResponse(ChatEvent, description=OK_DESCRIPTION),
             400: OpenApiResponse(description="Invalid input: a field → messages map."),
             404: OpenApiResponse(description="No such conversation for this user."),
-            429: OpenApiResponse(description="Too many chat requests (NUMINA_THROTTLE_CHAT)."),
+            429: OpenApiResponse(
+                description=(
+                    "Too many chat requests (NUMINA_THROTTLE_CHAT), today's token budget "
+                    "spent (token_budget_exceeded, nothing stored), or too many streams "
+                    "open at once (too_many_streams)."
+                )
+            ),
             502: ChatUnavailableOutput,
         },
     )
@@ -169,18 +195,26 @@ class ChatView(APIView):
             result = services.chat(user=request.user, **data)
         except services.AssistantUnavailable as exc:
             return error_response(**_unavailable(exc), status_code=status.HTTP_502_BAD_GATEWAY)
+        except LimitReached as exc:
+            return limit_response(exc)
         return Response(
             ChatOutput(result).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
         )
 
     def _stream(self, request: Request, data: dict) -> StreamingHttpResponse:
-        events = services.stream_chat(user=request.user, **data)
-        # The first event is pulled before answering, so invalid input, an unknown
-        # conversation or a model that cannot be reached still get their own status.
-        first = next(events)
+        slot = streams.acquire_stream_slot(user=request.user)
+        try:
+            events = services.stream_chat(user=request.user, **data)
+            # The first event is pulled before answering, so invalid input, an unknown
+            # conversation or a model that cannot be reached still get their own status.
+            first = next(events)
+        except BaseException:
+            slot.release()
+            raise
         response = StreamingHttpResponse(
-            _event_stream(first, events), content_type="text/event-stream"
+            streams.HeldStream(_event_stream(first, events), slot=slot),
+            content_type="text/event-stream",
         )
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # proxies must pass each event on at once

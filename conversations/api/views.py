@@ -16,8 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import cache, selectors, services, validation
+from .. import cache, selectors, services, streams, validation
 from . import serializers as s
+from .chat import limit_response
 from .pagination import MessageCursorPagination, SearchCursorPagination
 
 _ARCHIVED = {"false": False, "true": True, "all": None}
@@ -203,6 +204,7 @@ class ExportView(APIView):
             ),
             400: BAD_REQUEST,
             404: NOT_FOUND,
+            429: OpenApiResponse(description="Too many streams open at once (too_many_streams)."),
         },
     )
     def get(self, request: Request, conversation_id: str) -> StreamingHttpResponse:
@@ -210,6 +212,10 @@ class ExportView(APIView):
         conversation = selectors.get_conversation(
             user=request.user, conversation_id=conversation_id
         )
+        try:
+            slot = streams.acquire_stream_slot(user=request.user)
+        except streams.TooManyStreams as exc:
+            return limit_response(exc)
         messages = selectors.export_messages(conversation=conversation)
         if query["format"] == "markdown":
             chunks, content_type, extension = (
@@ -223,7 +229,9 @@ class ExportView(APIView):
                 "application/json",
                 "json",
             )
-        response = StreamingHttpResponse(chunks, content_type=content_type)
+        response = StreamingHttpResponse(
+            streams.HeldStream(chunks, slot=slot), content_type=content_type
+        )
         filename = services.export_filename(conversation=conversation, extension=extension)
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

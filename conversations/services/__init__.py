@@ -5,6 +5,7 @@ between modules without touching them.
 """
 
 from .assistant import (
+    CONVERSATION_DELETED,
     AssistantUnavailable,
     ChatResult,
     TextDelta,
@@ -35,6 +36,7 @@ from .titles import fallback_title, generate_title
 from .transfer import export_filename, export_json, export_markdown, import_conversation
 
 __all__ = [
+    "CONVERSATION_DELETED",
     "UNSET",
     "AddedMessage",
     "AssistantUnavailable",

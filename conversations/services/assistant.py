@@ -5,6 +5,13 @@ failure loses nothing: ``AssistantUnavailable`` carries the stored message. A re
 send with the same ``client_id`` reuses the stored message and, when a reply to it
 already exists, returns that reply without asking the model again. The API's chat
 endpoint and the browser UI's composer both call ``chat`` / ``stream_chat``.
+
+The user's daily token budget (spend.py) is checked after the input is validated and
+before the user's message is stored: a refused send (``TokenBudgetExceeded``) stores
+nothing, so it cannot half-happen. The model's usage is recorded as soon as it answers,
+before the reply is stored, so tokens spent on a reply that cannot be stored count too.
+A conversation deleted while its reply was being written ends in ``AssistantUnavailable``
+with the code ``conversation_deleted``, never in a stray ``DoesNotExist``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from django.db import transaction
 
 from .. import context, llm, validation
 from ..models import Conversation, Message, Role
+from . import spend
 from .conversations import add_message, as_uuid, create_conversation
 
 logger = logging.getLogger(__name__)
@@ -40,14 +48,30 @@ class TextDelta:
     text: str
 
 
-class AssistantUnavailable(Exception):
-    """The model could not reply; the user's message is stored all the same."""
+LLM_UNAVAILABLE = "llm_unavailable"
+CONVERSATION_DELETED = "conversation_deleted"
 
-    def __init__(self, *, conversation: Conversation, user_message: Message, reason: str):
+
+class AssistantUnavailable(Exception):
+    """No reply was stored; the user's message is stored all the same.
+
+    ``code`` says why: ``llm_unavailable`` (the model failed) or ``conversation_deleted``
+    (the conversation went away, with the user's message, while the model answered).
+    """
+
+    def __init__(
+        self,
+        *,
+        conversation: Conversation,
+        user_message: Message,
+        reason: str,
+        code: str = LLM_UNAVAILABLE,
+    ):
         super().__init__(reason)
         self.conversation = conversation
         self.user_message = user_message
         self.reason = reason
+        self.code = code
 
 
 def _clean_request(*, message: Any, client_id: Any) -> tuple[str, uuid.UUID | None]:
@@ -163,6 +187,7 @@ def _begin(
     content, clean_client_id = _clean_request(message=message, client_id=client_id)
     if conversation_id is not None and as_uuid(conversation_id) is None:
         raise Conversation.DoesNotExist
+    spend.ensure_within_budget(user=user)
     conversation, user_message, created = _store_user_message(
         user=user, conversation_id=conversation_id, content=content, client_id=clean_client_id
     )
@@ -177,6 +202,23 @@ def _unavailable(
     return AssistantUnavailable(
         conversation=conversation, user_message=user_message, reason=str(exc)
     )
+
+
+def _answered(
+    *, user, conversation: Conversation, user_message: Message, completion: llm.Completion
+) -> tuple[Conversation, Message]:
+    """Charge the reply to the user's budget, then store it: ``(conversation, reply)``."""
+    spend.record_usage(user=user, completion=completion)
+    try:
+        return _store_reply(user=user, user_message=user_message, completion=completion)
+    except Conversation.DoesNotExist:
+        logger.info("Conversation %s was deleted while its reply was written", conversation.id)
+        raise AssistantUnavailable(
+            conversation=conversation,
+            user_message=user_message,
+            reason="The conversation was deleted while the reply was being written.",
+            code=CONVERSATION_DELETED,
+        ) from None
 
 
 def chat(
@@ -195,8 +237,8 @@ def chat(
     built = context.build_context(conversation=conversation)
     try:
         completion = llm.get_provider().reply(system=built.system, messages=built.messages)
-        conversation, reply = _store_reply(
-            user=user, user_message=user_message, completion=completion
+        conversation, reply = _answered(
+            user=user, conversation=conversation, user_message=user_message, completion=completion
         )
     except llm.LLMError as exc:
         raise _unavailable(conversation, user_message, exc) from exc
@@ -212,7 +254,9 @@ def stream_chat(
 ) -> Iterator[TextDelta | ChatResult]:
     """As ``chat``, yielding the reply's text as it arrives, then the ``ChatResult``.
 
-    Raises ``AssistantUnavailable`` (possibly after some deltas) when the model fails.
+    Raises ``AssistantUnavailable`` (possibly after some deltas) when the model fails or
+    the conversation is deleted meanwhile, ``TokenBudgetExceeded`` before anything is
+    stored when the user's budget for today is spent.
     """
     conversation, user_message, existing_reply = _begin(
         user=user, message=message, conversation_id=conversation_id, client_id=client_id
@@ -225,8 +269,11 @@ def stream_chat(
     try:
         for event in llm.get_provider().stream_reply(system=built.system, messages=built.messages):
             if isinstance(event, llm.Completion):
-                conversation, reply = _store_reply(
-                    user=user, user_message=user_message, completion=event
+                conversation, reply = _answered(
+                    user=user,
+                    conversation=conversation,
+                    user_message=user_message,
+                    completion=event,
                 )
                 yield ChatResult(conversation, user_message, reply)
             elif event:

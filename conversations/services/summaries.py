@@ -7,7 +7,9 @@ under the conversation's row lock and only when it covers more than what is stor
 ``summary_covers_seq`` only moves forward and two runs at once leave one summary.
 
 One run folds at most ``NUMINA_SUMMARY_BATCH`` messages, so a long imported history never
-makes one prompt too large for the model; it asks for the next run after commit.
+makes one prompt too large for the model; it asks for the next run after commit. The
+model's tokens come out of the owner's daily budget (spend.py); over it, the summary
+waits for the next day and the context meanwhile keeps the recent window as it is.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from numina import metrics
 
 from .. import llm
 from ..models import Conversation, Message
+from . import spend
 from .assistant import needs_summary
 from .conversations import save_changed
 
@@ -31,7 +34,8 @@ from .conversations import save_changed
 def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
     """Fold the messages before the recent window into the summary, when enough wait.
 
-    Raises ``llm.LLMError`` when the model fails (the stored summary is untouched).
+    Raises ``llm.LLMError`` when the model fails (the stored summary is untouched), and
+    ``spend.TokenBudgetExceeded`` when the owner's budget for today is spent.
     """
     conversation = Conversation.objects.owned_by(user).get(pk=conversation_id)
     if not needs_summary(conversation):
@@ -50,8 +54,12 @@ def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
         .order_by("seq")
         .values_list("role", "content")
     ]
-    summary = llm.get_provider().summarize(previous_summary=conversation.summary, messages=messages)
-    summary = summary.replace("\x00", "").strip()
+    spend.ensure_within_budget(user=user)
+    completion = llm.get_provider().summarize(
+        previous_summary=conversation.summary, messages=messages
+    )
+    spend.record_usage(user=user, completion=completion)
+    summary = completion.text.replace("\x00", "").strip()
     if not summary:
         return conversation
     with transaction.atomic():
@@ -69,13 +77,15 @@ def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
 
 
 def conversations_needing_summary(*, limit: int) -> list:
-    """Ids of conversations with enough unsummarized messages outside the recent window."""
+    """Ids of conversations with enough unsummarized messages outside the recent window,
+    but not those of owners over today's token budget: they wait for tomorrow."""
     idle_since = timezone.now() - timedelta(seconds=settings.NUMINA_SWEEP_GRACE)
     backlog = F("summary_covers_seq") + (
         settings.NUMINA_CONTEXT_RECENT_MESSAGES + settings.NUMINA_SUMMARY_THRESHOLD
     )
     return list(
         Conversation.objects.filter(message_count__gte=backlog, last_activity_at__lt=idle_since)
+        .exclude(owner__in=spend.owners_over_budget())
         .order_by("last_activity_at")
         .values_list("id", flat=True)[:limit]
     )

@@ -3,7 +3,8 @@
 The model is asked outside any transaction (a row lock is never held across a network
 call); the answer is written under the conversation's row lock, and only when the
 conversation still has no title and the user has not named it meanwhile. So a rename
-racing the task wins, and two runs at once leave one title.
+racing the task wins, and two runs at once leave one title. The model's tokens come out
+of the owner's daily budget (spend.py); over it, no title is made until the next day.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from numina import metrics
 
 from .. import llm
 from ..models import Conversation, Message
+from . import spend
 from .conversations import save_changed
 
 # Messages from the start of a conversation that its title is drawn from.
@@ -69,7 +71,8 @@ def generate_title(*, user, conversation_id: Any) -> Conversation:
     """Ask the model for a title when the conversation has none and the user set none.
 
     Raises ``llm.LLMError`` when the model fails; the caller decides between a retry and
-    ``fallback_title``. An unusable answer falls back to the first user message.
+    ``fallback_title``. An unusable answer falls back to the first user message. Raises
+    ``spend.TokenBudgetExceeded`` when the owner's budget for today is spent.
     """
     conversation = Conversation.objects.owned_by(user).get(pk=conversation_id)
     if not _wants_title(conversation):
@@ -77,7 +80,10 @@ def generate_title(*, user, conversation_id: Any) -> Conversation:
     opening = _opening(conversation)
     if not opening:
         return conversation
-    title = clean_generated_title(llm.get_provider().title(messages=opening))
+    spend.ensure_within_budget(user=user)
+    completion = llm.get_provider().title(messages=opening)
+    spend.record_usage(user=user, completion=completion)
+    title = clean_generated_title(completion.text)
     if not title:
         title = clean_generated_title(llm.title_from_messages(opening))
     return _store_title(
@@ -97,13 +103,15 @@ def fallback_title(*, user, conversation_id: Any) -> Conversation:
 def conversations_missing_title(*, limit: int) -> list:
     """Ids of conversations with messages and still no title, idle for a minute or more.
 
-    The grace keeps the sweeper from doubling a title task that is merely queued.
+    The grace keeps the sweeper from doubling a title task that is merely queued. Owners
+    over today's token budget wait for tomorrow.
     """
     idle_since = timezone.now() - timedelta(seconds=settings.NUMINA_SWEEP_GRACE)
     return list(
         Conversation.objects.filter(
             title="", title_set_by_user=False, message_count__gt=0, last_activity_at__lt=idle_since
         )
+        .exclude(owner__in=spend.owners_over_budget())
         .order_by("last_activity_at")
         .values_list("id", flat=True)[:limit]
     )

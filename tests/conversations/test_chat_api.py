@@ -399,3 +399,19 @@ def test_schema_describes_chat_and_context():
     chat = schema["paths"]["/chat/"]["post"]
     assert {"201", "502", "429"} <= set(chat["responses"])
     assert "/conversations/{conversation_id}/context/" in schema["paths"]
+
+
+# --- streams that break or outlive their conversation ---------------------------------
+
+
+def test_stream_broken_mid_chunk_ends_with_an_error_event(api, user, claude):
+    # The connection to the model drops inside an HTTP chunk: httpx raises on its own,
+    # outside the SDK's error types.
+    claude.answer(Stream(chunks=["a", "b", "c"], break_after=1))
+
+    events = sse_events(post(api, {"message": "Hi", "stream": True}))
+
+    assert events[0] == ("delta", {"text": "a"})
+    name, error = events[-1]
+    assert (name, error["code"]) == ("error", "llm_unavailable")
+    assert Message.objects.get(conversation__owner=user).content == "Hi"

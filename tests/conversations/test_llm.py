@@ -101,7 +101,7 @@ def test_streaming_cut_short_is_transient(claude):
 def test_title_asks_for_a_short_title_with_the_title_token_limit(claude, settings):
     claude.answer(Reply("Planning a trip"))
 
-    title = llm.get_provider().title(messages=MESSAGES)
+    title = llm.get_provider().title(messages=MESSAGES).text
 
     assert title == "Planning a trip"
     body = claude.requests[0].body
@@ -112,7 +112,7 @@ def test_title_asks_for_a_short_title_with_the_title_token_limit(claude, setting
 def test_summary_prompt_carries_the_previous_summary_and_the_messages(claude):
     claude.answer(Reply("New summary"))
 
-    summary = llm.get_provider().summarize(previous_summary="Old summary", messages=MESSAGES)
+    summary = llm.get_provider().summarize(previous_summary="Old summary", messages=MESSAGES).text
 
     assert summary == "New summary"
     prompt = claude.requests[0].body["messages"][0]["content"]
@@ -152,13 +152,13 @@ def test_offline_title_comes_from_the_first_user_message(offline):
         {"role": "user", "content": "  How do I   bake sourdough bread at home?\nDetails…"},
     ]
 
-    title = llm.get_provider().title(messages=messages)
+    title = llm.get_provider().title(messages=messages).text
 
     assert title == "How do I bake sourdough bread at home? Details…"
 
 
 def test_offline_title_is_shortened_at_a_word(offline):
-    title = llm.get_provider().title(messages=[{"role": "user", "content": "word " * 40}])
+    title = llm.get_provider().title(messages=[{"role": "user", "content": "word " * 40}]).text
 
     assert len(title) <= llm.OFFLINE_TITLE_CHARS
     assert title.endswith("word…")
@@ -170,7 +170,7 @@ def test_offline_summary_is_extractive(offline):
         {"role": "assistant", "content": "Start with the book. It is free online."},
     ]
 
-    summary = llm.get_provider().summarize(previous_summary="", messages=messages)
+    summary = llm.get_provider().summarize(previous_summary="", messages=messages).text
 
     assert summary == "User: I want to learn Rust.\nAssistant: Start with the book."
 
@@ -178,7 +178,7 @@ def test_offline_summary_is_extractive(offline):
 def test_offline_summary_stays_bounded(offline):
     messages = [{"role": "user", "content": f"Point number {n}. More."} for n in range(500)]
 
-    summary = llm.get_provider().summarize(previous_summary="", messages=messages)
+    summary = llm.get_provider().summarize(previous_summary="", messages=messages).text
 
     assert len(summary) <= llm.OFFLINE_SUMMARY_CHARS
     assert "Point number 499" in summary
