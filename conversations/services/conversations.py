@@ -123,6 +123,42 @@ def create_conversation(
     summary: str = "",
     legacy_key: str | None = None,
 ) -> Conversation:
+    return _insert_conversation(
+        user=user,
+        title=title,
+        tags=tags,
+        is_pinned=is_pinned,
+        summary=summary,
+        legacy_key=legacy_key,
+        stamp_change=True,
+    )
+
+
+def start_import(
+    *, user, title: str | None, tags: Sequence[str] | None, is_pinned: bool
+) -> Conversation:
+    """A new conversation row for an import, not yet stamped with a change number.
+
+    Every write of a user takes the user's change counter, and holds it until commit;
+    an import that took it first would stall all of them while it inserts thousands of
+    messages. The caller (inside its transaction) stamps the row last, with
+    ``save_changed``, just before commit; until then the row is invisible to everyone.
+    """
+    return _insert_conversation(
+        user=user, title=title, tags=tags, is_pinned=is_pinned, stamp_change=False
+    )
+
+
+def _insert_conversation(
+    *,
+    user,
+    title: str | None,
+    tags: Sequence[str] | None,
+    is_pinned: bool,
+    summary: str = "",
+    legacy_key: str | None = None,
+    stamp_change: bool,
+) -> Conversation:
     errors = validation.FieldErrors()
     clean_title = errors.check("title", validation.clean_title, title) if title is not None else ""
     clean_tags = errors.check("tags", validation.clean_tags, tags) if tags is not None else []
@@ -140,7 +176,11 @@ def create_conversation(
         last_activity_at=now,
         created_at=now,
         updated_at=now,
-        change_seq=next_change_seq(owner_id=user.pk, conversation_id=conversation_id),
+        change_seq=(
+            next_change_seq(owner_id=user.pk, conversation_id=conversation_id)
+            if stamp_change
+            else 0
+        ),
     )
     if clean_tags:
         conversation.tags.set(_resolve_tags(user=user, names=clean_tags))

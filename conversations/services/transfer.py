@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import Conversation, Message
-from .conversations import NewMessage, add_messages, create_conversation, save_changed
+from .conversations import NewMessage, add_messages, save_changed, start_import
 
 EXPORT_FORMAT = "numina.conversation"
 EXPORT_VERSION = 1
@@ -106,7 +106,9 @@ def import_conversation(
     client_ids = [m.client_id for m in messages if m.client_id]
     if len(set(map(str, client_ids))) != len(client_ids):
         raise ValidationError({"messages": ["Each client_id may appear only once."]})
-    conversation = create_conversation(
+    # The user's change number is taken last (save_changed below): the insert does not
+    # hold every other write of the user back.
+    conversation = start_import(
         user=user, title=title or None, tags=list(tags), is_pinned=is_pinned
     )
     add_messages(user=user, conversation_id=conversation.id, messages=messages)
