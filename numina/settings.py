@@ -333,6 +333,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for the message role wherever it appears (else spectacular invents one).
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "conversations.models.Role"},
 }
 
 # --- Operations: logs, metrics, readiness ------------------------------------------
