@@ -75,18 +75,21 @@ def clean_tag_name(name: Any) -> str:
 
 
 def clean_tags(tags: Any) -> list[str]:
+    """Distinct tag names in the order given, at most NUMINA_MAX_TAGS of them.
+
+    Linear in the input: names are de-duplicated with a dict (order kept), and the bound
+    is checked as each new name arrives, so a huge list is refused after the first name
+    past the limit instead of being cleaned in full first.
+    """
     if isinstance(tags, str) or not isinstance(tags, Iterable):
         raise ValidationError("Expected a list of strings.")
-    names: list[str] = []
+    limit = settings.NUMINA_MAX_TAGS
+    names: dict[str, None] = {}
     for raw in tags:
-        name = clean_tag_name(raw)
-        if name not in names:
-            names.append(name)
-    if len(names) > settings.NUMINA_MAX_TAGS:
-        raise ValidationError(
-            f"Ensure this field has no more than {settings.NUMINA_MAX_TAGS} elements."
-        )
-    return names
+        names[clean_tag_name(raw)] = None
+        if len(names) > limit:
+            raise ValidationError(f"Ensure this field has no more than {limit} elements.")
+    return list(names)
 
 
 def clean_role(role: Any) -> str:
