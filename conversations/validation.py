@@ -92,6 +92,15 @@ def clean_tags(tags: Any) -> list[str]:
     return list(names)
 
 
+def check_import_size(*, messages: Any) -> None:
+    """An import's message count, checked on the raw list before any message is cleaned:
+    a file over the limit costs one ``len`` (the body's bytes are already bounded by
+    NUMINA_MAX_REQUEST_BYTES before it is parsed)."""
+    limit = settings.NUMINA_IMPORT_MAX_MESSAGES
+    if isinstance(messages, list | tuple) and len(messages) > limit:
+        raise ValidationError(f"Ensure this field has no more than {limit} elements.")
+
+
 def clean_role(role: Any) -> str:
     if role not in Role.values:
         raise ValidationError(f'"{role}" is not a valid choice.')
