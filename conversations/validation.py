@@ -92,6 +92,22 @@ def clean_tags(tags: Any) -> list[str]:
     return list(names)
 
 
+def clean_summary(summary: Any) -> str:
+    """A summary given by a client (import): at most NUMINA_SUMMARY_MAX_CHARS, else a 400."""
+    if not isinstance(summary, str):
+        raise ValidationError("Not a valid string.")
+    if len(summary) > settings.NUMINA_SUMMARY_MAX_CHARS:
+        raise _too_long(settings.NUMINA_SUMMARY_MAX_CHARS)
+    _reject_nul(summary)
+    return summary
+
+
+def bounded_summary(summary: str) -> str:
+    """A summary no one can be asked to fix (the model's, a legacy store's, one stored
+    before the bound), clipped to NUMINA_SUMMARY_MAX_CHARS."""
+    return summary.replace("\x00", "")[: settings.NUMINA_SUMMARY_MAX_CHARS]
+
+
 def check_import_size(*, messages: Any) -> None:
     """An import's message count, checked on the raw list before any message is cleaned:
     a file over the limit costs one ``len`` (the body's bytes are already bounded by

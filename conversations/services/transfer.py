@@ -98,10 +98,11 @@ def import_conversation(
     messages: Sequence[NewMessage],
 ) -> Conversation:
     """A new conversation holding an export's messages, tags, title and summary."""
-    try:
-        validation.check_import_size(messages=messages)
-    except ValidationError as exc:
-        raise ValidationError({"messages": exc.messages}) from None
+    # The bounds first, before any per-message work.
+    errors = validation.FieldErrors()
+    errors.check("messages", lambda value: validation.check_import_size(messages=value), messages)
+    summary = errors.check("summary", validation.clean_summary, summary)
+    errors.raise_if_any()
     client_ids = [m.client_id for m in messages if m.client_id]
     if len(set(map(str, client_ids))) != len(client_ids):
         raise ValidationError({"messages": ["Each client_id may appear only once."]})

@@ -169,6 +169,17 @@ def test_import_over_the_message_limit_is_refused_before_any_message_is_validate
     assert not Conversation.objects.exists()
 
 
+def test_import_refuses_a_summary_over_the_limit(api, settings, conversation):
+    document = json.loads(body_of(api.get(export_url(conversation.id))))
+    document["conversation"]["summary"] = "s" * (settings.NUMINA_SUMMARY_MAX_CHARS + 1)
+    response = api.post(IMPORT, document, format="json")
+    assert response.status_code == 400
+    assert response.json()["summary"] == [
+        f"Ensure this field has no more than {settings.NUMINA_SUMMARY_MAX_CHARS} characters."
+    ]
+    assert Conversation.objects.count() == 1
+
+
 def test_import_body_over_the_size_limit_is_a_400(api, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     response = api.generic(
