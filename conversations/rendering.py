@@ -18,12 +18,15 @@ A message never changes once stored, so its HTML is cached by message id and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import nh3
 from markdown_it import MarkdownIt
 
 from . import cache
-from .models import Message
+
+if TYPE_CHECKING:
+    from .models import Message
 
 # Raise when the parser, its options or the sanitiser's allow-lists change: cached HTML
 # under the old number is then never read again (and expires).
