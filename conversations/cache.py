@@ -49,8 +49,8 @@ return 1
 """
 
 
-def _count(kind: str, outcome: str) -> None:
-    metrics.cache_requests.labels(kind=kind, outcome=outcome).inc()
+def _count(kind: str, outcome: str, amount: int = 1) -> None:
+    metrics.cache_requests.labels(kind=kind, outcome=outcome).inc(amount)
 
 
 def _uses_redis() -> bool:
@@ -245,3 +245,37 @@ def cached(
     version, value = build()
     store(kind=kind, scope=scope, version=version, value=value, variant=variant)
     return value, False
+
+
+# --- entries that never go stale ----------------------------------------------------------
+
+RENDERED = "html"  # a message's sanitised HTML (rendering.py); messages never change
+
+
+def _immutable_key(kind: str, entry_id: str) -> str:
+    return f"entry:{kind}:{entry_id}"
+
+
+def read_immutable(*, kind: str, ids: list[str]) -> dict[str, Any]:
+    """The cached values of things that never change once made (no version to check), by
+    id; the missing ones are absent. Empty while Redis is unreachable."""
+    if not ids or not breaker.trusted():
+        return {}
+    keys = {_immutable_key(kind, entry_id): entry_id for entry_id in ids}
+    ok, found = _client_call("get_many", list(keys))
+    if not ok:
+        _count(kind, "bypass")
+        return {}
+    _count(kind, "hit", len(found))
+    _count(kind, "miss", len(keys) - len(found))
+    return {keys[key]: value for key, value in found.items()}
+
+
+def store_immutable(*, kind: str, values: dict[str, Any], timeout: int) -> None:
+    """Keep values of things that never change (read back with ``read_immutable``)."""
+    if values and breaker.trusted():
+        _client_call(
+            "set_many",
+            {_immutable_key(kind, entry_id): value for entry_id, value in values.items()},
+            timeout,
+        )

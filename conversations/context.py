@@ -259,7 +259,8 @@ def clean_budget(budget: Any) -> int:
 
 
 def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Context:
-    """The user's conversation's next context, from the cache while it is unchanged.
+    """The user's conversation's next context, from the cache while it is unchanged (for
+    the default budget; other budgets are computed each time).
 
     Kept beside the conversation's other entries (cache.CONVERSATION), so the version that
     every write to the conversation raises makes it stale too.
@@ -273,6 +274,11 @@ def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Con
         conversation = Conversation.objects.owned_by(user).get(id=conversation_uuid)
         # The version is read with the conversation, before its messages.
         return conversation.change_seq, build_context(conversation=conversation, budget=budget)
+
+    if budget != settings.NUMINA_CONTEXT_BUDGET:
+        # Only the default budget is cached: one entry per requested budget would let a
+        # client fill Redis with up to ~100k variants of a large context.
+        return build()[1]
 
     built, was_cached = cache.cached(
         kind=cache.CONVERSATION,

@@ -77,18 +77,46 @@ def clean_tag_name(name: Any) -> str:
 
 
 def clean_tags(tags: Any) -> list[str]:
+    """Distinct tag names in the order given, at most NUMINA_MAX_TAGS of them.
+
+    Linear in the input: names are de-duplicated with a dict (order kept), and the bound
+    is checked as each new name arrives, so a huge list is refused after the first name
+    past the limit instead of being cleaned in full first.
+    """
     if isinstance(tags, str) or not isinstance(tags, Iterable):
         raise ValidationError("Expected a list of strings.")
-    names: list[str] = []
+    limit = settings.NUMINA_MAX_TAGS
+    names: dict[str, None] = {}
     for raw in tags:
-        name = clean_tag_name(raw)
-        if name not in names:
-            names.append(name)
-    if len(names) > settings.NUMINA_MAX_TAGS:
-        raise ValidationError(
-            f"Ensure this field has no more than {settings.NUMINA_MAX_TAGS} elements."
-        )
-    return names
+        names[clean_tag_name(raw)] = None
+        if len(names) > limit:
+            raise ValidationError(f"Ensure this field has no more than {limit} elements.")
+    return list(names)
+
+
+def clean_summary(summary: Any) -> str:
+    """A summary given by a client (import): at most NUMINA_SUMMARY_MAX_CHARS, else a 400."""
+    if not isinstance(summary, str):
+        raise ValidationError("Not a valid string.")
+    if len(summary) > settings.NUMINA_SUMMARY_MAX_CHARS:
+        raise _too_long(settings.NUMINA_SUMMARY_MAX_CHARS)
+    _reject_nul(summary)
+    return summary
+
+
+def bounded_summary(summary: str) -> str:
+    """A summary no one can be asked to fix (the model's, a legacy store's, one stored
+    before the bound), clipped to NUMINA_SUMMARY_MAX_CHARS."""
+    return summary.replace("\x00", "")[: settings.NUMINA_SUMMARY_MAX_CHARS]
+
+
+def check_import_size(*, messages: Any) -> None:
+    """An import's message count, checked on the raw list before any message is cleaned:
+    a file over the limit costs one ``len`` (the body's bytes are already bounded by
+    NUMINA_MAX_REQUEST_BYTES before it is parsed)."""
+    limit = settings.NUMINA_IMPORT_MAX_MESSAGES
+    if isinstance(messages, list | tuple) and len(messages) > limit:
+        raise ValidationError(f"Ensure this field has no more than {limit} elements.")
 
 
 def clean_role(role: Any) -> str:

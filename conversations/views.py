@@ -35,7 +35,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import cache, llm, selectors, selectors_ui, services, streams, validation
+from . import cache, llm, rendering, selectors, selectors_ui, services, streams, validation
 from .api.chat import ChatRateThrottle
 from .forms import ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
@@ -120,7 +120,10 @@ def _rendered_messages(
             before_seq=before_seq,
             limit=settings.NUMINA_RETRIEVE_MESSAGES,
         )
-        html = render_to_string("conversations/_message_list.html", {"chat_messages": window})
+        html = render_to_string(
+            "conversations/_message_list.html",
+            {"chat_messages": zip(window, rendering.render_messages(messages=window), strict=True)},
+        )
         return version, {"html": html, "first_seq": window[0].seq if window else None}
 
     if before_seq is not None:
@@ -478,8 +481,14 @@ def _finished(request: HttpRequest, conversation: Conversation, stored: list, is
     event = {
         "type": "done",
         "html": "".join(
-            render_to_string("conversations/_message.html", {"message": m}, request=request)
-            for m in stored
+            render_to_string(
+                "conversations/_message.html",
+                {"message": message, "message_html": message_html},
+                request=request,
+            )
+            for message, message_html in zip(
+                stored, rendering.render_messages(messages=stored), strict=True
+            )
         ),
     }
     if is_new:

@@ -265,6 +265,10 @@ NUMINA_SUMMARY_THRESHOLD = env.int("NUMINA_SUMMARY_THRESHOLD", default=15)
 NUMINA_SUMMARY_MAX_TOKENS = env.int("NUMINA_SUMMARY_MAX_TOKENS", default=400)
 # Messages one summary run folds in at most; a longer backlog takes several runs.
 NUMINA_SUMMARY_BATCH = env.int("NUMINA_SUMMARY_BATCH", default=100)
+# A stored summary's length (import refuses more; model or legacy text is clipped) and
+# the characters of messages one summary prompt may carry.
+NUMINA_SUMMARY_MAX_CHARS = env.int("NUMINA_SUMMARY_MAX_CHARS", default=20_000)
+NUMINA_SUMMARY_INPUT_MAX_CHARS = env.int("NUMINA_SUMMARY_INPUT_MAX_CHARS", default=100_000)
 NUMINA_TITLE_MAX_TOKENS = env.int("NUMINA_TITLE_MAX_TOKENS", default=30)
 NUMINA_SWEEP_INTERVAL = env.int("NUMINA_SWEEP_INTERVAL", default=300)
 NUMINA_SWEEP_BATCH = env.int("NUMINA_SWEEP_BATCH", default=200)

@@ -5,6 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from .. import validation
 from ..models import Conversation, Message, Role
 
 
@@ -160,7 +161,17 @@ class SyncSerializer(serializers.Serializer):
 # --- export / import -------------------------------------------------------------------
 
 
+class ExportedMessagesSerializer(serializers.ListSerializer):
+    def to_internal_value(self, data):
+        # The count first: 10,000 messages over the limit must not each be cleaned first.
+        validation.check_import_size(messages=data)
+        return super().to_internal_value(data)
+
+
 class ExportedMessageSerializer(serializers.Serializer):
+    class Meta:
+        list_serializer_class = ExportedMessagesSerializer
+
     seq = serializers.IntegerField(required=False, min_value=1)
     role = serializers.ChoiceField(choices=Role.choices)
     content = _text()

@@ -170,7 +170,7 @@ def _insert_conversation(
         owner=user,
         title=clean_title,
         title_set_by_user=bool(clean_title),
-        summary=summary,
+        summary=validation.bounded_summary(summary),
         is_pinned=bool(is_pinned),
         legacy_key=legacy_key,
         last_activity_at=now,

@@ -6,10 +6,12 @@ them into the summary. The model is asked outside any transaction; the result is
 under the conversation's row lock and only when it covers more than what is stored, so
 ``summary_covers_seq`` only moves forward and two runs at once leave one summary.
 
-One run folds at most ``NUMINA_SUMMARY_BATCH`` messages, so a long imported history never
-makes one prompt too large for the model; it asks for the next run after commit. The
-model's tokens come out of the owner's daily budget (spend.py); over it, the summary
-waits for the next day and the context meanwhile keeps the recent window as it is.
+One run folds at most ``NUMINA_SUMMARY_BATCH`` messages and ``NUMINA_SUMMARY_INPUT_MAX_CHARS``
+characters of them (each quoted up to ``llm.QUOTE_CHARS``), after a previous summary of at
+most ``NUMINA_SUMMARY_MAX_CHARS``, so a long imported history never makes one prompt too
+large for the model; it asks for the next run after commit. The model's tokens come out of
+the owner's daily budget (spend.py); over it, the summary waits for the next day and the
+context meanwhile keeps the recent window as it is.
 """
 
 from __future__ import annotations
@@ -20,15 +22,40 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Left
 from django.utils import timezone
 
 from numina import metrics
 
-from .. import llm
+from .. import llm, validation
 from ..models import Conversation, Message
 from . import spend
 from .assistant import needs_summary
 from .conversations import save_changed
+
+
+def _batch(*, conversation: Conversation, covers: int) -> tuple[list[dict], int]:
+    """The messages after the summary up to ``covers``, and the seq the batch really
+    reaches: each message is read only as far as the prompt quotes it (llm.QUOTE_CHARS),
+    and the batch stops once NUMINA_SUMMARY_INPUT_MAX_CHARS are taken, so one prompt is
+    bounded however long the messages are; the rest waits for the next run."""
+    room = settings.NUMINA_SUMMARY_INPUT_MAX_CHARS
+    messages: list[dict] = []
+    reached = conversation.summary_covers_seq
+    rows = (
+        Message.objects.filter(
+            conversation=conversation, seq__gt=conversation.summary_covers_seq, seq__lte=covers
+        )
+        .order_by("seq")
+        .values_list("seq", "role", Left("content", llm.QUOTE_CHARS + 1))
+    )
+    for seq, role, content in rows:
+        if messages and len(content) > room:
+            break
+        messages.append({"role": role, "content": content})
+        room -= len(content)
+        reached = seq
+    return messages, reached
 
 
 def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
@@ -44,22 +71,13 @@ def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
         conversation.message_count - settings.NUMINA_CONTEXT_RECENT_MESSAGES,
         conversation.summary_covers_seq + settings.NUMINA_SUMMARY_BATCH,
     )
-    messages = [
-        {"role": role, "content": content}
-        for role, content in Message.objects.filter(
-            conversation=conversation,
-            seq__gt=conversation.summary_covers_seq,
-            seq__lte=covers,
-        )
-        .order_by("seq")
-        .values_list("role", "content")
-    ]
+    messages, covers = _batch(conversation=conversation, covers=covers)
     spend.ensure_within_budget(user=user)
     completion = llm.get_provider().summarize(
-        previous_summary=conversation.summary, messages=messages
+        previous_summary=validation.bounded_summary(conversation.summary), messages=messages
     )
     spend.record_usage(user=user, completion=completion)
-    summary = completion.text.replace("\x00", "").strip()
+    summary = validation.bounded_summary(completion.text).strip()
     if not summary:
         return conversation
     with transaction.atomic():

@@ -10,11 +10,11 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from .. import validation
 from ..models import Conversation, Message
 from .conversations import NewMessage, add_messages, save_changed, start_import
 
@@ -98,11 +98,11 @@ def import_conversation(
     messages: Sequence[NewMessage],
 ) -> Conversation:
     """A new conversation holding an export's messages, tags, title and summary."""
-    limit = settings.NUMINA_IMPORT_MAX_MESSAGES
-    if len(messages) > limit:
-        raise ValidationError(
-            {"messages": [f"Ensure this field has no more than {limit} elements."]}
-        )
+    # The bounds first, before any per-message work.
+    errors = validation.FieldErrors()
+    errors.check("messages", lambda value: validation.check_import_size(messages=value), messages)
+    summary = errors.check("summary", validation.clean_summary, summary)
+    errors.raise_if_any()
     client_ids = [m.client_id for m in messages if m.client_id]
     if len(set(map(str, client_ids))) != len(client_ids):
         raise ValidationError({"messages": ["Each client_id may appear only once."]})

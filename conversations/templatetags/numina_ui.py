@@ -9,7 +9,7 @@ from django import template
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from .. import markdown
+from .. import rendering
 
 register = template.Library()
 
@@ -18,14 +18,14 @@ MARKUP = re.compile(r"[*`#>~]+|^\s*[-+]\s+", re.MULTILINE)
 
 @register.filter
 def render_markdown(text: str) -> SafeString:
-    # Safe because markdown.render sanitises with nh3: the one place user or model text
+    # Safe because rendering.render sanitises with nh3: the one place user or model text
     # becomes markup.
-    return mark_safe(markdown.render(text))
+    return mark_safe(rendering.render(text))
 
 
 @register.filter
 def snippet(text: str) -> SafeString:
-    return mark_safe(markdown.clean_snippet(text))
+    return mark_safe(rendering.clean_snippet(text))
 
 
 @register.filter

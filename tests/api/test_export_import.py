@@ -1,4 +1,5 @@
 import json
+import time
 import uuid
 
 import pytest
@@ -147,6 +148,36 @@ def test_import_refuses_more_messages_than_the_limit(api, settings, conversation
     document = json.loads(body_of(api.get(export_url(conversation.id))))
     response = api.post(IMPORT, document, format="json")
     assert response.status_code == 400 and "messages" in response.json()
+
+
+def test_import_over_the_message_limit_is_refused_before_any_message_is_validated(api):
+    # 20,000 messages (~600 KB): refused by their count, not after each one is cleaned.
+    document = {
+        "format": "numina.conversation",
+        "version": 1,
+        "conversation": {"title": "too long"},
+        "messages": [{"role": "user", "content": "x", "metadata": {"n": n}} for n in range(20_000)],
+    }
+    body = json.dumps(document)
+    api.get("/api/v1/conversations/")  # the first request imports the URL conf: not timed
+    started = time.monotonic()
+    response = api.generic("POST", IMPORT, body, content_type="application/json")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 400
+    assert response.json()["messages"] == ["Ensure this field has no more than 10000 elements."]
+    assert elapsed < 0.5, f"{elapsed:.2f} s"
+    assert not Conversation.objects.exists()
+
+
+def test_import_refuses_a_summary_over_the_limit(api, settings, conversation):
+    document = json.loads(body_of(api.get(export_url(conversation.id))))
+    document["conversation"]["summary"] = "s" * (settings.NUMINA_SUMMARY_MAX_CHARS + 1)
+    response = api.post(IMPORT, document, format="json")
+    assert response.status_code == 400
+    assert response.json()["summary"] == [
+        f"Ensure this field has no more than {settings.NUMINA_SUMMARY_MAX_CHARS} characters."
+    ]
+    assert Conversation.objects.count() == 1
 
 
 def test_import_body_over_the_size_limit_is_a_400(api, settings):

@@ -374,6 +374,17 @@ def test_context_honours_the_budget(api, user, conversation):
     assert small["estimated_tokens"] < large["estimated_tokens"]
 
 
+def test_requesting_many_budgets_does_not_create_many_cache_entries(api, conversation):
+    from django_redis import get_redis_connection
+
+    redis = get_redis_connection("default")
+    for budget in range(100, 150):
+        assert api.get(context_url(conversation.id), {"budget": budget}).status_code == 200
+    assert api.get(context_url(conversation.id)).json()["cached"] is False
+    assert api.get(context_url(conversation.id)).json()["cached"] is True
+    assert len(redis.keys("*:context:*")) == 1
+
+
 @pytest.mark.parametrize("budget", ["0", "99", "100001", "many", "1.5"])
 def test_context_budget_out_of_range_is_400(api, conversation, budget):
     response = api.get(context_url(conversation.id), {"budget": budget})

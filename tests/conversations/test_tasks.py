@@ -250,6 +250,28 @@ def test_summarize_sends_the_previous_summary_and_the_new_messages(user, claude)
     assert Conversation.objects.get(pk=conversation.pk).summary == "Updated summary."
 
 
+def test_summary_prompt_is_bounded_however_long_the_summary_and_the_messages(
+    user, claude, settings
+):
+    settings.NUMINA_SUMMARY_INPUT_MAX_CHARS = 10_000
+    long = "word " * 19_000  # 95 KB a message
+    conversation = chatted(user, *[(f"Q{n} {long}", f"A{n} {long}") for n in range(15)])
+    # A summary stored before the bound (or written by hand): 1 MB.
+    Conversation.objects.filter(pk=conversation.pk).update(summary="old " * 250_000)
+    claude.answer(Reply("S" * 50_000))
+
+    run(tasks.summarize_conversation, conversation)
+
+    prompt = claude.requests[0].body["messages"][0]["content"]
+    bound = settings.NUMINA_SUMMARY_MAX_CHARS + settings.NUMINA_SUMMARY_INPUT_MAX_CHARS + 1000
+    assert len(prompt) < bound
+    assert "Q0 word" in prompt
+    conversation.refresh_from_db()
+    # Only what the prompt carried is covered: the rest waits for the next run.
+    assert 0 < conversation.summary_covers_seq < 30 - settings.NUMINA_CONTEXT_RECENT_MESSAGES
+    assert len(conversation.summary) == settings.NUMINA_SUMMARY_MAX_CHARS
+
+
 def test_summarize_twice_leaves_one_summary(user, claude):
     conversation = long_chat(user)
     claude.answer(Reply("Summary one."), Reply("Summary two."))
