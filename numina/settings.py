@@ -280,6 +280,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- REST framework -------------------------------------------------------------------
+# Reverse proxies in front of the web: with any, REMOTE_ADDR is a proxy's, not the client's.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.auth.TokenAuthentication",
@@ -368,10 +370,8 @@ DJANGO_GUID = {
     # Carries the request id into the tasks a request enqueues; workers log with LOGGING.
     "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=True)],
 }
-# /metrics answers a scrape from these networks, or one bearing this token; others get 404.
-NUMINA_METRICS_ALLOWED_IPS = env.list(
-    "NUMINA_METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"]
-)
+# /metrics answers a request bearing this token, or a direct loopback one when
+# NUM_PROXIES is 0 (numina/ops.py); others get 404.
 NUMINA_METRICS_TOKEN = env.str("NUMINA_METRICS_TOKEN", default="")
 NUMINA_READYZ_TIMEOUT = env.float("NUMINA_READYZ_TIMEOUT", default=1.0)
 # Serves benchmarks/floor.py's bare DRF list at /bench/floor/ (benchmarks only).
