@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -117,7 +118,8 @@ def start_server(*, port: int, workers: int, threads: int) -> subprocess.Popen:
         **os.environ,
         "DEBUG": "false",
         "STATIC_MANIFEST": "false",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-secret"),
+        # The web refuses short or published keys with DEBUG off (numina/startup.py).
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "NUMINA_THROTTLE_USER": "1000000/min",
         "NUMINA_THROTTLE_CHAT": "1000000/min",
         "ANTHROPIC_API_KEY": "",  # the offline provider: the benchmark never calls the model

@@ -221,7 +221,8 @@ NUMINA_THROTTLE_ANON = env.str("NUMINA_THROTTLE_ANON", default="120/min")
 NUMINA_THROTTLE_AUTH = env.str("NUMINA_THROTTLE_AUTH", default="10/min")
 NUMINA_THROTTLE_CHAT = env.str("NUMINA_THROTTLE_CHAT", default="30/min")
 # Proxies in front of the web that append to X-Forwarded-For; 0: the client address is
-# REMOTE_ADDR alone (numina/throttling.py: a forged header must not pick the bucket).
+# REMOTE_ADDR alone (numina/throttling.py: a forged header must not pick the bucket), and
+# /metrics needs its token from any address (numina/ops.py).
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 # Model tokens (input + output) per user per UTC day, for chat, titles and summaries; 0: none.
 NUMINA_DAILY_TOKEN_BUDGET = env.int("NUMINA_DAILY_TOKEN_BUDGET", default=200_000)
@@ -389,10 +390,8 @@ DJANGO_GUID = {
     # Carries the request id into the tasks a request enqueues; workers log with LOGGING.
     "INTEGRATIONS": [CeleryIntegration(use_django_logging=True, log_parent=True)],
 }
-# /metrics answers a scrape from these networks, or one bearing this token; others get 404.
-NUMINA_METRICS_ALLOWED_IPS = env.list(
-    "NUMINA_METRICS_ALLOWED_IPS", default=["127.0.0.1/32", "::1/128"]
-)
+# /metrics answers a request bearing this token, or a direct loopback one when
+# NUM_PROXIES is 0 (numina/ops.py); others get 404.
 NUMINA_METRICS_TOKEN = env.str("NUMINA_METRICS_TOKEN", default="")
 NUMINA_READYZ_TIMEOUT = env.float("NUMINA_READYZ_TIMEOUT", default=1.0)
 # Serves benchmarks/floor.py's bare DRF list at /bench/floor/ (benchmarks only).

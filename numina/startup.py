@@ -1,20 +1,93 @@
 """What the web (wsgi, asgi, runserver) does before it serves its first request: checks,
-and the limits that hold for web requests only."""
+and the limits that hold for web requests only.
+
+wsgi.py and asgi.py call them after loading Django; management commands do not (migrate and
+makemigrations sign nothing, so they run without a real key).
+"""
+
+import re
 
 from django.conf import settings
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.signals import connection_created
 
 STATEMENT_TIMEOUT_UID = "numina.startup.statement_timeout"
 
+# Keys someone may copy instead of generating one: the examples this repository publishes
+# (.env.example, docker-compose.yml, the README) and the usual tutorial values. They are
+# compared without case and punctuation, so "Change_Me" is "change-me".
+PUBLISHED_PLACEHOLDERS = frozenset(
+    {
+        "change-me-to-a-long-random-string",
+        "change-me-in-production",
+        "changeme",
+        "change-me",
+        "secret",
+        "secret-key",
+        "secretkey",
+        "your-secret-key",
+        "your-secret-key-here",
+        "django-secret-key",
+        "insecure",
+        "password",
+    }
+)
+# Every placeholder this project ever published asks to be changed; a key that still says
+# so, however long, was copied rather than generated.
+PLACEHOLDER_MARKER = "changeme"
 
-def refuse_development_secret_key() -> None:
-    """Sessions, CSRF tokens and password resets are signed with SECRET_KEY: serving them
-    with the key published in settings.py would let anyone forge them."""
-    if not settings.DEBUG and settings.SECRET_KEY == settings.DEV_SECRET_KEY:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is the development default while DEBUG is off: set SECRET_KEY."
+
+def _normalised(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def secret_key_problem(*, key: str, development_key: str) -> str | None:
+    """Why ``key`` must not sign anything in production, or None when it may.
+
+    The length and variety rule is Django's own (``check --deploy``'s security.W009): a key
+    an attacker can guess or brute-force lets them forge sessions, CSRF tokens and password
+    reset links.
+    """
+    if key == development_key:
+        return "is the development default"
+    normalised = _normalised(key)
+    if normalised in {_normalised(p) for p in PUBLISHED_PLACEHOLDERS} or (
+        PLACEHOLDER_MARKER in normalised
+    ):
+        return "is a published placeholder"
+    if key.startswith(SECRET_KEY_INSECURE_PREFIX):
+        return f"starts with {SECRET_KEY_INSECURE_PREFIX!r} (Django's throwaway keys)"
+    if len(key) < SECRET_KEY_MIN_LENGTH or len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        return (
+            f"is too weak: it needs at least {SECRET_KEY_MIN_LENGTH} characters and "
+            f"{SECRET_KEY_MIN_UNIQUE_CHARACTERS} different ones"
         )
+    return None
+
+
+def refuse_unsafe_secret_key() -> None:
+    """Sessions, CSRF tokens and password resets are signed with SECRET_KEY (and still
+    verified with SECRET_KEY_FALLBACKS): serving them with a key that is published or
+    guessable would let anyone forge them. DEBUG on is development, where anything goes."""
+    if settings.DEBUG:
+        return
+    keys = {"SECRET_KEY": settings.SECRET_KEY}
+    keys.update(
+        (f"SECRET_KEY_FALLBACKS[{i}]", fallback)
+        for i, fallback in enumerate(settings.SECRET_KEY_FALLBACKS)
+    )
+    for name, key in keys.items():
+        problem = secret_key_problem(key=key, development_key=settings.DEV_SECRET_KEY)
+        if problem:
+            raise ImproperlyConfigured(
+                f"{name} {problem} while DEBUG is off: set SECRET_KEY to a long random "
+                "string, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+            )
 
 
 def limit_statement_time() -> None:

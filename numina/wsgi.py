@@ -4,9 +4,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from numina.startup import limit_statement_time, refuse_development_secret_key
+from numina.startup import limit_statement_time, refuse_unsafe_secret_key
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "numina.settings")
 application = get_wsgi_application()
-refuse_development_secret_key()  # runserver loads this module too
+refuse_unsafe_secret_key()  # runserver loads this module too
 limit_statement_time()

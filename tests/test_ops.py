@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from conversations import services
 from numina.logs import TaskIdFilter
+from tests.deploy.compose import load_compose, service_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1
@@ -32,12 +33,14 @@ def test_readyz_with_every_service_up(client):
     assert response.json() == {"database": "ok", "cache": "ok", "broker": "ok"}
 
 
-def request_in_subprocess(path: str, **env: str) -> subprocess.CompletedProcess:
+def request_in_subprocess(
+    path: str, *, remote_addr: str = "127.0.0.1", **env: str
+) -> subprocess.CompletedProcess:
     """One request through Django in a fresh process with its own environment."""
     code = (
         "import django, json; django.setup();"
         "from django.test import Client;"
-        f"r = Client().get({path!r});"
+        f"r = Client().get({path!r}, REMOTE_ADDR={remote_addr!r});"
         "print(json.dumps({'status': r.status_code, 'body': r.content.decode()}))"
     )
     return subprocess.run(
@@ -84,6 +87,34 @@ def test_metrics_is_prometheus_text_for_allowed_addresses(client):
 
 def test_metrics_is_hidden_from_other_addresses(client):
     assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 404
+
+
+def test_metrics_from_the_compose_gateway_needs_the_token():
+    # docker-compose.yml publishes the web's port directly: every outside request arrives
+    # from the bridge network's gateway (172.16.0.0/12), never from the client's address.
+    web = load_compose(variables={"SECRET_KEY": "x" * 50})["services"]["web"]
+    metrics_env = {
+        name: value
+        for name, value in service_environment(service=web, variables={}).items()
+        if name.startswith(("NUMINA_METRICS", "NUM_PROXIES"))
+    }
+    got = answer(request_in_subprocess("/metrics", remote_addr="172.18.0.1", **metrics_env))
+    assert got["status"] == 404
+
+
+@pytest.mark.django_db
+def test_metrics_behind_a_reverse_proxy_needs_the_token_even_from_loopback(client, settings):
+    # A proxy on the same host makes every client 127.0.0.1.
+    settings.NUM_PROXIES = 1
+    settings.NUMINA_METRICS_TOKEN = "scrape-secret"
+    anonymous = client.get("/metrics", HTTP_X_FORWARDED_FOR="127.0.0.1")
+    scraper = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret")
+    assert (anonymous.status_code, scraper.status_code) == (404, 200)
+
+
+@pytest.mark.django_db
+def test_metrics_for_a_direct_ipv6_loopback_scrape(client):
+    assert client.get("/metrics", REMOTE_ADDR="::1").status_code == 200
 
 
 def test_metrics_with_the_token_from_anywhere(client, settings):
