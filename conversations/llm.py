@@ -149,6 +149,16 @@ def transcript(messages: Sequence[dict]) -> str:
 
 # --- Claude ---------------------------------------------------------------------------
 
+# Who retries a failed call, decided once so one title is never tried (SDK attempts) x
+# (task runs) times, 3 x 6 = 18 with the defaults. A chat reply has a person waiting and
+# no task around it: the SDK retries it (ANTHROPIC_MAX_RETRIES, short waits, honouring
+# Retry-After). Titles and summaries run only in Celery tasks, whose retries back off
+# from seconds to minutes with jitter, which is what an overloaded (529) or rate-limited
+# model needs: there the SDK makes one attempt and Celery owns the retries
+# (conversations/tasks.py), so a task makes NUMINA_TASK_MAX_RETRIES + 1 model requests at
+# most, and each run lasts at most one ANTHROPIC_TIMEOUT.
+BACKGROUND_SDK_RETRIES = 0
+
 
 @functools.lru_cache(maxsize=4)
 def _client(api_key: str, base_url: str, timeout: float, max_retries: int) -> anthropic.Anthropic:
@@ -161,12 +171,13 @@ def _client(api_key: str, base_url: str, timeout: float, max_retries: int) -> an
     )
 
 
-def client() -> anthropic.Anthropic:
+def client(*, max_retries: int | None = None) -> anthropic.Anthropic:
+    """The SDK client; ``max_retries`` overrides ANTHROPIC_MAX_RETRIES for one kind of call."""
     return _client(
         settings.ANTHROPIC_API_KEY,
         settings.ANTHROPIC_BASE_URL,
         float(settings.ANTHROPIC_TIMEOUT),
-        int(settings.ANTHROPIC_MAX_RETRIES),
+        int(settings.ANTHROPIC_MAX_RETRIES if max_retries is None else max_retries),
     )
 
 
@@ -209,9 +220,16 @@ def _completion(message) -> Completion:
 class AnthropicProvider:
     name = ANTHROPIC_PROVIDER
 
-    def _create(self, *, system: str, messages: list[dict], max_tokens: int) -> Completion:
+    def _create(
+        self,
+        *,
+        system: str,
+        messages: list[dict],
+        max_tokens: int,
+        max_retries: int | None = None,
+    ) -> Completion:
         try:
-            message = client().messages.create(
+            message = client(max_retries=max_retries).messages.create(
                 model=settings.ANTHROPIC_MODEL,
                 max_tokens=max_tokens,
                 system=system,
@@ -252,6 +270,7 @@ class AnthropicProvider:
             system=TITLE_INSTRUCTIONS,
             messages=title_prompt(messages),
             max_tokens=settings.NUMINA_TITLE_MAX_TOKENS,
+            max_retries=BACKGROUND_SDK_RETRIES,
         )
 
     def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> Completion:
@@ -259,6 +278,7 @@ class AnthropicProvider:
             system=SUMMARY_INSTRUCTIONS,
             messages=summary_prompt(previous_summary=previous_summary, messages=messages),
             max_tokens=settings.NUMINA_SUMMARY_MAX_TOKENS,
+            max_retries=BACKGROUND_SDK_RETRIES,
         )
 
 

@@ -7,15 +7,13 @@ Each function runs a fixed number of queries whatever the number of rows.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from . import selectors
+from . import cursors, selectors
 from .models import Conversation, Message
 
 # Pinned chats are shown whole above the paged list; past this many the oldest pinned
@@ -37,8 +35,9 @@ class SidebarSearch:
 
 
 def encode_cursor(conversation: Conversation) -> str:
-    raw = f"{conversation.last_activity_at.isoformat()}|{conversation.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    return cursors.sidebar_cursor(
+        last_activity_at=conversation.last_activity_at, conversation_id=conversation.id
+    )
 
 
 def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
@@ -46,10 +45,8 @@ def decode_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     if not cursor:
         return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        moment, _, conversation_id = raw.partition("|")
-        return datetime.fromisoformat(moment), uuid.UUID(conversation_id)
-    except (ValueError, UnicodeDecodeError, binascii.Error):
+        return cursors.sidebar_position(cursor=cursor)
+    except cursors.InvalidCursor:
         return None
 
 

@@ -3,11 +3,13 @@
 Titles and summaries are made in the background so no one waits for them. Every task
 may run twice (acks_late + reject_on_worker_lost redeliver a task whose worker died) and
 the services make that harmless. Retries are for transient model errors only
-(connection, timeout, 429, 5xx, 529), finite, with exponential backoff and full jitter;
-a request the model refuses (400 …) is not retried. Work for an owner over today's token
-budget is neither retried nor given up on: the task ends, and the sweeper (which skips
-owners over budget) enqueues it again once the UTC day has rolled over. The limits chain is
-``ANTHROPIC_TIMEOUT x attempts < soft time limit < hard time limit < visibility timeout``
+(connection, timeout, 429, 5xx, 529), finite, with exponential backoff and full jitter,
+and Celery's (autoretry_for) alone: the SDK makes one attempt per try, so a task makes
+NUMINA_TASK_MAX_RETRIES + 1 model requests at most. A request the model refuses (400 …)
+is not retried. Work for an owner over today's token budget is neither retried nor given
+up on: the task ends, and the sweeper (which skips owners over budget) enqueues it again
+once the UTC day has rolled over. The limits chain is
+``ANTHROPIC_TIMEOUT (one attempt) < soft time limit < hard time limit < visibility timeout``
 (see settings; a test asserts it).
 """
 
@@ -17,9 +19,8 @@ import functools
 import logging
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import transaction
 
@@ -31,24 +32,25 @@ from .services import spend, summaries, titles
 
 logger = logging.getLogger(__name__)
 
+# Celery owns the retries of model calls (the SDK makes one attempt in a task: see
+# llm.BACKGROUND_SDK_RETRIES). A transient model error that leaves the task is retried by
+# Celery's autoretry: exponential backoff from NUMINA_TASK_RETRY_BACKOFF seconds, capped at
+# NUMINA_TASK_RETRY_BACKOFF_MAX, fully jittered, NUMINA_TASK_MAX_RETRIES times at most.
 MODEL_TASK_OPTIONS: dict[str, Any] = {
     "bind": True,
     "acks_late": True,
     "reject_on_worker_lost": True,
+    "autoretry_for": (llm.TransientLLMError,),
     "max_retries": settings.NUMINA_TASK_MAX_RETRIES,
+    "retry_backoff": settings.NUMINA_TASK_RETRY_BACKOFF,
+    "retry_backoff_max": settings.NUMINA_TASK_RETRY_BACKOFF_MAX,
+    "retry_jitter": True,
+    # Used only when NUMINA_TASK_RETRY_BACKOFF is 0 (Celery then computes no backoff):
+    # retry at once rather than after Celery's default three minutes.
+    "default_retry_delay": 0,
     "soft_time_limit": settings.NUMINA_TASK_SOFT_TIME_LIMIT,
     "time_limit": settings.NUMINA_TASK_TIME_LIMIT,
 }
-
-
-def retry_countdown(retries: int) -> int:
-    """Seconds before the next try: exponential, capped, fully jittered."""
-    return get_exponential_backoff_interval(
-        factor=settings.NUMINA_TASK_RETRY_BACKOFF,
-        retries=retries,
-        maximum=settings.NUMINA_TASK_RETRY_BACKOFF_MAX,
-        full_jitter=True,
-    )
 
 
 def _conversation(conversation_id: str) -> Conversation | None:
@@ -56,11 +58,13 @@ def _conversation(conversation_id: str) -> Conversation | None:
     return Conversation.objects.select_related("owner").filter(pk=conversation_id).first()
 
 
-def _retry_or_none(task, exc: llm.LLMError):
-    """The retry to raise, or None when the error is permanent or the retries are spent."""
-    if exc.transient and task.request.retries < task.max_retries:
-        return task.retry(exc=exc, countdown=retry_countdown(task.request.retries))
-    return None
+def _celery_retries(*, task: Task, error: llm.LLMError) -> bool:
+    """Whether Celery's autoretry takes this error: transient, and tries left.
+
+    The task re-raises such an error for autoretry_for to schedule the next try; any
+    other error (permanent, or the last try's) the task handles itself, with its fallback.
+    """
+    return error.transient and task.request.retries < task.max_retries
 
 
 def _deferred(work: str, conversation_id: str) -> None:
@@ -82,9 +86,8 @@ def generate_title(self, conversation_id: str) -> str | None:
         metrics.titles.labels(outcome="deferred").inc()
         return None
     except llm.LLMError as exc:
-        retry = _retry_or_none(self, exc)
-        if retry is not None:
-            raise retry from exc
+        if _celery_retries(task=self, error=exc):
+            raise
         logger.warning("Title for %s from its first message: %s", conversation_id, exc)
         metrics.titles.labels(outcome="failed").inc()
         conversation = titles.fallback_title(user=owner, conversation_id=conversation.id)
@@ -109,9 +112,8 @@ def summarize_conversation(self, conversation_id: str) -> int | None:
         metrics.summaries.labels(outcome="deferred").inc()
         return None
     except llm.LLMError as exc:
-        retry = _retry_or_none(self, exc)
-        if retry is not None:
-            raise retry from exc
+        if _celery_retries(task=self, error=exc):
+            raise
         logger.warning("Summary for %s failed, left for the sweeper: %s", conversation_id, exc)
         metrics.summaries.labels(outcome="failed").inc()
         return None

@@ -35,7 +35,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from . import cache, llm, rendering, selectors, selectors_ui, services, streams, validation
+from . import cache, exports, llm, rendering, selectors, selectors_ui, services, streams, validation
 from .api.chat import ChatRateThrottle
 from .forms import ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
@@ -343,12 +343,6 @@ def delete(request: HttpRequest, conversation_id) -> HttpResponse:
     return redirect(reverse("home") if next_url.startswith(chat_url) else next_url)
 
 
-EXPORTS = {
-    "json": (services.export_json, "application/json", "json"),
-    "markdown": (services.export_markdown, "text/markdown; charset=utf-8", "md"),
-}
-
-
 @login_required
 @require_GET
 def export(request: HttpRequest, conversation_id) -> HttpResponse:
@@ -356,19 +350,15 @@ def export(request: HttpRequest, conversation_id) -> HttpResponse:
     conversation = _get_or_404(request, conversation_id)
     form = ExportForm(request.GET)
     chosen = form.cleaned_data["format"] if form.is_valid() else ""
-    write, content_type, extension = EXPORTS[chosen or "json"]
     try:
         slot = streams.acquire_stream_slot(user=request.user)
     except streams.TooManyStreams as exc:
         return _limit_reached(HttpResponse(exc.detail, content_type="text/plain"), exc)
-    messages = selectors.export_messages(conversation=conversation)
-    response = StreamingHttpResponse(
-        streams.HeldStream(write(conversation=conversation, messages=messages), slot=slot),
-        content_type=content_type,
+    return exports.export_download(
+        conversation=conversation,
+        export_format=chosen or exports.DEFAULT_EXPORT_FORMAT,
+        slot=slot,
     )
-    filename = services.export_filename(conversation=conversation, extension=extension)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 @login_required

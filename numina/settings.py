@@ -37,7 +37,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "knox",
     "drf_spectacular",
-    "django_filters",
     "django_htmx",
     "django_prometheus",
     "django_guid",
@@ -242,13 +241,12 @@ ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
 ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
 ANTHROPIC_MODEL = env.str("ANTHROPIC_MODEL", default="claude-sonnet-4-5")
 ANTHROPIC_MAX_TOKENS = env.int("ANTHROPIC_MAX_TOKENS", default=1024)
-# Seconds per attempt, and the SDK's own retries (attempts = retries + 1). Their product,
-# plus the SDK's waits between attempts, must stay under the tasks' soft time limit
-# (tests/conversations/test_tasks.py asserts the whole chain of limits).
+# Seconds per attempt, and the SDK's own retries of a chat reply (attempts = retries + 1).
+# Titles and summaries make one attempt per task run: Celery retries those
+# (conversations/llm.py, BACKGROUND_SDK_RETRIES), so one attempt's timeout must stay under
+# the tasks' soft time limit (tests/conversations/test_tasks.py asserts the chain).
 ANTHROPIC_TIMEOUT = env.float("ANTHROPIC_TIMEOUT", default=60.0)
 ANTHROPIC_MAX_RETRIES = env.int("ANTHROPIC_MAX_RETRIES", default=2)
-# The longest wait the SDK honours from a Retry-After header between its attempts.
-ANTHROPIC_MAX_RETRY_WAIT = 60
 
 # --- Context, titles, summaries (conversations/context.py, services, tasks) -----------
 NUMINA_SYSTEM_PROMPT = env.str(
@@ -278,7 +276,7 @@ NUMINA_SWEEP_BATCH = env.int("NUMINA_SWEEP_BATCH", default=200)
 NUMINA_SWEEP_GRACE = env.int("NUMINA_SWEEP_GRACE", default=120)
 
 # --- Celery tasks that call the model -------------------------------------------------
-# attempts x timeout (+ waits) < soft limit < hard limit < broker visibility timeout: a
+# one attempt's timeout < soft limit < hard limit < broker visibility timeout: a
 # task is never killed mid-call by its own limits, and Redis never redelivers a task that
 # is still running.
 NUMINA_TASK_MAX_RETRIES = env.int("NUMINA_TASK_MAX_RETRIES", default=5)

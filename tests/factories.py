@@ -3,8 +3,6 @@
 import factory
 from django.contrib.auth import get_user_model
 
-from conversations.models import Conversation, Message, Role, Tag
-
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -19,30 +17,3 @@ class UserFactory(factory.django.DjangoModelFactory):
     def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
-
-
-class TagFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Tag
-
-    owner = factory.SubFactory(UserFactory)
-    name = factory.Sequence(lambda n: f"tag{n}")
-
-
-class ConversationFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Conversation
-
-    owner = factory.SubFactory(UserFactory)
-    title = factory.Sequence(lambda n: f"Conversation {n}")
-
-
-class MessageFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Message
-
-    conversation = factory.SubFactory(ConversationFactory)
-    owner = factory.LazyAttribute(lambda m: m.conversation.owner)
-    seq = factory.Sequence(lambda n: n + 1)
-    role = Role.USER
-    content = factory.Faker("sentence")

@@ -1,7 +1,6 @@
 """Shapes of the API: output serializers match API.md's objects; input serializers only
 check types. Limits are enforced once, by the services (conversations/validation.py)."""
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -199,8 +198,3 @@ class ExportSerializer(serializers.Serializer):
     exported_at = serializers.DateTimeField(required=False)
     conversation = ExportedConversationSerializer()
     messages = ExportedMessageSerializer(many=True)
-
-
-@extend_schema_field(OpenApiTypes.BINARY)
-class DownloadField(serializers.Field):
-    """Marks a download in the schema."""

@@ -1,9 +1,6 @@
 """The conversation API of API.md: each view validates input, calls a service or a
 selector, and shapes the answer. No rules and no queries of their own."""
 
-import base64
-import binascii
-
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
@@ -16,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import cache, selectors, services, streams, validation
+from .. import cache, cursors, exports, selectors, services, streams, validation
 from . import serializers as s
 from .chat import limit_response
 from .pagination import MessageCursorPagination, SearchCursorPagination
@@ -216,25 +213,9 @@ class ExportView(APIView):
             slot = streams.acquire_stream_slot(user=request.user)
         except streams.TooManyStreams as exc:
             return limit_response(exc)
-        messages = selectors.export_messages(conversation=conversation)
-        if query["format"] == "markdown":
-            chunks, content_type, extension = (
-                services.export_markdown(conversation=conversation, messages=messages),
-                "text/markdown; charset=utf-8",
-                "md",
-            )
-        else:
-            chunks, content_type, extension = (
-                services.export_json(conversation=conversation, messages=messages),
-                "application/json",
-                "json",
-            )
-        response = StreamingHttpResponse(
-            streams.HeldStream(chunks, slot=slot), content_type=content_type
+        return exports.export_download(
+            conversation=conversation, export_format=query["format"], slot=slot
         )
-        filename = services.export_filename(conversation=conversation, extension=extension)
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
 
 
 class ImportView(APIView):
@@ -274,22 +255,13 @@ class SearchView(GenericAPIView):
         return self.get_paginated_response(s.SearchResultSerializer(page, many=True).data)
 
 
-def _encode_since(position: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{position}".encode()).decode().rstrip("=")
-
-
-def _decode_since(token: str | None) -> int:
+def _since(token: str | None) -> int:
+    """The change number a client's ``since`` resumes after; none: from the beginning."""
     if not token:
         return 0
     try:
-        version, _, position = (
-            base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode().partition(":")
-        )
-        if version != "v1":
-            raise ValueError(token)
-        # Change numbers are PostgreSQL bigints.
-        return validation.parse_count(position, maximum=2**63 - 1)
-    except (ValueError, UnicodeDecodeError, binascii.Error, DjangoValidationError):
+        return cursors.sync_position(token=token)
+    except cursors.InvalidCursor:
         raise ValidationError(
             {"since": ["Not a sync token from this server; start without one."]}
         ) from None
@@ -315,14 +287,14 @@ class SyncView(APIView):
             query.get("page_size", settings.NUMINA_SYNC_PAGE_SIZE), settings.NUMINA_MAX_PAGE_SIZE
         )
         page = selectors.sync_changes(
-            user=request.user, since=_decode_since(query.get("since")), limit=limit
+            user=request.user, since=_since(query.get("since")), limit=limit
         )
         return Response(
             s.SyncSerializer(
                 {
                     "conversations": page.conversations,
                     "deleted": page.deleted,
-                    "next_since": _encode_since(page.next_since),
+                    "next_since": cursors.sync_token(position=page.next_since),
                     "has_more": page.has_more,
                 }
             ).data

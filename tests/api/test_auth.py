@@ -129,9 +129,16 @@ def test_logout_revokes_only_that_token(anon_api, user, token_for):
     assert anon_api.get(ME).status_code == 200
 
 
-def test_session_logout_ends_the_session(session_api):
+def test_session_logout_ends_the_session_with_a_401_bearer_challenge(session_api):
     assert session_api.post(LOGOUT).status_code == 204
-    assert session_api.get(ME).status_code in {401, 403}
+
+    response = session_api.get(ME)
+
+    # Bearer tokens are the first authentication class, so DRF answers an unauthenticated
+    # request 401 with their challenge (a 403 would mean no class can challenge).
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert response.json()["code"] == "not_authenticated"
 
 
 def test_me_without_credentials_is_401(anon_api):

@@ -12,17 +12,17 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from conversations import services, tasks
+from conversations import llm, services, tasks
 from conversations.models import Conversation
+from conversations.services import titles
 from numina.celery import app as celery_app
 from tests.fake_anthropic import Fail, Gate, Reply
 
 
 @pytest.fixture
-def fast_retries(settings, monkeypatch):
-    """No wait between task retries, two task retries, no SDK retries."""
-    settings.NUMINA_TASK_RETRY_BACKOFF = 0
-    settings.ANTHROPIC_MAX_RETRIES = 0
+def fast_retries(monkeypatch):
+    """Two task retries. Tasks run eagerly here, so Celery retries them without waiting;
+    ANTHROPIC_MAX_RETRIES stays 2 (the claude fixture), which tasks must not use."""
     for task in (tasks.generate_title, tasks.summarize_conversation):
         monkeypatch.setattr(task, "max_retries", 2)
 
@@ -67,11 +67,15 @@ def run(task, conversation):
 # --- limits and options ---------------------------------------------------------------
 
 
+# The longest Retry-After the SDK honours between two of its attempts.
+SDK_LONGEST_RETRY_WAIT = 60
+
+
 def test_limits_chain_sdk_attempts_under_soft_under_hard_under_visibility():
     s = django_settings
-    attempts = s.ANTHROPIC_MAX_RETRIES + 1
-    worst_sdk_call = s.ANTHROPIC_TIMEOUT * attempts + s.ANTHROPIC_MAX_RETRIES * (
-        s.ANTHROPIC_MAX_RETRY_WAIT
+    attempts = llm.BACKGROUND_SDK_RETRIES + 1
+    worst_sdk_call = (
+        s.ANTHROPIC_TIMEOUT * attempts + llm.BACKGROUND_SDK_RETRIES * SDK_LONGEST_RETRY_WAIT
     )
     visibility = s.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
 
@@ -104,14 +108,13 @@ def test_model_tasks_retry_a_finite_number_of_times():
         assert 0 < task.max_retries <= 10
 
 
-def test_retry_countdown_is_jittered_and_capped(settings):
-    settings.NUMINA_TASK_RETRY_BACKOFF = 5
-    settings.NUMINA_TASK_RETRY_BACKOFF_MAX = 60
-
-    waits = {tasks.retry_countdown(retries) for retries in range(10) for _ in range(20)}
-
-    assert max(waits) <= 60
-    assert len(waits) > 5  # jitter: not one fixed schedule
+def test_model_tasks_back_off_with_celerys_capped_full_jitter_from_settings():
+    for task in (tasks.generate_title, tasks.summarize_conversation):
+        assert task.autoretry_for == (llm.TransientLLMError,)
+        assert task.max_retries == django_settings.NUMINA_TASK_MAX_RETRIES
+        assert task.retry_backoff == django_settings.NUMINA_TASK_RETRY_BACKOFF
+        assert task.retry_backoff_max == django_settings.NUMINA_TASK_RETRY_BACKOFF_MAX
+        assert task.retry_jitter is True
 
 
 def test_beat_schedules_the_sweeper_and_the_cache_replay():
@@ -183,6 +186,39 @@ def test_model_failing_every_time_ends_in_the_fallback_title(
 
     assert Conversation.objects.get(pk=conversation.pk).title == "Plan my week please"
     assert len(claude.requests) == tries  # max_retries = 2
+
+
+@pytest.mark.parametrize(
+    ("task", "exchanges"),
+    [
+        pytest.param(tasks.generate_title, 1, id="title"),
+        pytest.param(tasks.summarize_conversation, 30, id="summary"),
+    ],
+)
+def test_a_task_facing_repeated_529s_asks_the_model_max_retries_plus_one_times(
+    user, claude, settings, task, exchanges
+):
+    # Celery owns the retries and the SDK makes one attempt per try: with the defaults
+    # (5 task retries, ANTHROPIC_MAX_RETRIES = 2) that is 6 requests, not 3 x 6 = 18.
+    assert settings.ANTHROPIC_MAX_RETRIES == 2
+    conversation = long_chat(user, count=exchanges)
+    claude.default = Fail(529)
+
+    run(task, conversation)
+
+    assert len(claude.requests) == django_settings.NUMINA_TASK_MAX_RETRIES + 1 == 6
+
+
+def test_a_chat_reply_facing_repeated_529s_is_retried_by_the_sdk(user, claude, settings):
+    # No task around a chat reply: the SDK's own retries are the only ones.
+    claude.default = Fail(529)
+
+    with pytest.raises(llm.TransientLLMError):
+        llm.get_provider().reply(
+            system="You are a test.", messages=[{"role": "user", "content": "Hi"}]
+        )
+
+    assert len(claude.requests) == settings.ANTHROPIC_MAX_RETRIES + 1
 
 
 def test_generate_title_twice_leaves_one_title(user, claude):
@@ -362,13 +398,42 @@ def test_enqueue_waits_for_commit(user, enqueued, django_capture_on_commit_callb
     assert enqueued == ["conversations.tasks.generate_title"]
 
 
-def test_broker_down_at_commit_does_not_fail_the_request(monkeypatch):
-    def broker_down(*args, **kwargs):
-        raise ConnectionError("broker down")
+@pytest.mark.django_db(transaction=True)
+def test_broker_down_at_commit_does_not_fail_the_request(user, settings):
+    # A process whose broker nothing listens on: the chat must still answer and keep both
+    # messages, and the sweeper must find the title that could not be enqueued.
+    db = settings.DATABASES["default"]
+    database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    code = (
+        "import django; django.setup();"
+        "from django.contrib.auth import get_user_model;"
+        "from conversations import services;"
+        f"user = get_user_model().objects.get(pk={str(user.pk)!r});"
+        "print(services.chat(user=user, message='Is the broker up?').conversation.id)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "numina.settings",
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            "ANTHROPIC_API_KEY": "",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
-    monkeypatch.setattr(tasks.generate_title, "delay", broker_down)
-
-    tasks._send(tasks.generate_title, "00000000-0000-0000-0000-000000000000")  # no raise
+    assert result.returncode == 0, result.stderr[-3000:]
+    conversation = Conversation.objects.get(pk=result.stdout.split()[-1])
+    assert conversation.owner_id == user.pk
+    assert conversation.messages.count() == 2 and conversation.title == ""
+    settings.NUMINA_SWEEP_GRACE = 0
+    assert conversation.id in titles.conversations_missing_title(limit=10)
 
 
 # --- the embedded default -------------------------------------------------------------

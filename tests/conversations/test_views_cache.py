@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from accounts.services import issue_token
 from conversations import cache as numina_cache
 from conversations import services
+from conversations.models import Message
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,8 +46,14 @@ def test_the_chat_pages_messages_are_served_from_the_cache(browser, owner, conve
     first = browser.get(reverse("chat", args=[conversation.id]))
     assert "<strong>first</strong>" in first.content.decode()
     assert cached_page(owner, conversation) is not None
-    second = browser.get(reverse("chat", args=[conversation.id]))
-    assert "<strong>first</strong>" in second.content.decode()
+    # Behind the cache's back (no service, so no invalidation): a page built from the
+    # database would show the new text, one served from the cache still the old.
+    Message.objects.filter(conversation=conversation).update(content="**changed behind**")
+
+    second = browser.get(reverse("chat", args=[conversation.id])).content.decode()
+
+    assert "<strong>first</strong>" in second
+    assert "changed behind" not in second
 
 
 def test_a_message_sent_from_the_page_shows_on_the_next_load(browser, owner, conversation):

@@ -132,10 +132,31 @@ def wait_for_title(conversation_id, worker) -> str:
     pytest.fail(f"no title after {WAIT_SECONDS}s\n{worker_log(worker)}")
 
 
-def worker_log(worker) -> str:
+def wait_for_tasks_to_finish(task_ids, worker) -> None:
+    """Until the worker has logged each task as done (succeeded, or retried or failed)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        log = worker_log(worker, tail=None)
+        finished = {
+            task_id
+            for task_id in task_ids
+            if any(
+                task_id in line and (" succeeded in " in line or " raised " in line)
+                for line in log.splitlines()
+            )
+        }
+        if finished == set(task_ids):
+            return
+        assert worker.poll() is None, worker_log(worker)
+        time.sleep(0.1)
+    pytest.fail(f"tasks {sorted(task_ids)} not done after {WAIT_SECONDS}s\n{worker_log(worker)}")
+
+
+def worker_log(worker, tail: int | None = 5000) -> str:
     worker.log.flush()
     worker.log.seek(0)
-    return worker.log.read()[-5000:]
+    text = worker.log.read()
+    return text if tail is None else text[-tail:]
 
 
 def test_real_worker_gives_a_new_conversation_a_title(user, worker, claude_for_worker):
@@ -152,9 +173,9 @@ def test_real_worker_with_a_task_delivered_twice_leaves_one_title(user, worker, 
     services.add_message(user=user, conversation_id=conversation.id, role="user", content="Hi")
     before = Conversation.objects.get(pk=conversation.pk).change_seq
 
-    tasks.generate_title.delay(str(conversation.id))
-    tasks.generate_title.delay(str(conversation.id))
+    deliveries = [tasks.generate_title.delay(str(conversation.id)).id for _ in range(2)]
 
-    assert wait_for_title(conversation.id, worker) == "Twice delivered"
-    time.sleep(1)  # let the second delivery finish too
-    assert Conversation.objects.get(pk=conversation.pk).change_seq == before + 1
+    wait_for_tasks_to_finish(deliveries, worker)  # both, not only the first to title it
+    updated = Conversation.objects.get(pk=conversation.pk)
+    assert updated.title == "Twice delivered"
+    assert updated.change_seq == before + 1
