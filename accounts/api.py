@@ -119,7 +119,8 @@ class LogoutView(APIView):
         if request.auth is not None:
             services.revoke_token(token=request.auth)  # this device only
         else:
-            session_logout(request._request)
+            # Django's logout takes the HttpRequest DRF wraps (DRF documents _request).
+            session_logout(request._request)  # noqa: SLF001
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -167,11 +167,11 @@ def _raise_version(*, kind: str, scope: str, version: int) -> bool:
 
     try:
         get_redis_connection("default").eval(_RAISE, 1, cache.make_key(key), version, VERSION_TTL)
-        return True
     except RedisError:
         logger.warning("cache: could not raise %s to %s", key, version)
         breaker.trip()
         return False
+    return True
 
 
 def list_scope(*, owner_id: Any) -> str:

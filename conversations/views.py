@@ -149,7 +149,7 @@ def _chat_page(
         "conversation": conversation,
         # Our own template's output (message text inside it is escaped or sanitised there);
         # marked safe again because a trip through the cache drops the marking.
-        "messages_html": mark_safe(rendered["html"]),
+        "messages_html": mark_safe(rendered["html"]),  # noqa: S308
         "first_seq": rendered["first_seq"],
         "has_earlier": (rendered["first_seq"] or 1) > 1,
         "form": form or MessageForm(),
