@@ -112,7 +112,7 @@ def _client_call(method: str, *args, **kwargs) -> tuple[bool, Any]:
     from redis.exceptions import RedisError
 
     try:
-        return True, getattr(cache.client, method)(*args, **kwargs)
+        return True, getattr(cache.client, method)(*args, **kwargs)  # type: ignore[attr-defined]  # django-redis
     except (ConnectionInterrupted, RedisError):
         logger.warning("cache: Redis unreachable during %s; serving from PostgreSQL", method)
         breaker.trip()

@@ -98,7 +98,7 @@ class LegacyRedis:
         return snapshots
 
     def delete_if_unchanged(self, snapshot: Snapshot) -> bool:
-        keys = [snapshot.raw_key, *snapshot.companions]
+        keys: list[bytes | str] = [snapshot.raw_key, *snapshot.companions]
         return bool(self._delete(keys=keys, args=[digest(snapshot)]))
 
 
