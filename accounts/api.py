@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import selectors, services
-from .models import DeviceName, User
+from .models import DeviceName, User, signed_in_user
 from .throttling import SIGN_IN_THROTTLES
 
 
@@ -119,7 +119,8 @@ class LogoutView(APIView):
         if request.auth is not None:
             services.revoke_token(token=request.auth)  # this device only
         else:
-            session_logout(request._request)
+            # Django's logout takes the HttpRequest DRF wraps (DRF documents _request).
+            session_logout(request._request)  # noqa: SLF001
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -132,7 +133,7 @@ class MeView(APIView):
 class LogoutAllView(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Request) -> Response:
-        services.revoke_all_tokens(user=request.user)
+        services.revoke_all_tokens(user=signed_in_user(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -154,7 +155,7 @@ class DeviceSerializer(serializers.Serializer):
 class DeviceListView(APIView):
     @extend_schema(responses={200: DeviceSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        devices = selectors.live_devices(user=request.user)
+        devices = selectors.live_devices(user=signed_in_user(request))
         return Response(DeviceSerializer(devices, many=True, context={"request": request}).data)
 
 
@@ -168,5 +169,5 @@ class DeviceDetailView(APIView):
         }
     )
     def delete(self, request: Request, device_id: str) -> Response:
-        services.revoke_device(user=request.user, device_id=device_id)
+        services.revoke_device(user=signed_in_user(request), device_id=device_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .forms import SignupForm
-from .models import DeviceName
+from .models import DeviceName, signed_in_user
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -38,7 +38,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def get_context_data(self, **kwargs):
         return {
             **super().get_context_data(**kwargs),
-            "devices": selectors.live_devices(user=self.request.user),
+            "devices": selectors.live_devices(user=signed_in_user(self.request)),
         }
 
 
@@ -46,7 +46,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 @require_POST
 def revoke_device(request: HttpRequest, device_id: str) -> HttpResponse:
     try:
-        services.revoke_device(user=request.user, device_id=device_id)
+        services.revoke_device(user=signed_in_user(request), device_id=device_id)
     except DeviceName.DoesNotExist:
         raise Http404("No such device.") from None
     messages.success(request, "The device was signed out.")
@@ -56,6 +56,6 @@ def revoke_device(request: HttpRequest, device_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def sign_out_all_devices(request: HttpRequest) -> HttpResponse:
-    services.revoke_all_tokens(user=request.user)
+    services.revoke_all_tokens(user=signed_in_user(request))
     messages.success(request, "Every device was signed out.")
     return redirect("password_change")

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 
+from accounts.models import signed_in_user
 from conversations.models import Conversation
 
 
@@ -37,4 +38,4 @@ class FloorListView(ListAPIView):
     pagination_class = FloorPagination
 
     def get_queryset(self):
-        return Conversation.objects.filter(owner=self.request.user, is_archived=False)
+        return Conversation.objects.filter(owner=signed_in_user(self.request), is_archived=False)

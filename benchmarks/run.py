@@ -150,9 +150,10 @@ def start_server(*, port: int, workers: int, threads: int) -> subprocess.Popen:
     while time.time() < deadline:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/accounts/login/", timeout=1)
-            return server
         except OSError:
             time.sleep(0.3)
+        else:
+            return server
     server.kill()
     raise SystemExit("gunicorn did not start")
 

@@ -178,7 +178,8 @@ class TagAdminForm(forms.ModelForm):
         try:
             self.instance.validate_constraints()
         except forms.ValidationError as exc:
-            self._update_errors(exc)
+            # Django's own path from a model ValidationError to the form's fields.
+            self._update_errors(exc)  # type: ignore[attr-defined]
 
 
 @admin.register(Tag)

@@ -112,7 +112,7 @@ def _client_call(method: str, *args, **kwargs) -> tuple[bool, Any]:
     from redis.exceptions import RedisError
 
     try:
-        return True, getattr(cache.client, method)(*args, **kwargs)
+        return True, getattr(cache.client, method)(*args, **kwargs)  # type: ignore[attr-defined]  # django-redis
     except (ConnectionInterrupted, RedisError):
         logger.warning("cache: Redis unreachable during %s; serving from PostgreSQL", method)
         breaker.trip()
@@ -167,11 +167,11 @@ def _raise_version(*, kind: str, scope: str, version: int) -> bool:
 
     try:
         get_redis_connection("default").eval(_RAISE, 1, cache.make_key(key), version, VERSION_TTL)
-        return True
     except RedisError:
         logger.warning("cache: could not raise %s to %s", key, version)
         breaker.trip()
         return False
+    return True
 
 
 def list_scope(*, owner_id: Any) -> str:

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 
 from . import validation
 
-SYNC_TOKEN_VERSION = "v1"
+SYNC_TOKEN_VERSION = "v1"  # noqa: S105 (a format tag, not a secret)
 # Change numbers are PostgreSQL bigints.
 MAX_CHANGE_NUMBER = 2**63 - 1
 

@@ -23,10 +23,11 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import anthropic
 import httpx
+from anthropic.types import MessageParam
 from django.conf import settings
 
 from numina import metrics
@@ -233,7 +234,7 @@ class AnthropicProvider:
                 model=settings.ANTHROPIC_MODEL,
                 max_tokens=max_tokens,
                 system=system,
-                messages=messages,
+                messages=cast("list[MessageParam]", messages),
             )
         except anthropic.AnthropicError as exc:
             raise _translate(exc) from exc
@@ -250,7 +251,7 @@ class AnthropicProvider:
                 model=settings.ANTHROPIC_MODEL,
                 max_tokens=settings.ANTHROPIC_MAX_TOKENS,
                 system=system,
-                messages=messages,
+                messages=cast("list[MessageParam]", messages),
             ) as stream:
                 yield from stream.text_stream
                 final = stream.get_final_message()

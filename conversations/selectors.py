@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
@@ -19,8 +19,19 @@ from django.db.models import F, FloatField, OuterRef, Prefetch, Q, QuerySet, Val
 from django.db.models.functions import Cast, Replace, Substr
 
 from . import validation
-from .models import SEARCH_CONFIG, ChangeCounter, Conversation, DeletedConversation, Message, Tag
+from .models import (
+    SEARCH_CONFIG,
+    ChangeCounter,
+    Conversation,
+    ConversationQuerySet,
+    DeletedConversation,
+    Message,
+    Tag,
+)
 from .services import as_uuid
+
+# A queryset of conversations keeps its own class (and its chainable methods) through here.
+_Conversations = TypeVar("_Conversations", bound=QuerySet[Conversation])
 
 
 def _clean_query(query: Any) -> str:
@@ -30,7 +41,7 @@ def _clean_query(query: Any) -> str:
         raise ValidationError({"q": exc.messages}) from None
 
 
-def with_tag_names(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+def with_tag_names(conversations: _Conversations) -> _Conversations:
     """Each conversation's tag names, sorted, as ``tag_names`` (read by
     ``Conversation.tag_list``).
 
@@ -43,7 +54,7 @@ def with_tag_names(conversations: QuerySet[Conversation]) -> QuerySet[Conversati
     return conversations.prefetch_related("tags")
 
 
-def _owned(*, user) -> QuerySet[Conversation]:
+def _owned(*, user) -> ConversationQuerySet:
     return with_tag_names(Conversation.objects.owned_by(user))
 
 

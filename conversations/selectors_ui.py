@@ -98,7 +98,7 @@ def sidebar_search(*, user, query: str, limit: int) -> SidebarSearch:
         ]
     )
     messages = list(
-        selectors.search_messages(user=user, query=query).order_by("-rank", "-id")[:limit]
+        selectors.search_messages(user=user, query=query).order_by("-rank", "-id")[:limit]  # type: ignore[misc]  # rank: annotated by search_messages
     )
     return SidebarSearch(conversations=conversations, messages=messages)
 

@@ -47,7 +47,7 @@ class TooManyStreams(LimitReached):
     code = "too_many_streams"
 
 
-def _key(user_id) -> str:
+def slots_key(user_id) -> str:
     return f"streams:{user_id}"
 
 
@@ -64,7 +64,7 @@ class StreamSlot:
     """One held slot. ``release`` is idempotent; ``keep_alive`` pushes its expiry on."""
 
     def __init__(self, *, user_id, member: str | None) -> None:
-        self._key = _key(user_id)
+        self._key = slots_key(user_id)
         # None: no slot is held in Redis (no cap, no Redis, or Redis was down).
         self._member = member
         self._renewed_at = time.monotonic()
@@ -111,7 +111,7 @@ def acquire_stream_slot(*, user) -> StreamSlot:
         if client is None:
             # The embedded default (local-memory cache): one machine, no shared count.
             return StreamSlot(user_id=user.pk, member=None)
-        taken = client.eval(_ACQUIRE, 1, _key(user.pk), now, cap, now + ttl, member, ttl)
+        taken = client.eval(_ACQUIRE, 1, slots_key(user.pk), now, cap, now + ttl, member, ttl)
     except RedisError:
         logger.warning("streams: Redis unreachable, stream cap not applied", exc_info=True)
         return StreamSlot(user_id=user.pk, member=None)

@@ -64,7 +64,8 @@ def _celery_retries(*, task: Task, error: llm.LLMError) -> bool:
     The task re-raises such an error for autoretry_for to schedule the next try; any
     other error (permanent, or the last try's) the task handles itself, with its fallback.
     """
-    return error.transient and task.request.retries < task.max_retries
+    # max_retries None is Celery's "no limit".
+    return error.transient and (task.max_retries is None or task.request.retries < task.max_retries)
 
 
 def _deferred(work: str, conversation_id: str) -> None:

@@ -197,9 +197,7 @@ def _check_json_value(value: Any, *, max_depth: int) -> None:
                     if not isinstance(key, str):
                         raise ValidationError("Object keys must be strings.")
                     _check_text(key)
-                children = item.values()
-            else:
-                children = item
+            children = item.values() if isinstance(item, dict) else item
             pending.extend((child, depth + 1) for child in children)
         elif isinstance(item, str):
             _check_text(item)

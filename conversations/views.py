@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages as flash
@@ -34,6 +35,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
 
 from . import cache, exports, llm, rendering, selectors, selectors_ui, services, streams, validation
 from .api.chat import ChatRateThrottle
@@ -41,6 +43,13 @@ from .forms import ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
 from .models import Conversation
 from .services import spend
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it (its documented typing pattern)."""
+
+    htmx: HtmxDetails
+
 
 CHANGED = "conversationsChanged"
 SEARCH_LIMIT = 20
@@ -52,14 +61,14 @@ STREAM_HEADER = "X-Numina-Stream"
 SEQ_MAX = 2**31 - 1
 
 
-def _get_or_404(request: HttpRequest, conversation_id) -> Conversation:
+def _get_or_404(request: HtmxHttpRequest, conversation_id) -> Conversation:
     try:
         return selectors.get_conversation(user=request.user, conversation_id=conversation_id)
     except Conversation.DoesNotExist:
         raise Http404("No such chat.") from None
 
 
-def _current_chat_id(request: HttpRequest) -> str | None:
+def _current_chat_id(request: HtmxHttpRequest) -> str | None:
     """The chat open in the page an htmx request came from (for the sidebar's highlight)."""
     if not request.htmx or not request.htmx.current_url_abs_path:
         return None
@@ -71,7 +80,7 @@ def _current_chat_id(request: HttpRequest) -> str | None:
     return str(chat_id) if chat_id else None
 
 
-def _sidebar(request: HttpRequest, *, current_id=None) -> dict:
+def _sidebar(request: HtmxHttpRequest, *, current_id=None) -> dict:
     """The sidebar's state from the query string: ?archived=1, ?q=…, ?cursor=…."""
     archived = request.GET.get("archived") == "1"
     query = request.GET.get("q", "").strip()
@@ -106,7 +115,7 @@ def _is_offline() -> bool:
 
 
 def _rendered_messages(
-    request: HttpRequest, conversation: Conversation, *, before_seq: int | None
+    request: HtmxHttpRequest, conversation: Conversation, *, before_seq: int | None
 ) -> dict:
     """A window of the chat's messages as HTML (Markdown rendered and sanitised), with the
     first one's seq. The newest window — what opening a chat shows — comes from the same
@@ -138,9 +147,9 @@ def _rendered_messages(
 
 
 def _chat_page(
-    request: HttpRequest, conversation: Conversation | None, *, form=None, status=200
+    request: HtmxHttpRequest, conversation: Conversation | None, *, form=None, status=200
 ) -> HttpResponse:
-    rendered = (
+    rendered: dict[str, Any] = (
         _rendered_messages(request, conversation, before_seq=_before_seq(request))
         if conversation
         else {"html": "", "first_seq": None}
@@ -149,7 +158,7 @@ def _chat_page(
         "conversation": conversation,
         # Our own template's output (message text inside it is escaped or sanitised there);
         # marked safe again because a trip through the cache drops the marking.
-        "messages_html": mark_safe(rendered["html"]),
+        "messages_html": mark_safe(rendered["html"]),  # noqa: S308
         "first_seq": rendered["first_seq"],
         "has_earlier": (rendered["first_seq"] or 1) > 1,
         "form": form or MessageForm(),
@@ -160,7 +169,7 @@ def _chat_page(
     return render(request, "conversations/chat.html", context, status=status)
 
 
-def _before_seq(request: HttpRequest) -> int | None:
+def _before_seq(request: HtmxHttpRequest) -> int | None:
     """The seq of ?before= ("earlier messages"); a value that is no seq shows the newest
     messages, as a page without it would."""
     try:
@@ -180,7 +189,7 @@ def _should_poll_title(conversation: Conversation | None, *, polls: int) -> bool
 
 @login_required
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HtmxHttpRequest) -> HttpResponse:
     """The newest active chat, or an empty composer for a first one."""
     newest = selectors.list_conversations(user=request.user).prefetch_related(None).first()
     return _chat_page(request, newest)
@@ -188,19 +197,19 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def new_chat(request: HttpRequest) -> HttpResponse:
+def new_chat(request: HtmxHttpRequest) -> HttpResponse:
     return _chat_page(request, None)
 
 
 @login_required
 @require_GET
-def chat_detail(request: HttpRequest, conversation_id) -> HttpResponse:
+def chat_detail(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
     return _chat_page(request, _get_or_404(request, conversation_id))
 
 
 @login_required
 @require_GET
-def chat_list(request: HttpRequest) -> HttpResponse:
+def chat_list(request: HtmxHttpRequest) -> HttpResponse:
     """The sidebar's list (a tab, a search, or the next page): htmx only."""
     if not request.htmx:
         return HttpResponseRedirect(f"{reverse('home')}?{request.GET.urlencode()}")
@@ -214,7 +223,7 @@ def chat_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def chat_title(request: HttpRequest, conversation_id) -> HttpResponse:
+def chat_title(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
     """The chat's heading; polls itself while the worker has not titled the chat yet."""
     conversation = _get_or_404(request, conversation_id)
     try:
@@ -239,7 +248,7 @@ def chat_title(request: HttpRequest, conversation_id) -> HttpResponse:
     )
 
 
-def _next_url(request: HttpRequest, default: str) -> str:
+def _next_url(request: HtmxHttpRequest, default: str) -> str:
     candidate = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -248,14 +257,14 @@ def _next_url(request: HttpRequest, default: str) -> str:
     return default
 
 
-def _done(request: HttpRequest, conversation_id) -> HttpResponse:
+def _done(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
     """After an action: 204 + the sidebar reloads (htmx), or back where the form was."""
     if request.htmx:
         return HttpResponse(status=204, headers={"HX-Trigger": CHANGED})
     return redirect(_next_url(request, reverse("chat", args=[conversation_id])))
 
 
-def _act(service, request: HttpRequest, conversation_id, **kwargs) -> None:
+def _act(service, request: HtmxHttpRequest, conversation_id, **kwargs) -> None:
     try:
         service(user=request.user, conversation_id=conversation_id, **kwargs)
     except Conversation.DoesNotExist:
@@ -272,14 +281,14 @@ ACTIONS = {
 
 @login_required
 @require_POST
-def chat_action(request: HttpRequest, conversation_id, action: str) -> HttpResponse:
+def chat_action(request: HtmxHttpRequest, conversation_id, action: str) -> HttpResponse:
     _act(ACTIONS[action], request, conversation_id)
     return _done(request, conversation_id)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def rename(request: HttpRequest, conversation_id) -> HttpResponse:
+def rename(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
     """GET: the inline Title field (htmx) or a page with it; POST: save the title."""
     conversation = _get_or_404(request, conversation_id)
     form = TitleForm(request.POST or None, initial={"title": conversation.title})
@@ -312,7 +321,7 @@ def rename(request: HttpRequest, conversation_id) -> HttpResponse:
 
 @login_required
 @require_GET
-def chat_item(request: HttpRequest, conversation_id) -> HttpResponse:
+def chat_item(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
     """One sidebar entry (Escape in the inline rename puts it back)."""
     conversation = _get_or_404(request, conversation_id)
     return render(
@@ -324,7 +333,7 @@ def chat_item(request: HttpRequest, conversation_id) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def delete(request: HttpRequest, conversation_id) -> HttpResponse:
+def delete(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
     """GET: a confirmation page (without JavaScript); POST: delete."""
     if request.method == "GET":
         conversation = _get_or_404(request, conversation_id)
@@ -345,7 +354,7 @@ def delete(request: HttpRequest, conversation_id) -> HttpResponse:
 
 @login_required
 @require_GET
-def export(request: HttpRequest, conversation_id) -> HttpResponse:
+def export(request: HtmxHttpRequest, conversation_id) -> HttpResponse | StreamingHttpResponse:
     """A JSON or Markdown download, streamed (the same documents as the API's export)."""
     conversation = _get_or_404(request, conversation_id)
     form = ExportForm(request.GET)
@@ -363,7 +372,7 @@ def export(request: HttpRequest, conversation_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def send(request: HttpRequest, conversation_id=None) -> HttpResponse:
+def send(request: HtmxHttpRequest, conversation_id=None) -> HttpResponse | StreamingHttpResponse:
     """The composer: store the user's message and get the assistant's reply.
 
     The script asks for a stream (``X-Numina-Stream: 1``) of JSON lines: ``delta`` events
@@ -377,7 +386,8 @@ def send(request: HttpRequest, conversation_id=None) -> HttpResponse:
     throttle = ChatRateThrottle()
     # The API's bucket of replies per user (NUMINA_THROTTLE_CHAT): the browser is no
     # way around it.
-    if form.is_valid() and not throttle.allow_request(request, None):
+    # DRF's rate throttle reads only the user and META, which a Django request has.
+    if form.is_valid() and not throttle.allow_request(request, None):  # type: ignore[arg-type]
         wait = math.ceil(throttle.wait() or 1)
         form.add_error("content", f"Too many messages. Try again in {wait} seconds.")
         if streaming:
@@ -399,11 +409,11 @@ def send(request: HttpRequest, conversation_id=None) -> HttpResponse:
             return _limit_reached(JsonResponse({"errors": form.errors["content"]}), exc)
         return _limit_reached(_chat_page(request, conversation, form=form, status=429), exc)
     is_new = conversation is None
-    if is_new:
+    if conversation is None:
         # Made here rather than by the chat service so a new chat's address is known
         # before the reply has finished.
         conversation = services.create_conversation(user=request.user)
-    if streaming:
+    if slot is not None:  # streaming
         lines = (
             json.dumps(event) + "\n" for event in _stream(request, conversation, content, is_new)
         )
@@ -433,7 +443,7 @@ def _limit_reached(response: HttpResponse, exc: LimitReached) -> HttpResponse:
 
 
 def _stream(
-    request: HttpRequest, conversation: Conversation, content: str, is_new: bool
+    request: HtmxHttpRequest, conversation: Conversation, content: str, is_new: bool
 ) -> Iterator[dict]:
     try:
         for event in services.stream_chat(
@@ -465,7 +475,9 @@ def _stream(
         yield {"type": "error", "html": "", "message": exc.detail}
 
 
-def _finished(request: HttpRequest, conversation: Conversation, stored: list, is_new: bool) -> dict:
+def _finished(
+    request: HtmxHttpRequest, conversation: Conversation, stored: list, is_new: bool
+) -> dict:
     """The ``done`` event: the stored messages as HTML and, for a new chat, its address
     and its heading (which polls until the worker has titled the chat)."""
     event = {

@@ -35,8 +35,9 @@ def _code_of(exc) -> str:
     codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
     if isinstance(codes, str):
         return codes
-    if isinstance(codes, dict) and isinstance(codes.get("detail"), str):
-        return codes["detail"]
+    detail = codes.get("detail") if isinstance(codes, dict) else None
+    if isinstance(detail, str):
+        return detail
     return "error"
 
 

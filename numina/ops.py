@@ -23,10 +23,10 @@ def _database() -> str:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        return "ok"
     except Exception:
         logger.exception("readyz: database unreachable")
         return "unavailable"
+    return "ok"
 
 
 def _cache() -> str:
@@ -37,10 +37,10 @@ def _cache() -> str:
         return "ok"  # the embedded default's in-process cache
     try:
         backend.client.get_client().ping()
-        return "ok"
     except Exception:
         logger.warning("readyz: cache unreachable", exc_info=True)
         return "degraded"
+    return "ok"
 
 
 def _broker() -> str:
@@ -51,10 +51,10 @@ def _broker() -> str:
     try:
         with app.connection_for_write() as broker:
             broker.ensure_connection(max_retries=1, timeout=settings.NUMINA_READYZ_TIMEOUT)
-        return "ok"
     except Exception:
         logger.warning("readyz: broker unreachable", exc_info=True)
         return "degraded"
+    return "ok"
 
 
 @never_cache

@@ -19,7 +19,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 # The web refuses to serve with this key while DEBUG is off (numina/startup.py); commands
 # that sign nothing (makemigrations, migrate, collectstatic) still run without one.
-DEV_SECRET_KEY = "numina-development-only-secret-key-change-me"
+DEV_SECRET_KEY = "numina-development-only-secret-key-change-me"  # noqa: S105 (published on purpose, refused in production)
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
@@ -324,7 +324,7 @@ REST_FRAMEWORK = {
     },
 }
 # Knox's own token model (the migrations of accounts name it through this setting).
-KNOX_TOKEN_MODEL = "knox.AuthToken"
+KNOX_TOKEN_MODEL = "knox.AuthToken"  # noqa: S105 (a model label)
 REST_KNOX = {
     "TOKEN_TTL": timedelta(days=NUMINA_TOKEN_TTL_DAYS),
     "AUTH_HEADER_PREFIX": "Bearer",

@@ -86,7 +86,8 @@ class ChatEvent(serializers.Serializer):
     """One server-sent event of a streamed reply (OpenAPI 3.0: the schema of each event)."""
 
     event = serializers.ChoiceField(choices=["delta", "done", "error"])
-    data = serializers.CharField(
+    # Schema only (never serialized): the SSE event's field is named data, as on the wire.
+    data = serializers.CharField(  # type: ignore[assignment]
         help_text='JSON. delta: {"text"}; done: the 201 object; error: the 502 object.'
     )
 

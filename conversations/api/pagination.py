@@ -29,7 +29,7 @@ def _ordering_field(queryset: models.QuerySet, name: str) -> models.Field:
     return queryset.model._meta.get_field(name)
 
 
-def check_position(*, position: str, field: models.Field) -> None:
+def check_position(*, position: object, field: models.Field) -> None:
     """Refuses a position its field cannot hold: "abc" for a seq was a ValueError inside
     the ORM (a 500), a seq past PostgreSQL's integer range an error from the database, and
     "1e400" or "nan" for a rank a position no row can have."""

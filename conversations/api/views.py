@@ -114,7 +114,7 @@ class ConversationDetailView(APIView):
             conversation = selectors.get_conversation(
                 user=request.user, conversation_id=conversation_id
             )
-            conversation.recent = selectors.recent_messages(conversation=conversation, limit=count)
+            conversation.recent = selectors.recent_messages(conversation=conversation, limit=count)  # type: ignore[attr-defined]
             return conversation.change_seq, s.ConversationDetailSerializer(conversation).data
 
         conversation_uuid = services.as_uuid(conversation_id)
@@ -204,7 +204,7 @@ class ExportView(APIView):
             429: OpenApiResponse(description="Too many streams open at once (too_many_streams)."),
         },
     )
-    def get(self, request: Request, conversation_id: str) -> StreamingHttpResponse:
+    def get(self, request: Request, conversation_id: str) -> StreamingHttpResponse | Response:
         query = _query(s.ExportQuery, request)
         conversation = selectors.get_conversation(
             user=request.user, conversation_id=conversation_id

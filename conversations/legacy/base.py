@@ -68,6 +68,16 @@ class Snapshot:
     def key(self) -> str:
         return self.raw_key.decode("utf-8", "backslashreplace")
 
+    @property
+    def items(self) -> list[bytes]:
+        """A list key's items ([] for any other type: the reader then claims nothing)."""
+        return self.value if isinstance(self.value, list) else []
+
+    @property
+    def text(self) -> bytes | None:
+        """A string key's value (None for any other type)."""
+        return self.value if isinstance(self.value, bytes) else None
+
 
 @dataclass(frozen=True)
 class LegacyMessage:
@@ -141,7 +151,7 @@ def _nests_deeper_than(value: Any, *, limit: int) -> bool:
     return any(isinstance(node, dict | list) for node in level)
 
 
-def _parse_bounded(text: str | bytes) -> Any:
+def _parse_bounded(text: str) -> Any:
     """``json.loads`` with the nesting bound: ``ItemError`` past JSON_MAX_DEPTH."""
     too_deep = ItemError(f"nested more than {JSON_MAX_DEPTH} levels deep")
     try:
@@ -149,9 +159,7 @@ def _parse_bounded(text: str | bytes) -> Any:
     except RecursionError:
         raise too_deep from None
     # Counting brackets is cheap and bounds the depth, so nearly every item skips the walk.
-    brackets = text.count("[" if isinstance(text, str) else b"[") + text.count(
-        "{" if isinstance(text, str) else b"{"
-    )
+    brackets = text.count("[") + text.count("{")
     if brackets > JSON_MAX_DEPTH and _nests_deeper_than(value, limit=JSON_MAX_DEPTH):
         raise too_deep
     return value
@@ -177,7 +185,7 @@ def loads_object(raw: bytes | None) -> dict | None:
     if raw is None:
         return None
     try:
-        value = _parse_bounded(raw)
+        value = _parse_bounded(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, ItemError):
         return None
     return value if isinstance(value, dict) else None
@@ -309,7 +317,7 @@ def read_json_value(snapshot: Snapshot, *, layout: str, parse_time) -> tuple[dic
     """
     reading = Reading()
     try:
-        value = decode_json(snapshot.value or b"")
+        value = decode_json(snapshot.text or b"")
     except ItemError as exc:
         reading.bad_items.append(BadItem(position=None, reason=str(exc)))
         return {}, reading

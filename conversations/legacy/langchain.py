@@ -42,14 +42,14 @@ class LangChain(Layout):
     def claims(self, snapshot: Snapshot) -> bool:
         if snapshot.redis_type != "list" or snapshot.key.startswith("conversation:"):
             return False
-        return any(is_message_dict(loads_object(item)) for item in snapshot.value[:3])
+        return any(is_message_dict(loads_object(item)) for item in snapshot.items[:3])
 
     def legacy_id(self, key: str) -> str:
         return key.removeprefix(PREFIX)
 
     def read(self, snapshot: Snapshot) -> Reading:
         reading = Reading()
-        items = snapshot.value or []
+        items = snapshot.items
         # Newest first in Redis: read from the end so messages come oldest first, and
         # report each bad item by its Redis index (what LINDEX takes).
         _read_items(

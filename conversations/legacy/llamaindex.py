@@ -48,12 +48,12 @@ class LlamaIndex(Layout):
     def claims(self, snapshot: Snapshot) -> bool:
         if snapshot.redis_type != "list":
             return False
-        return any(_is_chat_message(loads_object(item)) for item in snapshot.value[:3])
+        return any(_is_chat_message(loads_object(item)) for item in snapshot.items[:3])
 
     def legacy_id(self, key: str) -> str:
         return key
 
     def read(self, snapshot: Snapshot) -> Reading:
         reading = Reading()
-        _read_items(snapshot.value or [], _message, reading)
+        _read_items(snapshot.items, _message, reading)
         return reading

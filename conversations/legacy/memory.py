@@ -62,7 +62,7 @@ class Memory(Layout):
 
     def read(self, snapshot: Snapshot) -> Reading:
         reading = Reading()
-        read_items(snapshot.value or [], _message, reading)
+        read_items(snapshot.items, _message, reading)
         summary = snapshot.companions.get(SUMMARY + self.legacy_id(snapshot.key))
         if summary is not None:
             try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 
 from ..services.legacy_import import (
     import_legacy_conversation,
@@ -76,7 +77,7 @@ def load_user_map(path: str | Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Owner:
-    user: object
+    user: AbstractBaseUser
     from_data: bool  # named by the key's own data (--trust-data-user-ids), not the operator
 
 
@@ -145,7 +146,7 @@ def _read_key(layout: Layout, snapshot: Snapshot) -> Reading:
     makes that key one bad item, since an error here would end the whole run."""
     try:
         return layout.read(snapshot)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (a reader's bug on one key is that key's bad item)
         return Reading(bad_items=[BadItem(position=None, reason=f"unreadable: {exc!r}"[:200])])
 
 
@@ -187,9 +188,9 @@ def _read_ahead(batches: Iterator[list[_Read]], *, depth: int) -> Iterator[list[
         while not stop.is_set():
             try:
                 items.put(item, timeout=0.1)
-                return True
             except queue.Full:
                 continue
+            return True
         return False
 
     def produce() -> None:
@@ -197,7 +198,7 @@ def _read_ahead(batches: Iterator[list[_Read]], *, depth: int) -> Iterator[list[
             for batch in batches:
                 if not put(batch):
                     return
-        except BaseException as exc:  # handed to the caller's thread, raised there
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller's thread, raised there)
             put(_Failed(exc))
             return
         put(_END)
@@ -219,7 +220,8 @@ class _Job:
     """A key that passed every check: its messages go to ``user`` under ``legacy_key``."""
 
     read: _Read
-    user: object
+    reading: Reading  # the read's, known to be there once the key passed
+    user: AbstractBaseUser
     legacy_key: str
     owner_from_data: bool = False
 
@@ -249,12 +251,18 @@ def _prepare(read: _Read, *, owners: Owners, report: Report) -> _Job | None:
     if len(legacy_key) > LEGACY_KEY_MAX_LENGTH:
         report.skip(key, KEY_TOO_LONG)
         return None
-    return _Job(read=read, user=owner.user, legacy_key=legacy_key, owner_from_data=owner.from_data)
+    return _Job(
+        read=read,
+        reading=reading,
+        user=owner.user,
+        legacy_key=legacy_key,
+        owner_from_data=owner.from_data,
+    )
 
 
 def _import(job: _Job, stored, *, source: LegacyRedis, options: Options, report: Report) -> int:
     """Import one prepared key (its own transaction); returns the messages imported."""
-    snapshot, reading = job.read.snapshot, job.read.reading
+    snapshot, reading = job.read.snapshot, job.reading
     try:
         outcome = import_legacy_conversation(
             user=job.user,
@@ -264,7 +272,7 @@ def _import(job: _Job, stored, *, source: LegacyRedis, options: Options, report:
             dry_run=options.dry_run,
             stored=stored,
         )
-    except Exception as exc:  # one failing key must not stop the others
+    except Exception as exc:  # noqa: BLE001 (one failing key must not stop the others)
         report.failed(snapshot.key, f"{type(exc).__name__}: {exc}")
         return 0
     if outcome.refused:
@@ -305,7 +313,7 @@ def migrate_keys(
         jobs = [job for _, job in prepared if job is not None]
         stored = stored_conversations(
             legacy_keys=[job.legacy_key for job in jobs],
-            limit=max((len(job.read.reading.messages) for job in jobs), default=0),
+            limit=max((len(job.reading.messages) for job in jobs), default=0),
         )
         for _, job in prepared:
             imported = 0

@@ -19,7 +19,7 @@ class Session(Layout):
     def claims(self, snapshot: Snapshot) -> bool:
         if snapshot.redis_type != "string" or not snapshot.key.startswith(PREFIX):
             return False
-        value = loads_object(snapshot.value)
+        value = loads_object(snapshot.text)
         return value is not None and "sessionId" in value and "messages" in value
 
     def legacy_id(self, key: str) -> str:

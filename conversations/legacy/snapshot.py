@@ -98,7 +98,7 @@ class LegacyRedis:
         return snapshots
 
     def delete_if_unchanged(self, snapshot: Snapshot) -> bool:
-        keys = [snapshot.raw_key, *snapshot.companions]
+        keys: list[bytes | str] = [snapshot.raw_key, *snapshot.companions]
         return bool(self._delete(keys=keys, args=[digest(snapshot)]))
 
 
@@ -115,4 +115,4 @@ def digest(snapshot: Snapshot) -> str:
         parts.append(b"none#0" if value is None else b"string#1")
         if value is not None:
             parts.append(f"{len(value)}:".encode() + value)
-    return hashlib.sha1(b"\n".join(parts)).hexdigest()
+    return hashlib.sha1(b"\n".join(parts), usedforsecurity=False).hexdigest()

@@ -23,7 +23,7 @@ class UserSession(Layout):
             return False
         if not snapshot.key.startswith(PREFIX):
             return False
-        value = loads_object(snapshot.value)
+        value = loads_object(snapshot.text)
         return value is not None and "userId" in value and "messages" in value
 
     def legacy_id(self, key: str) -> str:

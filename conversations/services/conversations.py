@@ -38,8 +38,8 @@ class NewMessage:
 
     role: str
     content: str
-    attachments: list[str] = field(default_factory=list)
-    metadata: dict = field(default_factory=dict)
+    attachments: list[str] | None = field(default_factory=list)
+    metadata: dict | None = field(default_factory=dict)
     client_id: uuid.UUID | str | None = None
     created_at: datetime | None = None
 
@@ -79,8 +79,9 @@ def next_change_seq(*, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
     """
     table = connection.ops.quote_name(ChangeCounter._meta.db_table)
     with connection.cursor() as cursor:
+        # The model's quoted table name; the owner is a parameter.
         cursor.execute(
-            f"INSERT INTO {table} (owner_id, value) VALUES (%s, 1) "
+            f"INSERT INTO {table} (owner_id, value) VALUES (%s, 1) "  # noqa: S608
             f"ON CONFLICT (owner_id) DO UPDATE SET value = {table}.value + 1 RETURNING value",
             [owner_id.hex if connection.vendor == "sqlite" else owner_id],
         )
@@ -188,7 +189,9 @@ def _insert_conversation(
     return conversation
 
 
-def _clean_new_message(message: NewMessage, *, errors: validation.FieldErrors) -> NewMessage | None:
+def _clean_new_message(message: NewMessage, *, errors: validation.FieldErrors) -> NewMessage:
+    """The message with every field cleaned; with errors recorded, the message as given
+    (callers raise the errors before storing anything)."""
     before = len(errors.errors)
     role = errors.check("role", validation.clean_role, message.role)
     content = errors.check("content", validation.clean_content, message.content)
@@ -196,7 +199,7 @@ def _clean_new_message(message: NewMessage, *, errors: validation.FieldErrors) -
     metadata = errors.check("metadata", validation.clean_metadata, message.metadata)
     client_id = errors.check("client_id", validation.clean_client_id, message.client_id)
     if len(errors.errors) != before:
-        return None
+        return message
     return NewMessage(
         role=role,
         content=content,

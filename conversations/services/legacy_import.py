@@ -235,8 +235,9 @@ def stored_conversations(
     rows = Conversation.objects.filter(legacy_key__in=legacy_keys).values_list(
         "id", "legacy_key", "owner_id", "summary", "summary_covers_seq"
     )
-    found = {
-        id_: (legacy_key, owner_id, summary, covers)
+    # legacy_key__in matched, so none of these keys is NULL.
+    found: dict[uuid.UUID, tuple[str, Any, str, int]] = {
+        id_: (str(legacy_key), owner_id, summary, covers)
         for id_, legacy_key, owner_id, summary, covers in rows
     }
     fingerprints: dict[uuid.UUID, list[str]] = {id_: [] for id_ in found}
@@ -352,7 +353,7 @@ def _import_locked(
             )
             fields += ["message_count", "preview", "last_activity_at"]
         if summary_changed:
-            conversation.summary = summary
+            conversation.summary = summary or ""
             fields.append("summary")
         save_changed(conversation, fields=fields)
     return ImportOutcome(imported=len(new), already_present=present)

@@ -83,6 +83,7 @@ def record_usage(*, user, completion: llm.Completion) -> None:
     owner = meta.get_field("owner").get_db_prep_value(user.pk, connection)
     day = meta.get_field("day").get_db_prep_value(usage_day(), connection)
     with connection.cursor() as cursor:
+        # The table name comes from the model (quoted); every value is a parameter.
         cursor.execute(
             f"""
             INSERT INTO {table} (owner_id, day, input_tokens, output_tokens)
@@ -90,7 +91,7 @@ def record_usage(*, user, completion: llm.Completion) -> None:
             ON CONFLICT (owner_id, day) DO UPDATE SET
                 input_tokens = {table}.input_tokens + EXCLUDED.input_tokens,
                 output_tokens = {table}.output_tokens + EXCLUDED.output_tokens
-            """,
+            """,  # noqa: S608
             [owner, day, input_tokens, output_tokens],
         )
 

@@ -68,7 +68,8 @@ def test_second_read_of_the_list_runs_no_query_beyond_authentication(api, conver
     second, sqls = queries_of(lambda: api.get(LIST))
     assert (first["X-Cache"], second["X-Cache"]) == ("miss", "hit")
     assert second.json() == first.json()
-    assert auth_only(sqls) and len(sqls) == 1
+    assert auth_only(sqls)
+    assert len(sqls) == 1
 
 
 def test_second_read_of_a_conversation_runs_no_query_beyond_authentication(api, conversation):
@@ -76,7 +77,8 @@ def test_second_read_of_a_conversation_runs_no_query_beyond_authentication(api, 
     second, sqls = queries_of(lambda: api.get(detail(conversation.id)))
     assert (first["X-Cache"], second["X-Cache"]) == ("miss", "hit")
     assert second.json() == first.json()
-    assert auth_only(sqls) and len(sqls) == 1
+    assert auth_only(sqls)
+    assert len(sqls) == 1
 
 
 def test_a_cached_read_runs_zero_queries(owner, conversation):

@@ -141,7 +141,9 @@ def test_create_with_nothing(api, user):
     response = api.post(LIST, {}, format="json")
     assert response.status_code == 201
     body = response.json()
-    assert body["title"] == "" and body["tags"] == [] and body["message_count"] == 0
+    assert body["title"] == ""
+    assert body["tags"] == []
+    assert body["message_count"] == 0
     assert Conversation.objects.get(id=body["id"]).owner == user
 
 
@@ -194,11 +196,9 @@ def test_create_ignores_fields_a_client_must_not_set(api, user):
     )
     assert response.status_code == 201
     body = response.json()
-    assert (
-        body["id"] != forced_id
-        and body["message_count"] == 0
-        and not body["created_at"].startswith("2001")
-    )
+    assert body["id"] != forced_id
+    assert body["message_count"] == 0
+    assert not body["created_at"].startswith("2001")
     assert Conversation.objects.get().owner == user
 
 
@@ -299,7 +299,8 @@ def test_patch_each_field(api, user):
 def test_patch_with_an_empty_body_changes_nothing(api, user):
     conversation = make(user, "same")
     response = api.patch(detail(conversation.id), {}, format="json")
-    assert response.status_code == 200 and response.json()["title"] == "same"
+    assert response.status_code == 200
+    assert response.json()["title"] == "same"
 
 
 @pytest.mark.parametrize(
@@ -315,9 +316,11 @@ def test_patch_with_an_empty_body_changes_nothing(api, user):
 def test_patch_refuses_each_bound_and_changes_nothing(api, user, body, field):
     conversation = make(user, "kept", tags=["kept"])
     response = api.patch(detail(conversation.id), body, format="json")
-    assert response.status_code == 400 and field in response.json()
+    assert response.status_code == 400
+    assert field in response.json()
     conversation.refresh_from_db()
-    assert conversation.title == "kept" and not conversation.is_archived
+    assert conversation.title == "kept"
+    assert not conversation.is_archived
     assert list(conversation.tags.values_list("name", flat=True)) == ["kept"]
 
 

@@ -45,7 +45,8 @@ def test_export_json_is_a_download_with_every_message(api, conversation):
         response["Content-Disposition"] == f'attachment; filename="numina-{conversation.id}.json"'
     )
     document = json.loads(body_of(response))
-    assert document["format"] == "numina.conversation" and document["version"] == 1
+    assert document["format"] == "numina.conversation"
+    assert document["version"] == 1
     assert document["conversation"]["title"] == "Trip"
     assert document["conversation"]["tags"] == ["japan", "travel"]
     assert [m["seq"] for m in document["messages"]] == [1, 2, 3, 4]
@@ -60,7 +61,8 @@ def test_export_markdown_is_a_download(api, conversation):
     text = body_of(response).decode()
     assert text.startswith("# Trip\n")
     assert "We planned Kyoto." in text
-    assert text.count("### User") == 2 and text.count("### Assistant") == 2
+    assert text.count("### User") == 2
+    assert text.count("### Assistant") == 2
 
 
 def test_export_refuses_an_unknown_format(api, conversation):
@@ -85,7 +87,8 @@ def test_import_of_an_export_makes_a_new_equal_conversation(api, user, conversat
     response = api.post(IMPORT, document, format="json")
     assert response.status_code == 201
     imported = Conversation.objects.get(id=response.json()["id"])
-    assert imported.id != conversation.id and imported.owner == user
+    assert imported.id != conversation.id
+    assert imported.owner == user
     assert (imported.title, imported.summary, imported.summary_covers_seq) == (
         "Trip",
         "We planned Kyoto.",
@@ -147,7 +150,8 @@ def test_import_refuses_more_messages_than_the_limit(api, settings, conversation
     settings.NUMINA_IMPORT_MAX_MESSAGES = 3
     document = json.loads(body_of(api.get(export_url(conversation.id))))
     response = api.post(IMPORT, document, format="json")
-    assert response.status_code == 400 and "messages" in response.json()
+    assert response.status_code == 400
+    assert "messages" in response.json()
 
 
 def test_import_over_the_message_limit_is_refused_before_any_message_is_validated(api):

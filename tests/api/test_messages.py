@@ -30,8 +30,10 @@ def test_post_message_returns_201_and_the_message(api, conversation):
     )
     assert response.status_code == 201
     body = response.json()
-    assert body["seq"] == 1 and body["conversation_id"] == str(conversation.id)
-    assert body["attachments"] == ["https://example.com/a.png"] and body["metadata"] == {"k": 1}
+    assert body["seq"] == 1
+    assert body["conversation_id"] == str(conversation.id)
+    assert body["attachments"] == ["https://example.com/a.png"]
+    assert body["metadata"] == {"k": 1}
     assert body["client_id"] is None
 
 
@@ -95,11 +97,9 @@ def test_fields_a_client_must_not_set_are_ignored(api, conversation):
         "conversation_id": str(uuid.uuid4()),
     }
     stored = api.post(messages_url(conversation.id), body, format="json").json()
-    assert (
-        stored["seq"] == 1
-        and stored["id"] != body["id"]
-        and not stored["created_at"].startswith("2001")
-    )
+    assert stored["seq"] == 1
+    assert stored["id"] != body["id"]
+    assert not stored["created_at"].startswith("2001")
     assert stored["conversation_id"] == str(conversation.id)
 
 
@@ -122,7 +122,8 @@ def test_list_messages_ascending_after_seq_and_paginated(api, user, conversation
 @pytest.mark.parametrize("after_seq", ["-1", "abc", "99999999999"])
 def test_list_messages_refuses_bad_after_seq(api, conversation, after_seq):
     response = api.get(messages_url(conversation.id), {"after_seq": after_seq})
-    assert response.status_code == 400 and "after_seq" in response.json()
+    assert response.status_code == 400
+    assert "after_seq" in response.json()
 
 
 def test_list_messages_query_count_is_constant(api, user, conversation, django_assert_num_queries):

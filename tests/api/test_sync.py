@@ -32,7 +32,8 @@ def test_sync_from_the_beginning_holds_every_conversation_archived_too(api, user
     services.archive_conversation(user=user, conversation_id=archived.id)
     seen, deleted, _ = follow(api, page_size=2)
     assert {c["id"] for c in seen} == ids | {str(archived.id)}
-    assert len(seen) == 6 and deleted == []
+    assert len(seen) == 6
+    assert deleted == []
 
 
 def test_sync_reports_each_change_exactly_once_across_deletes_and_archives(api, user):
@@ -126,7 +127,8 @@ def test_sync_never_shows_another_users_changes(api, other_user):
 @pytest.mark.parametrize("since", ["garbage", "djE6eA", "!!!", "dj06MQ"])
 def test_sync_refuses_a_token_it_did_not_make(api, since):
     response = api.get(SYNC, {"since": since})
-    assert response.status_code == 400 and "since" in response.json()
+    assert response.status_code == 400
+    assert "since" in response.json()
 
 
 def test_sync_query_count_is_constant(api, user, django_assert_num_queries):

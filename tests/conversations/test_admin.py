@@ -117,7 +117,8 @@ def test_admin_title_over_the_limit_is_a_form_error_not_a_500(admin_client, user
         url, _change_form(conversation, title="x" * (settings.NUMINA_TITLE_MAX_LENGTH + 1))
     )
 
-    assert response.status_code == 200 and b"no more than" in response.content
+    assert response.status_code == 200
+    assert b"no more than" in response.content
     conversation.refresh_from_db()
     assert conversation.title == "Fine"
 

@@ -358,7 +358,8 @@ def test_a_new_summary_makes_the_cached_context_stale(api, user, offline, settin
 
     assert body["cached"] is False
     assert (body["summarized"], len(body["messages"])) == (4, 1)
-    assert body["summary"] and body["summary"] in body["system"]
+    assert body["summary"]
+    assert body["summary"] in body["system"]
 
 
 def test_context_honours_the_budget(api, user, conversation):

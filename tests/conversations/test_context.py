@@ -29,7 +29,8 @@ def assert_valid_request(ctx):
     for message in ctx.messages:
         assert set(message) == {"role", "content"}
         assert message["role"] in {"user", "assistant"}
-        assert isinstance(message["content"], str) and message["content"].strip()
+        assert isinstance(message["content"], str)
+        assert message["content"].strip()
     assert isinstance(ctx.system, str)
 
 

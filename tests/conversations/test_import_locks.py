@@ -59,7 +59,7 @@ def test_other_writes_of_the_user_go_on_while_an_import_inserts(user, paused_mes
                 tags=["from-file"],
                 messages=[NewMessage(role="user", content=f"m{i}") for i in range(200)],
             )
-        except Exception as exc:  # the assertion below reports it
+        except Exception as exc:  # noqa: BLE001 (the assertion below reports it)
             outcome["error"] = exc
         finally:
             connections.close_all()

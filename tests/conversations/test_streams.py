@@ -23,7 +23,7 @@ CHAT = "/api/v1/chat/"
 
 
 def held(user) -> int:
-    return cache.client.get_client(write=True).zcard(streams._key(user.pk))
+    return cache.client.get_client(write=True).zcard(streams.slots_key(user.pk))
 
 
 @pytest.fixture

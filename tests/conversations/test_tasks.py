@@ -282,7 +282,8 @@ def test_summarize_sends_the_previous_summary_and_the_new_messages(user, claude)
 
     prompt = claude.requests[0].body["messages"][0]["content"]
     assert "They asked about 0 to 9." in prompt
-    assert "Question 10." in prompt and "Question 9." not in prompt
+    assert "Question 10." in prompt
+    assert "Question 9." not in prompt
     assert Conversation.objects.get(pk=conversation.pk).summary == "Updated summary."
 
 
@@ -431,7 +432,8 @@ def test_broker_down_at_commit_does_not_fail_the_request(user, settings):
     assert result.returncode == 0, result.stderr[-3000:]
     conversation = Conversation.objects.get(pk=result.stdout.split()[-1])
     assert conversation.owner_id == user.pk
-    assert conversation.messages.count() == 2 and conversation.title == ""
+    assert conversation.messages.count() == 2
+    assert conversation.title == ""
     settings.NUMINA_SWEEP_GRACE = 0
     assert conversation.id in titles.conversations_missing_title(limit=10)
 
@@ -549,7 +551,8 @@ def test_title_that_cleans_to_nothing_ends_the_sweeps_requeueing(
     conversation.refresh_from_db()
     assert conversation.title == "Untitled chat"
     assert conversation.title_set_by_user is False
-    assert counts["titles"] == 0 and enqueued == []
+    assert counts["titles"] == 0
+    assert enqueued == []
 
 
 def test_fallback_title_that_cleans_to_nothing_ends_the_sweeps_requeueing(user, enqueued, settings):

@@ -60,8 +60,10 @@ def test_home_shows_the_newest_chat(browser, user):
 def test_chat_page_shows_messages_with_roles(browser, user):
     chat = make_chat(user, "A chat", ["hello there", "general kenobi"])
     page = html(browser.get(reverse("chat", args=[chat.id])))
-    assert "hello there" in page and "general kenobi" in page
-    assert "role-user" in page and "role-assistant" in page
+    assert "hello there" in page
+    assert "general kenobi" in page
+    assert "role-user" in page
+    assert "role-assistant" in page
 
 
 def test_every_page_needs_login(client, user):
@@ -160,7 +162,8 @@ def test_search_finds_by_title(browser, user):
     make_chat(user, "Holiday plans")
     make_chat(user, "Taxes")
     page = html(browser.get(reverse("chat_list"), {"q": "holiday"}, **HTMX))
-    assert "Holiday plans" in page and "Taxes" not in page
+    assert "Holiday plans" in page
+    assert "Taxes" not in page
 
 
 def test_search_finds_by_message_with_a_marked_snippet(browser, user):
@@ -325,7 +328,8 @@ def test_every_post_without_csrf_is_refused(user, url_name):
     )
     assert response.status_code == 403
     chat.refresh_from_db()
-    assert chat.title == "c" and chat.message_count == 0
+    assert chat.title == "c"
+    assert chat.message_count == 0
 
 
 def test_pages_give_htmx_the_csrf_token(browser):
@@ -350,7 +354,8 @@ def test_rename_saves_and_sets_a_users_title(browser, user):
     assert response.status_code == 204
     assert response["HX-Trigger"] == "conversationsChanged"
     chat.refresh_from_db()
-    assert chat.title == "new name" and chat.title_set_by_user
+    assert chat.title == "new name"
+    assert chat.title_set_by_user
 
 
 def test_rename_without_javascript_redirects_back(browser, user):
@@ -493,7 +498,9 @@ def test_another_users_chat_is_404_on_every_action(browser, other_user, htmx):
         response = getattr(browser, method)(url, data, **(HTMX if htmx else {}))
         assert response.status_code == 404, (method, url)
     chat.refresh_from_db()
-    assert chat.title == "theirs" and not chat.is_archived and not chat.is_pinned
+    assert chat.title == "theirs"
+    assert not chat.is_archived
+    assert not chat.is_pinned
     assert chat.message_count == 1
 
 

@@ -124,13 +124,13 @@ class LocalStack:
         """A bind address or URL on a published container port, moved to a free local one
         (and to loopback: nothing here should listen on every interface)."""
         for container_port, local_port in self.ports.items():
-            for host in ("0.0.0.0", "127.0.0.1", "localhost"):
+            for host in ("0.0.0.0", "127.0.0.1", "localhost"):  # noqa: S104 (rewritten away)
                 value = value.replace(f"{host}:{container_port}", f"127.0.0.1:{local_port}")
         return value
 
     def rewrite_path(self, *, value: str) -> str:
         # A container's /tmp is its own; on this shared machine it would not be.
-        return value.replace("/tmp/", f"{self.tmp}/")
+        return value.replace("/tmp/", f"{self.tmp}/")  # noqa: S108 (rewritten away)
 
 
 def _as_dict(environment: Any) -> dict[str, str]:

@@ -33,7 +33,8 @@ def test_text_report_lists_counts_skips_and_bad_items(legacy_redis, user):
 
     text = out.getvalue()
     assert failed.value.returncode == 1
-    assert "messages imported:" in text and "skipped, unknown layout: 1" in text
+    assert "messages imported:" in text
+    assert "skipped, unknown layout: 1" in text
     assert "chat item 1: not UTF-8" in text
 
 
@@ -86,7 +87,8 @@ def test_progress_bar_is_drawn_on_a_terminal_only(legacy_redis, user):
 
     assert piped.returncode == on_tty.returncode == 0
     assert "migrating" not in piped.stderr
-    assert "migrating" in terminal and "keys" in terminal
+    assert "migrating" in terminal
+    assert "keys" in terminal
     assert "Dry run" in on_tty.stdout
 
 

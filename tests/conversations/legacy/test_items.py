@@ -52,7 +52,8 @@ def test_a_bad_key_does_not_stop_other_keys(legacy_redis, migrate, user):
     run = migrate("--user", user.username, "--format", "session", "--match", "conversation:*")
     run_all = migrate("--user", user.username)
 
-    assert run.report["bad_item_count"] == 1 and run.report["bad_items"][0]["position"] is None
+    assert run.report["bad_item_count"] == 1
+    assert run.report["bad_items"][0]["position"] is None
     assert stored(conversation_for("llamaindex", "chat")) == [("user", "still here")]
     assert run_all.report["skipped"]["unknown layout"] == 1
 

@@ -135,7 +135,8 @@ def test_messages_without_timestamps_get_increasing_estimated_ones(legacy_redis,
 
     messages = list(conversation_for("langchain", "message_store:t").messages.order_by("seq"))
     times = [m.created_at for m in messages]
-    assert times == sorted(times) and len(set(times)) == 5
+    assert times == sorted(times)
+    assert len(set(times)) == 5
     assert all(m.metadata["legacy"]["created_at_estimated"] for m in messages)
 
 

@@ -122,7 +122,8 @@ def test_dry_run_writes_nothing_and_reports_what_it_would_do(legacy_redis, migra
 
     run = migrate("--user", user.username, "--dry-run")
 
-    assert not Conversation.objects.exists() and not Message.objects.exists()
+    assert not Conversation.objects.exists()
+    assert not Message.objects.exists()
     assert run.report["dry_run"] is True
     assert run.report["conversations_created"] == 2
     assert run.report["messages_imported"] == 5
@@ -218,7 +219,8 @@ def test_rerun_never_writes_a_legacy_summary_over_numinas_own(
 
     conversation = conversation_for("memory", KEY)
     assert (conversation.summary, conversation.summary_covers_seq) == ("numina summary", 3)
-    assert run.report["messages_imported"] == 1 and conversation.message_count == 5
+    assert run.report["messages_imported"] == 1
+    assert conversation.message_count == 5
 
 
 def test_rerun_of_an_unchanged_key_keeps_numinas_summary(legacy_redis, migrate, user):

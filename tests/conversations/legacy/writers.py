@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from datetime import datetime
+from datetime import UTC, datetime
 
 from .conftest import LEGACY_REDIS_URL
 
@@ -65,6 +65,6 @@ def user_session_set(client, user_id: str, conversation_id: str, messages) -> No
             for r, c, t in messages
         ],
         "metadata": {"client": "web"},
-        "lastUpdated": int(datetime.now().timestamp() * 1000),
+        "lastUpdated": int(datetime.now(tz=UTC).timestamp() * 1000),
     }
     client.set(f"conversation:{user_id}:{conversation_id}", json.dumps(value))
