@@ -1,5 +1,7 @@
 """The auth endpoints of API.md: register, token, logout, logout-all, devices, me."""
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth import logout as session_logout
 from django.core.validators import RegexValidator
@@ -168,6 +170,6 @@ class DeviceDetailView(APIView):
             ),
         }
     )
-    def delete(self, request: Request, device_id: str) -> Response:
+    def delete(self, request: Request, device_id: uuid.UUID) -> Response:
         services.revoke_device(user=signed_in_user(request), device_id=device_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

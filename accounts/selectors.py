@@ -22,7 +22,7 @@ def live_devices(*, user: User) -> QuerySet[DeviceName]:
     )
 
 
-def device_for(*, user: User, device_id: str) -> DeviceName:
+def device_for(*, user: User, device_id: uuid.UUID | str) -> DeviceName:
     """One of the user's live devices; DeviceName.DoesNotExist for anything else."""
     try:
         device_uuid = uuid.UUID(str(device_id))

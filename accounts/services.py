@@ -4,6 +4,7 @@ Usernames go through ``User.normalize_username`` (NFKC) here, as Django's forms 
 browser: a fullwidth "ada" is the plain "ada" at sign-up and at log-in, whichever door is used.
 """
 
+import uuid
 from datetime import datetime
 
 from django.contrib.auth import authenticate
@@ -66,7 +67,7 @@ def revoke_all_tokens(*, user: User) -> None:
     get_token_model().objects.filter(user=user).delete()
 
 
-def revoke_device(*, user: User, device_id: str) -> None:
+def revoke_device(*, user: User, device_id: uuid.UUID | str) -> None:
     """That device's token stops working; another user's device or no such device is
     DeviceName.DoesNotExist (a 404), and so is an id that is not a UUID."""
     device = selectors.device_for(user=user, device_id=device_id)

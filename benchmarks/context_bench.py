@@ -125,7 +125,7 @@ def main() -> int:
         summary=summary,
         budget=args.budget,
         total_messages=len(history),
-        summarized=covers,
+        summarized_messages=covers,
     )
     # For comparison: the budget alone, before any summary exists.
     unsummarized = context.assemble_context(history=history, budget=args.budget)

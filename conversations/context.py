@@ -23,9 +23,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models.functions import Length
 
-from . import cache, llm
+from . import access, cache, llm
 from .models import Conversation, Message, Role
-from .services.conversations import as_uuid
 
 # Stands in for the user turn that opened the part of the conversation left out, so the
 # request still starts with a user message.
@@ -56,7 +55,10 @@ class Context:
     messages: list[dict]
     summary: str
     total_messages: int
-    summarized: int
+    # A summary stands in for older messages (API.md's boolean) ...
+    summarized: bool
+    # ... covering this many of them.
+    summarized_messages: int
     estimated_tokens: int
     # Tokens of the history alone (messages + lifted system notes): what the budget bounds.
     history_tokens: int
@@ -167,7 +169,7 @@ def assemble_context(
     budget: int | None = None,
     keep_recent: int | None = None,
     total_messages: int | None = None,
-    summarized: int = 0,
+    summarized_messages: int = 0,
 ) -> Context:
     """The context for ``history`` (the messages after the summary, oldest first)."""
     budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
@@ -192,7 +194,8 @@ def assemble_context(
         messages=messages,
         summary=summary,
         total_messages=len(history) if total_messages is None else total_messages,
-        summarized=summarized,
+        summarized=bool(summary),
+        summarized_messages=summarized_messages,
         estimated_tokens=llm.estimate_tokens(system) + llm.estimate_message_tokens(messages),
         history_tokens=history_tokens,
         notes=notes,
@@ -237,14 +240,14 @@ def build_context(*, conversation: Conversation, budget: int | None = None) -> C
             .order_by("seq")
             .values_list("role", "content")
         ]
-    summarized = min(conversation.summary_covers_seq, conversation.message_count)
+    summarized_messages = min(conversation.summary_covers_seq, conversation.message_count)
     return assemble_context(
         history=history,
         summary=conversation.summary,
         budget=budget,
         keep_recent=keep_recent,
         total_messages=conversation.message_count,
-        summarized=summarized,
+        summarized_messages=summarized_messages,
     )
 
 
@@ -265,13 +268,13 @@ def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Con
     Kept beside the conversation's other entries (cache.CONVERSATION), so the version that
     every write to the conversation raises makes it stale too.
     """
-    conversation_uuid = as_uuid(conversation_id)
+    conversation_uuid = access.as_uuid(conversation_id)
     if conversation_uuid is None:
         raise Conversation.DoesNotExist
     budget = clean_budget(budget)
 
     def build() -> tuple[int, Context]:
-        conversation = Conversation.objects.owned_by(user).get(id=conversation_uuid)
+        conversation = access.conversation_for(user=user, conversation_id=conversation_uuid)
         # The version is read with the conversation, before its messages.
         return conversation.change_seq, build_context(conversation=conversation, budget=budget)
 

@@ -31,12 +31,12 @@ DEFAULT_EXPORT_FORMAT = "json"
 
 
 def export_download(
-    *, conversation: Conversation, export_format: str, slot: streams.StreamSlot
+    *, user, conversation: Conversation, export_format: str, slot: streams.StreamSlot
 ) -> StreamingHttpResponse:
-    """The conversation as a streamed attachment in ``export_format`` (a key of
+    """The user's conversation as a streamed attachment in ``export_format`` (a key of
     EXPORT_FORMATS); the slot is given back when the response is closed."""
     chosen = EXPORT_FORMATS[export_format]
-    messages: Iterable[Message] = selectors.export_messages(conversation=conversation)
+    messages: Iterable[Message] = selectors.export_messages(user=user, conversation=conversation)
     response = StreamingHttpResponse(
         streams.HeldStream(chosen.write(conversation=conversation, messages=messages), slot=slot),
         content_type=chosen.content_type,

@@ -46,6 +46,8 @@ class Tag(models.Model):
 
 class ConversationQuerySet(models.QuerySet):
     def owned_by(self, user) -> "ConversationQuerySet":
+        # The project's one ownership filter on conversations: called only by
+        # conversations/access.py, which every reader and writer goes through.
         return self.filter(owner=user)
 
     def active(self) -> "ConversationQuerySet":
@@ -115,7 +117,14 @@ class Conversation(models.Model):
         return list(names) if names is not None else [tag.name for tag in self.tags.all()]
 
 
-class MessageManager(models.Manager):
+class MessageQuerySet(models.QuerySet):
+    def owned_by(self, user) -> "MessageQuerySet":
+        # By the owner copied onto each message (no join); as ConversationQuerySet's,
+        # called only by conversations/access.py.
+        return self.filter(owner=user)
+
+
+class MessageManager(models.Manager.from_queryset(MessageQuerySet)):  # type: ignore[misc]  # django-stubs types from_queryset only at module level
     def get_queryset(self) -> models.QuerySet:
         # The stored tsvector is for PostgreSQL's eyes only (search filters and ranks on
         # it in SQL); fetching it with every message would detoast it for nothing.

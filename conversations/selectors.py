@@ -1,16 +1,20 @@
 """Every read of conversations and messages that is more than a fetch by id.
 
-Each selector takes the acting user and scopes by it; each returns a queryset or rows
-whose query count does not depend on how many rows there are.
+Each selector takes the acting user and scopes by it through ``access`` (the one door
+to a user's conversations and messages); each returns a queryset or rows whose query
+count does not depend on how many rows there are. A read that may be served from the
+cache says so here, beside the query it caches: what is kept, under which scope, and
+when the cache may answer (``cache.py`` holds the versioned entries themselves).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.core.exceptions import ValidationError
@@ -18,7 +22,7 @@ from django.db import connection
 from django.db.models import F, FloatField, OuterRef, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace, Substr
 
-from . import validation
+from . import access, cache, validation
 from .models import (
     SEARCH_CONFIG,
     ChangeCounter,
@@ -28,7 +32,6 @@ from .models import (
     Message,
     Tag,
 )
-from .services import as_uuid
 
 # A queryset of conversations keeps its own class (and its chainable methods) through here.
 _Conversations = TypeVar("_Conversations", bound=QuerySet[Conversation])
@@ -41,7 +44,7 @@ def _clean_query(query: Any) -> str:
         raise ValidationError({"q": exc.messages}) from None
 
 
-def with_tag_names(conversations: _Conversations) -> _Conversations:
+def _tag_names(conversations: _Conversations) -> _Conversations:
     """Each conversation's tag names, sorted, as ``tag_names`` (read by
     ``Conversation.tag_list``).
 
@@ -54,16 +57,67 @@ def with_tag_names(conversations: _Conversations) -> _Conversations:
     return conversations.prefetch_related("tags")
 
 
-def _owned(*, user) -> ConversationQuerySet:
-    return with_tag_names(Conversation.objects.owned_by(user))
+def with_tag_names(*, user) -> ConversationQuerySet:
+    """The user's conversations, each with its tag names (``Conversation.tag_list``)."""
+    return access.owned_conversations(user=user, within=_tag_names(Conversation.objects.all()))
 
 
 def get_conversation(*, user, conversation_id: Any) -> Conversation:
     """The user's conversation, or ``Conversation.DoesNotExist`` for anything else."""
-    conversation_uuid = as_uuid(conversation_id)
+    return access.conversation_for(
+        user=user,
+        conversation_id=conversation_id,
+        within=_tag_names(Conversation.objects.all()),
+    )
+
+
+@dataclass(frozen=True)
+class CacheableRead:
+    """A read's shaped answer, and whether the cache gave it: True (a hit), False (built
+    and kept), None (the read's cache policy keeps it out of the cache)."""
+
+    value: Any
+    cached: bool | None
+
+
+def conversation_with_recent_messages(
+    *,
+    user,
+    conversation_id: Any,
+    messages: int | None,
+    shape: Callable[[Conversation], Any],
+) -> CacheableRead:
+    """The user's conversation with its newest ``messages`` messages (None: the default
+    window, NUMINA_RETRIEVE_MESSAGES) as ``conversation.recent``, shaped by ``shape``.
+
+    Cache policy: only the default window is cached (what opening a chat asks for), as
+    the conversation's entry (cache.CONVERSATION); its version is the conversation's
+    change number, read with the row before its messages, so any write to the
+    conversation makes the entry stale.
+    """
+    try:
+        count = validation.clean_message_window(
+            settings.NUMINA_RETRIEVE_MESSAGES if messages is None else messages
+        )
+    except ValidationError as exc:
+        raise ValidationError({"messages": exc.messages}) from None
+    conversation_uuid = access.as_uuid(conversation_id)
     if conversation_uuid is None:
         raise Conversation.DoesNotExist
-    return _owned(user=user).get(id=conversation_uuid)
+
+    def build() -> tuple[int, Any]:
+        conversation = get_conversation(user=user, conversation_id=conversation_uuid)
+        conversation.recent = recent_messages(user=user, conversation=conversation, limit=count)  # type: ignore[attr-defined]  # read by ConversationDetailSerializer
+        return conversation.change_seq, shape(conversation)
+
+    if messages is not None:
+        return CacheableRead(value=build()[1], cached=None)
+    value, was_cached = cache.cached(
+        kind=cache.CONVERSATION,
+        scope=cache.conversation_scope(owner_id=user.pk, conversation_id=conversation_uuid),
+        build=build,
+    )
+    return CacheableRead(value=value, cached=was_cached)
 
 
 def _websearch(query: str) -> SearchQuery:
@@ -77,7 +131,7 @@ def matching_messages(*, user, query: str) -> QuerySet[Message]:
     On PostgreSQL: the stored ``search_vector`` through the (owner, search_vector) GIN
     index of migration 0003. The SQLite embedded default falls back to a substring match.
     """
-    messages = Message.objects.filter(owner=user)
+    messages = access.owned_messages(user=user)
     if connection.vendor == "postgresql":
         return messages.filter(search_vector=_websearch(query))
     return messages.filter(content__icontains=query)
@@ -96,7 +150,7 @@ def list_conversations(
     ``archived``: False (default) only active ones, True only archived, None all.
     ``query`` matches the title, the summary and the content of any message.
     """
-    conversations = _owned(user=user).by_last_activity()
+    conversations = with_tag_names(user=user).by_last_activity()
     if archived is not None:
         conversations = conversations.filter(is_archived=archived)
     if pinned is not None:
@@ -113,40 +167,64 @@ def list_conversations(
     return conversations
 
 
+def conversation_list_page(
+    *,
+    user,
+    archived: bool | None,
+    pinned: bool | None,
+    tag: str | None,
+    query: str | None,
+    parameters: Collection[str],
+    variant: str,
+    shape: Callable[[QuerySet[Conversation]], Any],
+) -> CacheableRead:
+    """A page of ``list_conversations``, shaped by ``shape`` (which paginates).
+
+    Cache policy: only the first page of the default list is cached — no request
+    parameter but ``archived=false`` (``parameters``: the names the request gave) — as
+    it is what opening the app asks for; it is the user's list entry (cache.LIST), one
+    per ``variant`` (the host the page's links are built on), versioned by the user's
+    change stream position read before the page.
+    """
+
+    def build() -> tuple[int, Any]:
+        version = change_position(user=user)
+        conversations = list_conversations(
+            user=user, archived=archived, pinned=pinned, tag=tag, query=query
+        )
+        return version, shape(conversations)
+
+    if set(parameters) - {"archived"} or archived is not False:
+        return CacheableRead(value=build()[1], cached=None)
+    value, was_cached = cache.cached(
+        kind=cache.LIST, scope=cache.list_scope(owner_id=user.pk), variant=variant, build=build
+    )
+    return CacheableRead(value=value, cached=was_cached)
+
+
 def change_position(*, user) -> int:
     """How far the user's change stream has gone (0 before any change): the version of
     anything built from the user's conversations after this read."""
     return ChangeCounter.objects.filter(owner=user).values_list("value", flat=True).first() or 0
 
 
-def ensure_owned(*, user, conversation_id: Any) -> uuid.UUID:
-    """The conversation's id when it is the user's; ``Conversation.DoesNotExist`` otherwise.
-
-    One indexed EXISTS, for callers that need the ownership answer (a 404 before a 400)
-    but not the row.
-    """
-    conversation_uuid = as_uuid(conversation_id)
-    if (
-        conversation_uuid is None
-        or not Conversation.objects.filter(owner=user, id=conversation_uuid).exists()
-    ):
-        raise Conversation.DoesNotExist
-    return conversation_uuid
-
-
 def list_messages(*, user, conversation_id: Any, after_seq: int = 0) -> QuerySet[Message]:
     """A conversation's messages after ``after_seq``, ascending; 404s as get_conversation."""
-    conversation_uuid = ensure_owned(user=user, conversation_id=conversation_id)
-    return Message.objects.filter(conversation_id=conversation_uuid, seq__gt=after_seq).order_by(
-        "seq"
+    conversation_uuid = access.owned_conversation_id(user=user, conversation_id=conversation_id)
+    return (
+        access.owned_messages(user=user)
+        .filter(conversation_id=conversation_uuid, seq__gt=after_seq)
+        .order_by("seq")
     )
 
 
-def recent_messages(*, conversation: Conversation, limit: int) -> list[Message]:
-    """The newest ``limit`` messages of a conversation the caller already owns, oldest first."""
+def recent_messages(*, user, conversation: Conversation, limit: int) -> list[Message]:
+    """The newest ``limit`` of the user's messages in a conversation, oldest first."""
     if limit <= 0:
         return []
-    newest = Message.objects.filter(conversation=conversation).order_by("-seq")[:limit]
+    newest = (
+        access.owned_messages(user=user).filter(conversation=conversation).order_by("-seq")[:limit]
+    )
     return list(reversed(newest))
 
 
@@ -207,9 +285,7 @@ def sync_changes(*, user, since: int, limit: int) -> SyncPage:
     exactly once to a client that follows ``next_since``.
     """
     changed = list(
-        with_tag_names(Conversation.objects.owned_by(user))
-        .filter(change_seq__gt=since)
-        .order_by("change_seq")[: limit + 1]
+        with_tag_names(user=user).filter(change_seq__gt=since).order_by("change_seq")[: limit + 1]
     )
     deleted = list(
         DeletedConversation.objects.filter(owner=user, change_seq__gt=since)
@@ -229,8 +305,11 @@ def sync_changes(*, user, since: int, limit: int) -> SyncPage:
     )
 
 
-def export_messages(*, conversation: Conversation) -> Iterator[Message]:
-    """All messages of a conversation the caller owns, in order, streamed in chunks."""
+def export_messages(*, user, conversation: Conversation) -> Iterator[Message]:
+    """All of the user's messages in a conversation, in order, streamed in chunks."""
     return (
-        Message.objects.filter(conversation=conversation).order_by("seq").iterator(chunk_size=2000)
+        access.owned_messages(user=user)
+        .filter(conversation=conversation)
+        .order_by("seq")
+        .iterator(chunk_size=2000)
     )

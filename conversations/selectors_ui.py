@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from . import cursors, selectors
+from . import access, cursors, selectors
 from .models import Conversation, Message
 
 # Pinned chats are shown whole above the paged list; past this many the oldest pinned
@@ -104,10 +104,11 @@ def sidebar_search(*, user, query: str, limit: int) -> SidebarSearch:
 
 
 def messages_before(
-    *, conversation: Conversation, before_seq: int | None, limit: int
+    *, user, conversation: Conversation, before_seq: int | None, limit: int
 ) -> list[Message]:
-    """Up to ``limit`` messages before ``before_seq`` (or the newest), oldest first."""
-    messages = Message.objects.filter(conversation=conversation)
+    """Up to ``limit`` of the user's messages in a conversation before ``before_seq`` (or
+    the newest), oldest first."""
+    messages = access.owned_messages(user=user).filter(conversation=conversation)
     if before_seq is not None:
         messages = messages.filter(seq__lt=before_seq)
     return list(reversed(messages.order_by("-seq")[:limit]))

@@ -125,6 +125,7 @@ def _rendered_messages(
     def build() -> tuple[int, dict]:
         version = conversation.change_seq  # read with the row, before the messages
         window = selectors_ui.messages_before(
+            user=request.user,
             conversation=conversation,
             before_seq=before_seq,
             limit=settings.NUMINA_RETRIEVE_MESSAGES,
@@ -364,6 +365,7 @@ def export(request: HtmxHttpRequest, conversation_id) -> HttpResponse | Streamin
     except streams.TooManyStreams as exc:
         return _limit_reached(HttpResponse(exc.detail, content_type="text/plain"), exc)
     return exports.export_download(
+        user=request.user,
         conversation=conversation,
         export_format=chosen or exports.DEFAULT_EXPORT_FORMAT,
         slot=slot,

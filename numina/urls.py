@@ -2,10 +2,29 @@
 
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
+from django.views import defaults
+from rest_framework.exceptions import NotFound
 
 from accounts.throttling import throttle_sign_in
 from numina import ops
+
+API_PREFIX = "/api/"
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 for a path no URL matches: under /api/ the API's JSON body, the same
+    one DRF gives for an id that does not exist, so a path id that is not a UUID (the
+    ``<uuid:…>`` converter matches none) cannot be told from a missing one."""
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse(
+            {"detail": str(NotFound.default_detail), "code": NotFound.default_code}, status=404
+        )
+    return defaults.page_not_found(request, exception)
+
+
+handler404 = not_found
 
 urlpatterns = [
     path("healthz", ops.healthz, name="healthz"),

@@ -12,12 +12,12 @@ at once (``too_many_streams``).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -109,7 +109,8 @@ class ContextOutput(serializers.Serializer):
     messages = ContextMessage(many=True)
     summary = serializers.CharField()
     total_messages = serializers.IntegerField()
-    summarized = serializers.IntegerField()
+    summarized = serializers.BooleanField(help_text="A summary stands in for older messages.")
+    summarized_messages = serializers.IntegerField(help_text="How many messages it covers.")
     estimated_tokens = serializers.IntegerField()
     cached = serializers.BooleanField()
 
@@ -224,14 +225,14 @@ class ChatView(APIView):
 
 class ContextView(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH), ContextQuery],
+        parameters=[ContextQuery],
         responses={
             200: ContextOutput,
             400: OpenApiResponse(description="budget out of range."),
             404: OpenApiResponse(description="No such conversation for this user."),
         },
     )
-    def get(self, request: Request, conversation_id: str) -> Response:
+    def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
         query = ContextQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         built = context.get_context(

@@ -7,7 +7,7 @@ from .chat import ChatView, ContextView
 urlpatterns = [
     path("chat/", ChatView.as_view(), name="api-chat"),
     path(
-        "conversations/<str:conversation_id>/context/",
+        "conversations/<uuid:conversation_id>/context/",
         ContextView.as_view(),
         name="api-conversation-context",
     ),

@@ -14,7 +14,7 @@ urlpatterns = [
     path("auth/logout-all/", accounts_api.LogoutAllView.as_view(), name="api-logout-all"),
     path("auth/devices/", accounts_api.DeviceListView.as_view(), name="api-devices"),
     path(
-        "auth/devices/<str:device_id>/",
+        "auth/devices/<uuid:device_id>/",
         accounts_api.DeviceDetailView.as_view(),
         name="api-device",
     ),
@@ -22,17 +22,17 @@ urlpatterns = [
     path("conversations/", views.ConversationListView.as_view(), name="api-conversations"),
     path("conversations/import/", views.ImportView.as_view(), name="api-conversation-import"),
     path(
-        "conversations/<str:conversation_id>/",
+        "conversations/<uuid:conversation_id>/",
         views.ConversationDetailView.as_view(),
         name="api-conversation",
     ),
     path(
-        "conversations/<str:conversation_id>/messages/",
+        "conversations/<uuid:conversation_id>/messages/",
         views.MessageListView.as_view(),
         name="api-conversation-messages",
     ),
     path(
-        "conversations/<str:conversation_id>/export/",
+        "conversations/<uuid:conversation_id>/export/",
         views.ExportView.as_view(),
         name="api-conversation-export",
     ),

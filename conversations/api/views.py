@@ -1,8 +1,11 @@
 """The conversation API of API.md: each view validates input, calls a service or a
-selector, and shapes the answer. No rules and no queries of their own."""
+selector, and shapes the answer. No rules, no queries and no cache policy of their own
+(a cached read's policy sits beside its selector). Path ids arrive as UUIDs (the URLs'
+``<uuid:…>`` converter); any other path answers the API's JSON 404."""
+
+import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -13,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import cache, cursors, exports, selectors, services, streams, validation
+from .. import access, cursors, exports, selectors, services, streams
 from . import serializers as s
 from .chat import limit_response
 from .pagination import MessageCursorPagination, SearchCursorPagination
@@ -25,7 +28,6 @@ NOT_FOUND = OpenApiResponse(
 BAD_REQUEST = OpenApiResponse(
     description="Invalid input: a field → messages map, or {detail, code}."
 )
-ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
 def _query(serializer_class, request: Request) -> dict:
@@ -40,8 +42,10 @@ def _body(serializer_class, request: Request) -> dict:
     return serializer.validated_data
 
 
-def _with_cache_header(response: Response, was_cached: bool) -> Response:
-    response["X-Cache"] = "hit" if was_cached else "miss"
+def _cacheable_response(read: selectors.CacheableRead) -> Response:
+    response = Response(read.value)
+    if read.cached is not None:
+        response["X-Cache"] = "hit" if read.cached else "miss"
     return response
 
 
@@ -59,30 +63,23 @@ class ConversationListView(GenericAPIView):
     def get(self, request: Request) -> Response:
         query = _query(s.ConversationListQuery, request)
 
-        def build() -> tuple[int, dict]:
-            version = selectors.change_position(user=request.user)
-            conversations = selectors.list_conversations(
+        def shape(conversations) -> dict:
+            page = self.paginate_queryset(conversations)
+            data = s.ConversationSerializer(page, many=True).data
+            return self.get_paginated_response(data).data
+
+        return _cacheable_response(
+            selectors.conversation_list_page(
                 user=request.user,
                 archived=_ARCHIVED[query["archived"]],
                 pinned=query["pinned"],
                 tag=query.get("tag"),
                 query=query.get("q"),
+                parameters=request.query_params.keys(),
+                variant=request.build_absolute_uri("/"),
+                shape=shape,
             )
-            page = self.paginate_queryset(conversations)
-            data = s.ConversationSerializer(page, many=True).data
-            return version, self.get_paginated_response(data).data
-
-        # Only the first page of the default list is cached: it is what opening the app
-        # asks for, and its key depends on nothing but the user (and the host in links).
-        if set(request.query_params) - {"archived"} or query["archived"] != "false":
-            return Response(build()[1])
-        body, was_cached = cache.cached(
-            kind=cache.LIST,
-            scope=cache.list_scope(owner_id=request.user.pk),
-            variant=request.build_absolute_uri("/"),
-            build=build,
         )
-        return _with_cache_header(Response(body), was_cached)
 
     @extend_schema(
         request=s.ConversationCreateInput,
@@ -99,45 +96,27 @@ class ConversationListView(GenericAPIView):
 
 class ConversationDetailView(APIView):
     @extend_schema(
-        parameters=[ID, s.RetrieveQuery],
+        parameters=[s.RetrieveQuery],
         responses={200: s.ConversationDetailSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
     )
-    def get(self, request: Request, conversation_id: str) -> Response:
+    def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
         query = _query(s.RetrieveQuery, request)
-        count = query.get("messages", settings.NUMINA_RETRIEVE_MESSAGES)
-        try:
-            count = validation.clean_message_window(count)
-        except DjangoValidationError as exc:
-            raise ValidationError({"messages": exc.messages}) from None
-
-        def build() -> tuple[int, dict]:
-            conversation = selectors.get_conversation(
-                user=request.user, conversation_id=conversation_id
+        return _cacheable_response(
+            selectors.conversation_with_recent_messages(
+                user=request.user,
+                conversation_id=conversation_id,
+                messages=query.get("messages"),
+                shape=lambda conversation: s.ConversationDetailSerializer(conversation).data,
             )
-            conversation.recent = selectors.recent_messages(conversation=conversation, limit=count)  # type: ignore[attr-defined]
-            return conversation.change_seq, s.ConversationDetailSerializer(conversation).data
-
-        conversation_uuid = services.as_uuid(conversation_id)
-        # Only the default window is cached (what opening a chat asks for).
-        if "messages" in request.query_params or conversation_uuid is None:
-            return Response(build()[1])
-        body, was_cached = cache.cached(
-            kind=cache.CONVERSATION,
-            scope=cache.conversation_scope(
-                owner_id=request.user.pk, conversation_id=conversation_uuid
-            ),
-            build=build,
         )
-        return _with_cache_header(Response(body), was_cached)
 
     @extend_schema(
-        parameters=[ID],
         request=s.ConversationUpdateInput,
         responses={200: s.ConversationSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
     )
-    def patch(self, request: Request, conversation_id: str) -> Response:
+    def patch(self, request: Request, conversation_id: uuid.UUID) -> Response:
         # Ownership first: another user's id is a 404 even when the body is invalid.
-        selectors.ensure_owned(user=request.user, conversation_id=conversation_id)
+        access.owned_conversation_id(user=request.user, conversation_id=conversation_id)
         data = _body(s.ConversationUpdateInput, request)
         services.update_conversation(user=request.user, conversation_id=conversation_id, **data)
         conversation = selectors.get_conversation(
@@ -145,8 +124,8 @@ class ConversationDetailView(APIView):
         )
         return Response(s.ConversationSerializer(conversation).data)
 
-    @extend_schema(parameters=[ID], responses={204: None, 404: NOT_FOUND})
-    def delete(self, request: Request, conversation_id: str) -> Response:
+    @extend_schema(responses={204: None, 404: NOT_FOUND})
+    def delete(self, request: Request, conversation_id: uuid.UUID) -> Response:
         services.delete_conversation(user=request.user, conversation_id=conversation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -156,10 +135,10 @@ class MessageListView(GenericAPIView):
     pagination_class = MessageCursorPagination
 
     @extend_schema(
-        parameters=[ID, s.MessageListQuery, _page_size_parameter()],
+        parameters=[s.MessageListQuery, _page_size_parameter()],
         responses={200: s.MessageSerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND},
     )
-    def get(self, request: Request, conversation_id: str) -> Response:
+    def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
         query = _query(s.MessageListQuery, request)
         messages = selectors.list_messages(
             user=request.user, conversation_id=conversation_id, after_seq=query["after_seq"]
@@ -168,7 +147,6 @@ class MessageListView(GenericAPIView):
         return self.get_paginated_response(s.MessageSerializer(page, many=True).data)
 
     @extend_schema(
-        parameters=[ID],
         request=s.MessageCreateInput,
         responses={
             201: s.MessageSerializer,
@@ -179,8 +157,9 @@ class MessageListView(GenericAPIView):
             404: NOT_FOUND,
         },
     )
-    def post(self, request: Request, conversation_id: str) -> Response:
-        selectors.ensure_owned(user=request.user, conversation_id=conversation_id)
+    def post(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        # Ownership first: another user's id is a 404 even when the body is invalid.
+        access.owned_conversation_id(user=request.user, conversation_id=conversation_id)
         data = _body(s.MessageCreateInput, request)
         added = services.add_message(user=request.user, conversation_id=conversation_id, **data)
         return Response(
@@ -191,7 +170,7 @@ class MessageListView(GenericAPIView):
 
 class ExportView(APIView):
     @extend_schema(
-        parameters=[ID, s.ExportQuery],
+        parameters=[s.ExportQuery],
         responses={
             (200, "application/json"): OpenApiResponse(
                 s.ExportSerializer, description="A JSON download."
@@ -204,7 +183,7 @@ class ExportView(APIView):
             429: OpenApiResponse(description="Too many streams open at once (too_many_streams)."),
         },
     )
-    def get(self, request: Request, conversation_id: str) -> StreamingHttpResponse | Response:
+    def get(self, request: Request, conversation_id: uuid.UUID) -> StreamingHttpResponse | Response:
         query = _query(s.ExportQuery, request)
         conversation = selectors.get_conversation(
             user=request.user, conversation_id=conversation_id
@@ -214,7 +193,7 @@ class ExportView(APIView):
         except streams.TooManyStreams as exc:
             return limit_response(exc)
         return exports.export_download(
-            conversation=conversation, export_format=query["format"], slot=slot
+            user=request.user, conversation=conversation, export_format=query["format"], slot=slot
         )
 
 

@@ -26,10 +26,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from .. import context, llm, validation
+from .. import access, context, llm, validation
 from ..models import Conversation, Message, Role
 from . import spend
-from .conversations import add_message, as_uuid, create_conversation
+from .conversations import add_message, create_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ def _message_sent_before(*, user, client_id: uuid.UUID) -> Message | None:
     # A retried first send has no conversation id yet: find the message by its
     # client_id among the user's conversations.
     return (
-        Message.objects.filter(conversation__owner=user, client_id=client_id)
+        access.owned_messages(user=user)
+        .filter(client_id=client_id)
         .select_related("conversation")
         .first()
     )
@@ -113,7 +114,7 @@ def _store_user_message(
         content=content,
         client_id=client_id,
     )
-    conversation = Conversation.objects.get(pk=added.message.conversation_id)
+    conversation = access.conversation_for(user=user, conversation_id=added.message.conversation_id)
     return conversation, added.message, added.created
 
 
@@ -141,7 +142,9 @@ def _reply_text(completion: llm.Completion) -> str:
 def _store_reply(
     *, user, user_message: Message, completion: llm.Completion
 ) -> tuple[Conversation, Message]:
-    conversation = Conversation.objects.select_for_update().get(pk=user_message.conversation_id)
+    conversation = access.conversation_for(
+        user=user, conversation_id=user_message.conversation_id, lock=True
+    )
     # Two sends of one client_id may both have reached the model; the first reply stored
     # is the reply, and the second is dropped.
     existing = _reply_to(user_message)
@@ -185,7 +188,7 @@ def _begin(
     *, user, message: Any, conversation_id: Any, client_id: Any
 ) -> tuple[Conversation, Message, Message | None]:
     content, clean_client_id = _clean_request(message=message, client_id=client_id)
-    if conversation_id is not None and as_uuid(conversation_id) is None:
+    if conversation_id is not None and access.as_uuid(conversation_id) is None:
         raise Conversation.DoesNotExist
     spend.ensure_within_budget(user=user)
     conversation, user_message, created = _store_user_message(

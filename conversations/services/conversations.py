@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from numina import metrics
 
-from .. import cache, validation
+from .. import access, cache, validation
 from ..models import ChangeCounter, Conversation, DeletedConversation, Message, Tag
 
 
@@ -50,21 +50,8 @@ class AddedMessage:
     created: bool  # False when client_id matched a message already stored
 
 
-def as_uuid(value: Any) -> uuid.UUID | None:
-    """A path id as a UUID, or None when it is not one (callers answer 404, not 400)."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
 def _lock_conversation(*, user, conversation_id: Any) -> Conversation:
-    conversation_uuid = as_uuid(conversation_id)
-    if conversation_uuid is None:
-        raise Conversation.DoesNotExist
-    return Conversation.objects.select_for_update().get(owner=user, id=conversation_uuid)
+    return access.conversation_for(user=user, conversation_id=conversation_id, lock=True)
 
 
 def next_change_seq(*, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> int:

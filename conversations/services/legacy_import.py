@@ -296,6 +296,8 @@ def import_legacy_conversation(
         except IntegrityError:
             pass  # another run created it since the lookup: the locked path decides
     elif stored is not NOT_LOOKED_UP:
+        # Not access.conversation_for: a legacy key is unique across all users, and one
+        # another user holds must be refused, not taken for "none yet" and created.
         if stored.owner_id != user.pk:
             return ImportOutcome(refused=REFUSED)
         present = overlap(stored.fingerprints, [message.fingerprint for message in messages])
@@ -326,7 +328,7 @@ def _import_locked(
             if dry_run or not (messages or summary):
                 return ImportOutcome(created=bool(messages), imported=len(messages))
             return _create(user=user, legacy_key=legacy_key, messages=messages, summary=summary)
-        if conversation.owner_id != user.pk:
+        if conversation.owner_id != user.pk:  # found by legacy_key: see above
             return ImportOutcome(refused=REFUSED)
         stored = _stored_fingerprints(conversation, limit=len(messages))
         present = overlap(stored, [message.fingerprint for message in messages])

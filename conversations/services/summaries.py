@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from numina import metrics
 
-from .. import llm, validation
+from .. import access, llm, validation
 from ..models import Conversation, Message
 from . import spend
 from .assistant import needs_summary
@@ -64,7 +64,7 @@ def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
     Raises ``llm.LLMError`` when the model fails (the stored summary is untouched), and
     ``spend.TokenBudgetExceeded`` when the owner's budget for today is spent.
     """
-    conversation = Conversation.objects.owned_by(user).get(pk=conversation_id)
+    conversation = access.conversation_for(user=user, conversation_id=conversation_id)
     if not needs_summary(conversation):
         return conversation
     covers = min(
@@ -81,7 +81,9 @@ def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
     if not summary:
         return conversation
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(owner=user, pk=conversation_id)
+        conversation = access.conversation_for(
+            user=user, conversation_id=conversation_id, lock=True
+        )
         if covers > conversation.summary_covers_seq:
             conversation.summary = summary
             conversation.summary_covers_seq = covers

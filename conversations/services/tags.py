@@ -14,14 +14,17 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .. import validation
+from .. import access, validation
 from ..models import Conversation, Tag
 from .conversations import save_changed
 
 
 def _lock_tagged(*, user, tag_id: Any) -> list[Conversation]:
     return list(
-        Conversation.objects.select_for_update().filter(owner=user, tags__id=tag_id).order_by("id")
+        access.owned_conversations(user=user)
+        .select_for_update()
+        .filter(tags__id=tag_id)
+        .order_by("id")
     )
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from numina import metrics
 
-from .. import llm
+from .. import access, llm
 from ..models import Conversation, Message
 from . import spend
 from .conversations import save_changed
@@ -58,7 +58,9 @@ def clean_generated_title(text: str) -> str:
 
 def _store_title(*, user, conversation_id: Any, title: str, outcome: str) -> Conversation:
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(owner=user, pk=conversation_id)
+        conversation = access.conversation_for(
+            user=user, conversation_id=conversation_id, lock=True
+        )
         if _wants_title(conversation):
             title = title or UNTITLED_TITLE
             conversation.title = title
@@ -74,7 +76,7 @@ def generate_title(*, user, conversation_id: Any) -> Conversation:
     ``fallback_title``. An unusable answer falls back to the first user message. Raises
     ``spend.TokenBudgetExceeded`` when the owner's budget for today is spent.
     """
-    conversation = Conversation.objects.owned_by(user).get(pk=conversation_id)
+    conversation = access.conversation_for(user=user, conversation_id=conversation_id)
     if not _wants_title(conversation):
         return conversation
     opening = _opening(conversation)
@@ -93,7 +95,7 @@ def generate_title(*, user, conversation_id: Any) -> Conversation:
 
 def fallback_title(*, user, conversation_id: Any) -> Conversation:
     """A title from the first user message, without the model: no chat stays untitled."""
-    conversation = Conversation.objects.owned_by(user).get(pk=conversation_id)
+    conversation = access.conversation_for(user=user, conversation_id=conversation_id)
     if not _wants_title(conversation):
         return conversation
     title = clean_generated_title(llm.title_from_messages(_opening(conversation)))

@@ -17,6 +17,7 @@ BODY = {
     "role": "user",
     "content": "hi",
 }
+NOT_FOUND = {"detail": "Not found.", "code": "not_found"}
 ENDPOINTS = [
     ("get", "/api/v1/conversations/{id}/"),
     ("patch", "/api/v1/conversations/{id}/"),
@@ -63,18 +64,32 @@ def test_another_users_conversation_is_the_same_404_as_a_random_id(
     )
 
     assert theirs_response.status_code == random_response.status_code == 404
-    assert (
-        theirs_response.json()
-        == random_response.json()
-        == {"detail": "Not found.", "code": "not_found"}
-    )
+    assert theirs_response.json() == random_response.json() == NOT_FOUND
     assert snapshot(theirs.id) == before
 
 
-@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
-def test_a_non_uuid_id_is_a_404(api, method, path):
-    response = getattr(api, method)(path.format(id="12345"), BODY, format="json")
+# Every path that takes an id, the auth slice's device included.
+ID_ENDPOINTS = [*ENDPOINTS, ("delete", "/api/v1/auth/devices/{id}/")]
+
+
+@pytest.mark.parametrize("not_a_uuid", ["12345", "not-a-uuid", f"{uuid.UUID(int=1)}x"])
+@pytest.mark.parametrize(("method", "path"), ID_ENDPOINTS)
+def test_a_non_uuid_id_is_the_same_404_as_a_missing_one(api, method, path, not_a_uuid):
+    # The <uuid:…> converter matches no such path: Django's 404 handler answers it, and
+    # under /api/ with the very body DRF gives for an id that does not exist.
+    call = getattr(api, method)
+    missing = call(path.format(id=uuid.uuid4()), BODY, format="json")
+    malformed = call(path.format(id=not_a_uuid), BODY, format="json")
+    assert missing.status_code == malformed.status_code == 404
+    assert missing.json() == malformed.json() == NOT_FOUND
+    assert malformed["Content-Type"] == "application/json"
+
+
+def test_an_unknown_path_outside_the_api_is_still_the_html_404(client, user):
+    client.force_login(user)
+    response = client.get("/chats/12345/")
     assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
 
 
 @pytest.mark.parametrize(

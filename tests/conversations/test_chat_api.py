@@ -325,11 +325,15 @@ def test_context_shows_what_the_next_call_sends(api, user, conversation):
         "summary",
         "total_messages",
         "summarized",
+        "summarized_messages",
         "estimated_tokens",
         "cached",
     }
     assert body["messages"] == [{"role": "user", "content": "Hi"}]
-    assert (body["total_messages"], body["summarized"], body["cached"]) == (1, 0, False)
+    # `is`, not ==: 0 == False, and the contract says a boolean.
+    assert body["summarized"] is False
+    assert (body["total_messages"], body["summarized_messages"]) == (1, 0)
+    assert body["cached"] is False
 
 
 def test_context_is_cached_on_the_second_read(api, user, conversation):
@@ -357,7 +361,8 @@ def test_a_new_summary_makes_the_cached_context_stale(api, user, offline, settin
     body = api.get(context_url(conversation.id)).json()
 
     assert body["cached"] is False
-    assert (body["summarized"], len(body["messages"])) == (4, 1)
+    assert body["summarized"] is True
+    assert (body["summarized_messages"], len(body["messages"])) == (4, 1)
     assert body["summary"]
     assert body["summary"] in body["system"]
 

@@ -199,7 +199,8 @@ def test_build_context_sends_only_the_messages_after_the_summary(user, conversat
 
     assert [m["content"] for m in ctx.messages] == [LEAD_IN, "message 4", "message 5", "message 6"]
     assert "Earlier." in ctx.system
-    assert (ctx.total_messages, ctx.summarized) == (6, 3)
+    assert ctx.summarized is True
+    assert (ctx.total_messages, ctx.summarized_messages) == (6, 3)
 
 
 def test_build_context_runs_two_queries_however_long_the_conversation(
@@ -263,7 +264,7 @@ def test_build_context_loads_all_it_needs_to_match_the_whole_history(user, conve
 
     from_database = build_context(conversation=conversation, budget=budget)
     from_everything = assemble_context(
-        history=everything, budget=budget, total_messages=80, summarized=0
+        history=everything, budget=budget, total_messages=80, summarized_messages=0
     )
 
     assert from_database == from_everything

@@ -109,9 +109,6 @@ def test_recent_messages_are_the_newest_oldest_first(user):
         services.add_message(
             user=user, conversation_id=conversation.id, role="user", content=f"m{n}"
         )
-    assert [m.seq for m in selectors.recent_messages(conversation=conversation, limit=3)] == [
-        3,
-        4,
-        5,
-    ]
-    assert selectors.recent_messages(conversation=conversation, limit=0) == []
+    newest = selectors.recent_messages(user=user, conversation=conversation, limit=3)
+    assert [m.seq for m in newest] == [3, 4, 5]
+    assert selectors.recent_messages(user=user, conversation=conversation, limit=0) == []

@@ -1,0 +1,87 @@
+"""The one door to a user's conversations and messages: "this conversation, for this user".
+
+Every service, selector, view and task that acts for a user reaches a conversation or
+a message through here, so ownership is decided in one place and answered one way: a
+conversation that is not the user's raises ``Conversation.DoesNotExist``, exactly as one
+that does not exist or an id that is not a UUID (the API's 404, with nothing that hints
+which of the three it was). The filter itself is the models' ``owned_by`` queryset
+method; nothing else in the project filters conversations or messages by owner.
+
+The exceptions, each acting for no user: the admin (support staff see every row), the
+legacy importer (keyed by the globally unique ``legacy_key``: it must tell "another
+user's" from "none yet" to refuse rather than create), the background sweepers and
+tasks (they find a conversation by id, then act as its owner through the services), and
+the data migrations.
+
+This module imports only the models, so everything else may import it without a cycle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from .models import Conversation, ConversationQuerySet, Message
+
+
+def as_uuid(value: Any) -> uuid.UUID | None:
+    """An id from a request as a UUID, or None when it is not one (callers answer 404, not
+    400: a malformed id is as unknown as a missing one)."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def owned_conversations(
+    *, user, within: ConversationQuerySet | None = None
+) -> ConversationQuerySet:
+    """The user's conversations; ``within`` narrows or annotates the rows read (a
+    selector's annotations, a lock), and is scoped to the user here."""
+    conversations = Conversation.objects.all() if within is None else within
+    return conversations.owned_by(user)
+
+
+def owned_messages(*, user) -> QuerySet[Message]:
+    """The user's messages (by the owner copied onto each message, so no join)."""
+    return Message.objects.owned_by(user)
+
+
+def conversation_for(
+    *,
+    user,
+    conversation_id: Any,
+    lock: bool = False,
+    within: ConversationQuerySet | None = None,
+) -> Conversation:
+    """The user's conversation with this id, or ``Conversation.DoesNotExist``.
+
+    ``lock`` takes the row lock every write to a conversation holds until commit (the
+    caller is inside a transaction); ``within`` as for ``owned_conversations``.
+    """
+    conversation_uuid = as_uuid(conversation_id)
+    if conversation_uuid is None:
+        raise Conversation.DoesNotExist
+    conversations = owned_conversations(user=user, within=within)
+    if lock:
+        conversations = conversations.select_for_update()
+    return conversations.get(id=conversation_uuid)
+
+
+def owned_conversation_id(*, user, conversation_id: Any) -> uuid.UUID:
+    """The conversation's id when it is the user's; ``Conversation.DoesNotExist`` otherwise.
+
+    One indexed EXISTS, for callers that need the ownership answer (a 404 before a 400)
+    but not the row.
+    """
+    conversation_uuid = as_uuid(conversation_id)
+    if (
+        conversation_uuid is None
+        or not owned_conversations(user=user).filter(id=conversation_uuid).exists()
+    ):
+        raise Conversation.DoesNotExist
+    return conversation_uuid
