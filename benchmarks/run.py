@@ -122,6 +122,10 @@ def start_server(*, port: int, workers: int, threads: int) -> subprocess.Popen:
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "NUMINA_THROTTLE_USER": "1000000/min",
         "NUMINA_THROTTLE_CHAT": "1000000/min",
+        # Rates and budgets are for people: the load would spend a day's tokens in seconds
+        # and measure 429s; one loop's concurrent streams would hit the per-user cap.
+        "NUMINA_DAILY_TOKEN_BUDGET": "0",
+        "NUMINA_MAX_STREAMS_PER_USER": "0",
         "ANTHROPIC_API_KEY": "",  # the offline provider: the benchmark never calls the model
         "NUMINA_BENCHMARK_FLOOR": "true",
         "GUNICORN_ACCESSLOG": "",
