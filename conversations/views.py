@@ -35,8 +35,9 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from numina.throttling import ChatRateThrottle
+
 from . import cache, llm, selectors, selectors_ui, services, streams, validation
-from .api.chat import ChatRateThrottle
 from .forms import ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
 from .models import Conversation
