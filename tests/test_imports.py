@@ -126,6 +126,30 @@ def test_no_service_imports_the_tasks_the_api_or_the_views():
     assert not reaching_up, sorted(reaching_up)
 
 
+# What a legacy reader would need to touch the database (legacy/base.py: "Readers never
+# touch the database"); the run loop that does is conversations/management/legacy_run.py.
+DATABASE_DOORS = (
+    "django.db",
+    "django.contrib.auth",
+    "conversations.services",
+    "conversations.selectors",
+)
+
+
+def test_the_legacy_readers_reach_no_database():
+    modules = project_modules()
+
+    reaching = {
+        f"{module} imports {name}"
+        for module, path in modules.items()
+        if module.startswith("conversations.legacy")
+        for name in _imported_names(module=module, path=path)
+        if any(name == door or name.startswith(door + ".") for door in DATABASE_DOORS)
+    }
+
+    assert not reaching, sorted(reaching)
+
+
 def test_the_walk_sees_imports_inside_functions(tmp_path):
     # The lazy import the cycle test exists for: models.py's save() once imported the
     # services this way. A walk of top-level statements only would miss it.
