@@ -4,6 +4,12 @@ import uuid
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.dispatch import Signal
+
+# Sent by User.save once a changed password is stored (keyword: user). The services
+# connect signing out every device to it (accounts/apps.py), so this module, which the
+# services import, imports none of them.
+password_saved = Signal()
 
 
 class User(AbstractUser):
@@ -17,9 +23,7 @@ class User(AbstractUser):
         password_changed = getattr(self, "_password", None) is not None and not self._state.adding
         super().save(*args, **kwargs)
         if password_changed:
-            from .services import revoke_all_tokens  # services import this module
-
-            revoke_all_tokens(user=self)
+            password_saved.send(sender=type(self), user=self)
 
     def __str__(self) -> str:
         return self.username

@@ -67,6 +67,12 @@ def revoke_all_tokens(*, user: User) -> None:
     get_token_model().objects.filter(user=user).delete()
 
 
+def revoke_all_tokens_after_password_saved(*, user: User, **signal: object) -> None:
+    """``models.password_saved``'s receiver (accounts/apps.py): a new password signs every
+    device out, whichever door changed it."""
+    revoke_all_tokens(user=user)
+
+
 def revoke_device(*, user: User, device_id: uuid.UUID | str) -> None:
     """That device's token stops working; another user's device or no such device is
     DeviceName.DoesNotExist (a 404), and so is an id that is not a UUID."""

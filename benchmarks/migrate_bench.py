@@ -37,7 +37,7 @@ import redis  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 
-from conversations.legacy.migration import Options, run_migration  # noqa: E402
+from conversations.management.legacy_run import Options, run_migration  # noqa: E402
 from conversations.models import Message  # noqa: E402
 
 LAYOUTS = ("memory", "session", "user-session", "langchain", "llamaindex")

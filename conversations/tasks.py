@@ -15,18 +15,16 @@ once the UTC day has rolled over. The limits chain is
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import transaction
 
 from numina import metrics
 
-from . import cache, llm
+from . import cache, followups, llm
 from .models import Conversation
 from .services import spend, summaries, titles
 
@@ -126,10 +124,10 @@ def sweep_conversations() -> dict[str, int]:
     """Re-enqueue what is still missing: the broker may have been down at commit."""
     missing_titles = titles.conversations_missing_title(limit=settings.NUMINA_SWEEP_BATCH)
     for conversation_id in missing_titles:
-        _send(generate_title, conversation_id)
+        followups.send(task_name=followups.GENERATE_TITLE, conversation_id=conversation_id)
     needing_summary = summaries.conversations_needing_summary(limit=settings.NUMINA_SWEEP_BATCH)
     for conversation_id in needing_summary:
-        _send(summarize_conversation, conversation_id)
+        followups.send(task_name=followups.SUMMARIZE_CONVERSATION, conversation_id=conversation_id)
     return {"titles": len(missing_titles), "summaries": len(needing_summary)}
 
 
@@ -137,20 +135,3 @@ def sweep_conversations() -> dict[str, int]:
 def replay_cache_invalidations() -> bool:
     """Raise the cache versions writers could not raise while Redis was away (cache.py)."""
     return cache.replay_pending()
-
-
-def _send(task, conversation_id: Any) -> None:
-    try:
-        task.delay(str(conversation_id))
-    except Exception:
-        # The broker is down: the request that wrote the conversation must not fail for
-        # it, and the sweeper enqueues the work again later.
-        logger.warning("Could not enqueue %s for %s", task.name, conversation_id, exc_info=True)
-
-
-def enqueue_generate_title(*, conversation_id: Any) -> None:
-    transaction.on_commit(functools.partial(_send, generate_title, conversation_id))
-
-
-def enqueue_summarize(*, conversation_id: Any) -> None:
-    transaction.on_commit(functools.partial(_send, summarize_conversation, conversation_id))

@@ -37,8 +37,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from numina.throttling import ChatRateThrottle
+
 from . import cache, exports, llm, rendering, selectors, selectors_ui, services, streams, validation
-from .api.chat import ChatRateThrottle
 from .forms import ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
 from .models import Conversation

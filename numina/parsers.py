@@ -1,4 +1,4 @@
-"""The API's request body parser (its own module: numina.api imports drf-spectacular,
+"""The API's request body parser (its own module: numina.schema imports drf-spectacular,
 which reads DEFAULT_PARSER_CLASSES while it loads)."""
 
 from rest_framework import exceptions, parsers

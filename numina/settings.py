@@ -305,8 +305,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["numina.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "numina.api.NuminaAutoSchema",
-    "EXCEPTION_HANDLER": "numina.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "numina.schema.NuminaAutoSchema",
+    "EXCEPTION_HANDLER": "numina.errors.exception_handler",
     # ?format= is the export's own parameter (json | markdown), not DRF's renderer switch.
     "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_THROTTLE_CLASSES": [

@@ -1,5 +1,5 @@
-"""Whose bucket a request fills: the client address every throttle uses, and DRF's
-throttles keyed by it.
+"""Whose bucket a request fills: the client address every throttle uses, DRF's
+throttles keyed by it, and the replies-per-user throttle of the API and the browser.
 
 ``X-Forwarded-For`` is whatever the client wrote unless a proxy we run wrote it, so it is
 believed only for the ``NUM_PROXIES`` proxies in front of the web (settings). With 0, the
@@ -48,3 +48,13 @@ class UserRateThrottle(ClientAddressMixin, throttling.UserRateThrottle):
 
 class ScopedRateThrottle(ClientAddressMixin, throttling.ScopedRateThrottle):
     pass
+
+
+class ChatRateThrottle(UserRateThrottle):
+    """Replies per user: NUMINA_THROTTLE_CHAT, read when the request comes in. The chat
+    endpoint and the browser's chat form fill the same bucket."""
+
+    scope = "chat"
+
+    def get_rate(self) -> str:
+        return settings.NUMINA_THROTTLE_CHAT

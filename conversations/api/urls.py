@@ -1,11 +1,11 @@
 """/api/v1/ — the contract of ../shared/API.md."""
 
-from django.urls import include, path
+from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
-from . import views
+from . import chat_views, views
 
 urlpatterns = [
     path("auth/register/", accounts_api.RegisterView.as_view(), name="api-register"),
@@ -36,7 +36,12 @@ urlpatterns = [
         views.ExportView.as_view(),
         name="api-conversation-export",
     ),
-    path("", include("conversations.api.chat_urls")),
+    path("chat/", chat_views.ChatView.as_view(), name="api-chat"),
+    path(
+        "conversations/<uuid:conversation_id>/context/",
+        chat_views.ContextView.as_view(),
+        name="api-conversation-context",
+    ),
     path("search/", views.SearchView.as_view(), name="api-search"),
     path("sync/", views.SyncView.as_view(), name="api-sync"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

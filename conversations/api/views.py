@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from .. import access, cursors, exports, selectors, services, streams
 from . import serializers as s
-from .chat import limit_response
+from .chat_views import limit_response
 from .pagination import MessageCursorPagination, SearchCursorPagination
 
 _ARCHIVED = {"false": False, "true": True, "all": None}

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from .. import access, context, llm, validation
+from .. import access, context, followups, llm, validation
 from ..models import Conversation, Message, Role
 from . import spend
 from .conversations import add_message, create_conversation
@@ -166,12 +166,10 @@ def _store_reply(
 
 def _enqueue_follow_ups(conversation: Conversation) -> None:
     """Title and summary, in the background, once this transaction has committed."""
-    from ..tasks import enqueue_generate_title, enqueue_summarize  # tasks import services
-
     if not conversation.title and not conversation.title_set_by_user:
-        enqueue_generate_title(conversation_id=conversation.id)
+        followups.after_commit_generate_title(conversation_id=conversation.id)
     if needs_summary(conversation):
-        enqueue_summarize(conversation_id=conversation.id)
+        followups.after_commit_summarize(conversation_id=conversation.id)
 
 
 def needs_summary(conversation: Conversation) -> bool:

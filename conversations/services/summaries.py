@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from numina import metrics
 
-from .. import access, llm, validation
+from .. import access, followups, llm, validation
 from ..models import Conversation, Message
 from . import spend
 from .assistant import needs_summary
@@ -90,9 +90,7 @@ def summarize_conversation(*, user, conversation_id: Any) -> Conversation:
             save_changed(conversation, fields=["summary", "summary_covers_seq"])
             transaction.on_commit(lambda: metrics.summaries.labels(outcome="generated").inc())
             if needs_summary(conversation):
-                from ..tasks import enqueue_summarize  # tasks import services
-
-                enqueue_summarize(conversation_id=conversation.id)
+                followups.after_commit_summarize(conversation_id=conversation.id)
         return conversation
 
 

@@ -1,7 +1,9 @@
-"""Fixtures for the tests that talk to the model: a loopback fake of the Messages API."""
+"""Fixtures for the tests that talk to the model (a loopback fake of the Messages API)
+and for the follow-up work the services enqueue."""
 
 import pytest
 
+from conversations import followups
 from tests.fake_anthropic import FakeAnthropic
 
 
@@ -22,3 +24,13 @@ def claude(settings):
 @pytest.fixture
 def offline(settings):
     settings.ANTHROPIC_API_KEY = ""
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """The tasks asked for (after commit, or by the sweeper), recorded by name, not sent."""
+    sent = []
+    monkeypatch.setattr(
+        followups, "send", lambda *, task_name, conversation_id: sent.append(task_name)
+    )
+    return sent

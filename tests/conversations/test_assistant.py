@@ -5,7 +5,7 @@ import uuid
 import pytest
 from django.core.exceptions import ValidationError
 
-from conversations import llm, services, tasks
+from conversations import llm, services
 from conversations.models import Conversation, Message
 from conversations.services import AssistantUnavailable, ChatResult, TextDelta
 from tests.fake_anthropic import Fail, Reply, Stream
@@ -14,14 +14,6 @@ from tests.fake_anthropic import Fail, Reply, Stream
 @pytest.fixture
 def conversation(user):
     return services.create_conversation(user=user)
-
-
-@pytest.fixture
-def enqueued(monkeypatch):
-    """The tasks the services ask for after commit, recorded instead of sent."""
-    sent = []
-    monkeypatch.setattr(tasks, "_send", lambda task, conversation_id: sent.append(task.name))
-    return sent
 
 
 def test_chat_stores_the_user_message_and_the_reply(user, conversation, offline):

@@ -6,19 +6,12 @@ import uuid
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import include, path
 from drf_spectacular.generators import SchemaGenerator
 
 from conversations import llm, services
-from conversations.api import chat_urls
+from conversations.api import urls as api_urls
 from conversations.models import Conversation, Message
-from numina.urls import urlpatterns as project_urlpatterns
 from tests.fake_anthropic import Fail, Reply, Stream
-
-# The lead's API urls include chat_urls; this module's urlconf does it too, so these tests
-# do not depend on that line.
-urlpatterns = [path("api/v1/", include("conversations.api.chat_urls")), *project_urlpatterns]
-pytestmark = pytest.mark.urls(__name__)
 
 CHAT = "/api/v1/chat/"
 
@@ -411,7 +404,7 @@ def test_context_of_another_users_conversation_is_404(api, other_user):
 
 
 def test_schema_describes_chat_and_context():
-    schema = SchemaGenerator(patterns=chat_urls.urlpatterns).get_schema(request=None, public=True)
+    schema = SchemaGenerator(patterns=api_urls.urlpatterns).get_schema(request=None, public=True)
 
     chat = schema["paths"]["/chat/"]["post"]
     assert {"201", "502", "429"} <= set(chat["responses"])

@@ -211,9 +211,7 @@ def test_summary_over_the_budget_waits_without_asking_the_model(user, claude, bu
     assert claude.requests == []
 
 
-def test_sweeper_leaves_owners_over_budget_for_the_next_day(user, budget, monkeypatch):
-    sent = []
-    monkeypatch.setattr(tasks, "_send", lambda task, conversation_id: sent.append(task.name))
+def test_sweeper_leaves_owners_over_budget_for_the_next_day(user, budget, enqueued):
     conversation = long_chat(user)
     Conversation.objects.filter(pk=conversation.pk).update(
         last_activity_at=conversation.last_activity_at - timedelta(hours=1)

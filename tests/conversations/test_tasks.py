@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
-from conversations import llm, services, tasks
+from conversations import followups, llm, services, tasks
 from conversations.models import Conversation
 from conversations.services import titles
 from numina.celery import app as celery_app
@@ -34,13 +34,6 @@ def eager():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = before
-
-
-@pytest.fixture
-def enqueued(monkeypatch):
-    sent = []
-    monkeypatch.setattr(tasks, "_send", lambda task, conversation_id: sent.append(task.name))
-    return sent
 
 
 def chatted(user, *exchanges):
@@ -391,7 +384,9 @@ def test_sweeper_skips_titled_and_summarized_conversations(user, enqueued, setti
 
 def test_enqueue_waits_for_commit(user, enqueued, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        tasks.enqueue_generate_title(conversation_id="00000000-0000-0000-0000-000000000000")
+        followups.after_commit_generate_title(
+            conversation_id="00000000-0000-0000-0000-000000000000"
+        )
         assert enqueued == []
 
     for callback in callbacks:
@@ -436,6 +431,30 @@ def test_broker_down_at_commit_does_not_fail_the_request(user, settings):
     assert conversation.title == ""
     settings.NUMINA_SWEEP_GRACE = 0
     assert conversation.id in titles.conversations_missing_title(limit=10)
+
+
+def test_followups_name_the_tasks_celery_registers():
+    assert tasks.generate_title.name == followups.GENERATE_TITLE
+    assert tasks.summarize_conversation.name == followups.SUMMARIZE_CONVERSATION
+
+
+def test_a_fresh_process_has_the_followup_tasks_registered():
+    # Nothing imports conversations.tasks in a web process but the app's ready(): without
+    # it, eager mode could not find the task followups.py names.
+    code = "import django; django.setup(); from numina.celery import app; "
+    code += "from conversations.followups import GENERATE_TITLE, SUMMARIZE_CONVERSATION; "
+    code += "print(GENERATE_TITLE in app.tasks, SUMMARIZE_CONVERSATION in app.tasks)"
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "numina.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout.split() == ["True", "True"]
 
 
 # --- the embedded default -------------------------------------------------------------

@@ -1,7 +1,7 @@
 """``manage.py migrate_conversations``: legacy Redis chat memory into PostgreSQL.
 
 Thin: it parses options, shows a progress bar on a terminal, and prints the report.
-The work is ``conversations.legacy.migration``; the writes are
+The work is ``conversations.management.legacy_run``; the writes are
 ``conversations.services.legacy_import``. See LEGACY.md for the layouts.
 """
 
@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from conversations.legacy import registry
-from conversations.legacy.migration import Options, UserMapError, load_user_map, run_migration
+from conversations.management.legacy_run import Options, UserMapError, load_user_map, run_migration
 
 
 class Command(BaseCommand):

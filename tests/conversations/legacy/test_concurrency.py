@@ -7,9 +7,9 @@ import time
 import pytest
 from langchain_core.messages import HumanMessage
 
-from conversations.legacy.migration import Options, Owners, migrate_keys
 from conversations.legacy.report import Report
 from conversations.legacy.snapshot import LegacyRedis
+from conversations.management.legacy_run import Options, Owners, migrate_keys
 
 from .conftest import LEGACY_REDIS_URL, conversation_for, stored
 from .writers import langchain_history, llamaindex_add

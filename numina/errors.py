@@ -1,4 +1,4 @@
-"""Project-wide API conventions: the error shapes of API.md, whatever raised them.
+"""The API's error shapes (API.md), whatever raised them: DRF's exception handler.
 
 Services raise Django's ``ValidationError`` (a field map) and ``DoesNotExist``; DRF knows
 neither, so without this they would be 500s. Every error body carries ``detail`` and a
@@ -8,7 +8,6 @@ machine-readable ``code``, except field errors, which are DRF's field map.
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -50,23 +49,3 @@ def error_response(
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
-
-
-class NuminaAutoSchema(AutoSchema):
-    """Documents the answers every operation can give besides its own: 401 where
-    credentials are needed, and 429 when throttled."""
-
-    def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction=direction)
-        if direction != "response":
-            return responses
-        if self._needs_credentials():
-            responses.setdefault("401", self._get_response_for_code(ErrorSerializer, "401"))
-        responses.setdefault("429", self._get_response_for_code(ErrorSerializer, "429"))
-        return responses
-
-    def _needs_credentials(self) -> bool:
-        return not all(
-            getattr(permission, "__name__", "") == "AllowAny"
-            for permission in self.view.permission_classes
-        )

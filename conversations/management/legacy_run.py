@@ -1,4 +1,7 @@
-"""The migration run: scan the legacy Redis, read each key, resolve its owner, import.
+"""The migration run of ``manage.py migrate_conversations``: scan the legacy Redis, read
+each key, resolve its owner (a database lookup), import (the services' writes).
+
+Beside the command it runs, not in ``legacy/``: the readers there never touch the database.
 
 Keys are handled in batches of ``batch_size`` (one SCAN page, one pipelined round of
 snapshots), and each key's conversation commits on its own, so memory stays flat however
@@ -19,14 +22,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 
-from ..services.legacy_import import (
-    import_legacy_conversation,
-    relaxed_commits,
-    stored_conversations,
-)
-from . import registry
-from .base import BadItem, Layout, Reading, Snapshot
-from .report import (
+from ..legacy import registry
+from ..legacy.base import BadItem, Layout, Reading, Snapshot
+from ..legacy.report import (
     COMPANION,
     EMPTY,
     EXPIRED,
@@ -36,7 +34,12 @@ from .report import (
     UNRESOLVED_OWNER,
     Report,
 )
-from .snapshot import LegacyRedis
+from ..legacy.snapshot import LegacyRedis
+from ..services.legacy_import import (
+    import_legacy_conversation,
+    relaxed_commits,
+    stored_conversations,
+)
 
 LEGACY_KEY_MAX_LENGTH = 1024  # Conversation.legacy_key's column
 

@@ -15,7 +15,6 @@ import json
 import uuid
 from collections.abc import Iterator
 
-from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -24,8 +23,8 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
-from numina.api import error_response
-from numina.throttling import UserRateThrottle
+from numina.errors import error_response
+from numina.throttling import ChatRateThrottle
 
 from .. import context, services, streams
 from ..limits import LimitReached
@@ -37,15 +36,6 @@ OK_DESCRIPTION = (
     'Event stream (with "stream": true): delta events {"text"}, then one done event '
     "carrying the 201 object, or an error event carrying the 502 object."
 )
-
-
-class ChatRateThrottle(UserRateThrottle):
-    """Replies per user: NUMINA_THROTTLE_CHAT, read when the request comes in."""
-
-    scope = "chat"
-
-    def get_rate(self) -> str:
-        return settings.NUMINA_THROTTLE_CHAT
 
 
 class ChatInput(serializers.Serializer):

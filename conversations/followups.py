@@ -1,0 +1,58 @@
+"""Follow-up work a write asks for — a title, a summary — enqueued after its commit.
+
+The one door between the services and the Celery tasks: services call it, the sweeper in
+``tasks.py`` calls it, and it names the tasks by their registered names, so it imports no
+service and no task module. Tasks call services and services ask for tasks, yet neither
+imports the other (tests/test_imports.py holds every module to that).
+
+A broker out of reach never fails the request that wrote the conversation: the failure
+is logged and the beat sweeper enqueues the work again later. Sending goes through Celery
+as ``Task.delay`` did (django-guid's Celery integration carries the request id into the
+message's headers; the task counts its own outcome in ``numina.metrics``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from numina.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
+
+# The names Celery registers conversations/tasks.py's tasks under (module + function).
+GENERATE_TITLE = "conversations.tasks.generate_title"
+SUMMARIZE_CONVERSATION = "conversations.tasks.summarize_conversation"
+
+
+def send(*, task_name: str, conversation_id: Any) -> None:
+    """Enqueue a task for a conversation now; a broker that is down is logged, not raised."""
+    try:
+        if celery_app.conf.task_always_eager:
+            # send_task ignores eager mode (Celery warns AlwaysEagerIgnored), and the
+            # embedded default has no worker: run the registered task here, in process,
+            # as its delay() does (conversations/apps.py registers it in every process).
+            celery_app.tasks[task_name].delay(str(conversation_id))
+        else:
+            celery_app.send_task(task_name, args=[str(conversation_id)])
+    except Exception:
+        # The broker is down: the request that wrote the conversation must not fail for
+        # it, and the sweeper enqueues the work again later.
+        logger.warning("Could not enqueue %s for %s", task_name, conversation_id, exc_info=True)
+
+
+def after_commit_generate_title(*, conversation_id: Any) -> None:
+    """Title the conversation in the background once this transaction has committed."""
+    transaction.on_commit(
+        functools.partial(send, task_name=GENERATE_TITLE, conversation_id=conversation_id)
+    )
+
+
+def after_commit_summarize(*, conversation_id: Any) -> None:
+    """Fold old messages into the summary once this transaction has committed."""
+    transaction.on_commit(
+        functools.partial(send, task_name=SUMMARIZE_CONVERSATION, conversation_id=conversation_id)
+    )
