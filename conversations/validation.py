@@ -234,14 +234,6 @@ def clean_search_query(query: Any) -> str:
     return query
 
 
-def clean_message_window(count: Any) -> int:
-    """How many of the newest messages to return with a conversation (0 to the setting)."""
-    limit = settings.NUMINA_RETRIEVE_MESSAGES_MAX
-    if not isinstance(count, int) or count < 0 or count > limit:
-        raise ValidationError(f"Ensure this value is between 0 and {limit}.")
-    return count
-
-
 _DECIMAL = re.compile(r"[0-9]+")
 
 

@@ -39,10 +39,11 @@ from django_htmx.middleware import HtmxDetails
 
 from numina.throttling import ChatRateThrottle
 
-from . import cache, exports, llm, rendering, selectors, selectors_ui, services, streams, validation
+from . import cache, exports, llm, rendering, selectors, services, streams, validation
 from .forms import ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
 from .models import Conversation
+from .selectors import sidebar
 from .services import spend
 
 
@@ -95,13 +96,13 @@ def _sidebar(request: HtmxHttpRequest, *, current_id=None) -> dict:
     }
     if query:
         try:
-            state["search"] = selectors_ui.sidebar_search(
+            state["search"] = sidebar.sidebar_search(
                 user=request.user, query=query, limit=SEARCH_LIMIT
             )
         except ValidationError as exc:
             state["search_errors"] = exc.messages
     else:
-        state["page"] = selectors_ui.sidebar_page(
+        state["page"] = sidebar.sidebar_page(
             user=request.user,
             archived=archived,
             cursor=request.GET.get("cursor"),
@@ -125,7 +126,7 @@ def _rendered_messages(
 
     def build() -> tuple[int, dict]:
         version = conversation.change_seq  # read with the row, before the messages
-        window = selectors_ui.messages_before(
+        window = sidebar.messages_before(
             user=request.user,
             conversation=conversation,
             before_seq=before_seq,

@@ -193,7 +193,12 @@ def _imported_modules(relative: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "relative",
-    ["conversations/selectors.py", "conversations/context.py", "conversations/access.py"],
+    [
+        "conversations/selectors/__init__.py",
+        "conversations/selectors/sidebar.py",
+        "conversations/context.py",
+        "conversations/access.py",
+    ],
 )
 def test_readers_do_not_import_the_write_package(relative):
     # services import selectors and context: importing services back (once for its UUID

@@ -22,8 +22,8 @@ from django.db import connection
 from django.db.models import F, FloatField, OuterRef, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace, Substr
 
-from . import access, cache, validation
-from .models import (
+from .. import access, cache, validation
+from ..models import (
     SEARCH_CONFIG,
     ChangeCounter,
     Conversation,
@@ -42,6 +42,17 @@ def _clean_query(query: Any) -> str:
         return validation.clean_search_query(query)
     except ValidationError as exc:
         raise ValidationError({"q": exc.messages}) from None
+
+
+def _message_window(messages: int | None) -> int:
+    """How many of the newest messages a retrieve returns: NUMINA_RETRIEVE_MESSAGES by
+    default, 0 to NUMINA_RETRIEVE_MESSAGES_MAX when asked."""
+    if messages is None:
+        return settings.NUMINA_RETRIEVE_MESSAGES
+    limit = settings.NUMINA_RETRIEVE_MESSAGES_MAX
+    if not isinstance(messages, int) or not 0 <= messages <= limit:
+        raise ValidationError({"messages": [f"Ensure this value is between 0 and {limit}."]})
+    return messages
 
 
 def _tag_names(conversations: _Conversations) -> _Conversations:
@@ -95,12 +106,7 @@ def conversation_with_recent_messages(
     change number, read with the row before its messages, so any write to the
     conversation makes the entry stale.
     """
-    try:
-        count = validation.clean_message_window(
-            settings.NUMINA_RETRIEVE_MESSAGES if messages is None else messages
-        )
-    except ValidationError as exc:
-        raise ValidationError({"messages": exc.messages}) from None
+    count = _message_window(messages)
     conversation_uuid = access.as_uuid(conversation_id)
     if conversation_uuid is None:
         raise Conversation.DoesNotExist

@@ -1,7 +1,8 @@
 """Reads that only the browser UI needs: the sidebar's keyset pages and its search.
 
-They build on selectors.py (which scopes everything by the user) and add what a page of
-HTML wants: pinned chats ahead of the rest, an opaque cursor, and message snippets.
+They build on the selectors package's reads (which scope everything by the user) and
+add what a page of HTML wants: pinned chats ahead of the rest, an opaque cursor, and
+message snippets.
 Each function runs a fixed number of queries whatever the number of rows.
 """
 
@@ -13,8 +14,8 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from . import access, cursors, selectors
-from .models import Conversation, Message
+from .. import access, cursors, selectors
+from ..models import Conversation, Message
 
 # Pinned chats are shown whole above the paged list; past this many the oldest pinned
 # ones simply wait in the paged list's order like any other chat.
