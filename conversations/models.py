@@ -3,8 +3,12 @@
 Rules the schema carries (DESIGN.md): a message's ``seq`` is unique within its
 conversation and assigned under a row lock on the conversation; a client-sent message is
 unique by ``client_id`` within its conversation; an imported conversation is unique by
-``legacy_key``. Everything that changes a conversation moves its ``change_seq`` forward
-(see ``ChangeCounter``), which is what sync pages over.
+``legacy_key``. A conversation is a tree of messages (branches: edits and regenerated
+replies are siblings, nothing is overwritten): each message names its ``parent`` and
+carries its ``depth`` (1 for a first message), and the conversation's
+``current_message`` is the leaf of the branch being shown. Everything that changes a
+conversation moves its ``change_seq`` forward (see ``ChangeCounter``), which is what sync
+pages over.
 """
 
 import uuid
@@ -89,6 +93,18 @@ class Conversation(models.Model):
     # Position in the owner's change stream (ChangeCounter); sync pages over it.
     change_seq = models.BigIntegerField(default=0)
     legacy_key = models.CharField(max_length=1024, null=True, blank=True, unique=True)
+    # The last message of the branch being shown (null while there are no messages).
+    # DO_NOTHING: messages are never deleted one by one, only with their conversation,
+    # and PostgreSQL's deferred foreign key still checks the reference at commit; any
+    # Django-side handler would turn the cascade from a conversation into a query per
+    # batch of messages instead of one DELETE.
+    current_message = models.ForeignKey(
+        "Message",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     objects = ConversationQuerySet.as_manager()
 
@@ -143,6 +159,16 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
     )
     seq = models.PositiveIntegerField()
+    # The message this one follows; null for a first message (and for the versions of
+    # a first message, which are siblings of each other). DO_NOTHING for the reason
+    # given on Conversation.current_message.
+    parent = models.ForeignKey(
+        "self", on_delete=models.DO_NOTHING, null=True, blank=True, related_name="children"
+    )
+    # 1 + the parent's depth: how far down its branch a message is. It bounds a walk up
+    # a branch ("the newest n of the current branch" stops n levels up) and tells
+    # whether a message can be an ancestor of another without walking.
+    depth = models.PositiveIntegerField(default=1)
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField()
     attachments = models.JSONField(default=list, blank=True)
@@ -165,6 +191,15 @@ class Message(models.Model):
                 fields=["conversation", "client_id"],
                 condition=Q(client_id__isnull=False),
                 name="message_unique_client_id",
+            ),
+        ]
+        indexes = [
+            # The versions of a first message (siblings with no parent); the other
+            # siblings, and a node's newest child, come from the parent's index.
+            models.Index(
+                fields=["conversation", "seq"],
+                condition=Q(parent__isnull=True),
+                name="message_roots",
             ),
         ]
         ordering = ["conversation", "seq"]

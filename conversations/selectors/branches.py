@@ -1,0 +1,107 @@
+"""Reads of a conversation's tree of messages: a branch, a leaf, a message's versions.
+
+A branch is the path from a first message down to a leaf, read upwards from its last
+message by its ``parent`` links. Each read is one query whatever the depth of the tree:
+a recursive CTE (PostgreSQL and SQLite both have them; the ORM has no recursive
+queries, and django-cte would add a dependency for two statements), used as a subquery
+so the caller keeps an ordinary queryset. The walk up is bounded by the number of
+messages asked for, so the newest n of a branch cost n index lookups, not the depth.
+Every function takes a conversation the caller already holds through ``access``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from ..models import Message
+
+_TABLE = Message._meta.db_table
+
+
+def _key(value: uuid.UUID) -> Any:
+    # The SQLite embedded default stores UUIDs as 32 hex digits; raw SQL must match it.
+    return value.hex if connection.vendor == "sqlite" else value
+
+
+def _branch_ids(*, conversation_id: uuid.UUID, leaf_id: uuid.UUID, limit: int | None) -> RawSQL:
+    """The ids of the branch ending at ``leaf_id``: ``limit`` of them at most (None: all)."""
+    table = connection.ops.quote_name(_TABLE)
+    bound = "" if limit is None else "WHERE up.n < %s"
+    params: list[Any] = [_key(leaf_id), _key(conversation_id)]
+    if limit is not None:
+        params.append(limit)
+    # The model's quoted table name; every value is a parameter.
+    return RawSQL(  # noqa: S611
+        f"WITH RECURSIVE up(id, parent_id, n) AS ("  # noqa: S608
+        f"SELECT id, parent_id, 1 FROM {table} WHERE id = %s AND conversation_id = %s "
+        f"UNION ALL SELECT m.id, m.parent_id, up.n + 1 FROM {table} m "
+        f"JOIN up ON m.id = up.parent_id {bound}"
+        f") SELECT id FROM up",
+        params,
+    )
+
+
+def branch(
+    *,
+    conversation_id: uuid.UUID,
+    leaf_id: uuid.UUID | None,
+    limit: int | None = None,
+) -> QuerySet[Message]:
+    """The messages of the branch that ends at ``leaf_id`` (the newest ``limit`` of them,
+    None: all), as a queryset in seq order: the path from the first message down, since
+    a message is always stored after its parent. No leaf (no messages yet): empty."""
+    if leaf_id is None or limit == 0:
+        return Message.objects.none()
+    ids = _branch_ids(conversation_id=conversation_id, leaf_id=leaf_id, limit=limit)
+    return Message.objects.filter(conversation_id=conversation_id, pk__in=ids).order_by("seq")
+
+
+def newest_leaf(*, conversation_id: uuid.UUID, message_id: uuid.UUID) -> uuid.UUID | None:
+    """The leaf reached from ``message_id`` by always taking the newest child (highest
+    seq): where a branch switch to that message lands. None when the message is not one
+    of the conversation's."""
+    table = connection.ops.quote_name(_TABLE)
+    with connection.cursor() as cursor:
+        # One statement however long the way down: each step is the scalar subquery
+        # "newest child of the previous step", and the walk stops when there is none.
+        cursor.execute(
+            f"WITH RECURSIVE down(id, n) AS ("  # noqa: S608
+            f"SELECT id, 0 FROM {table} WHERE id = %s AND conversation_id = %s "
+            f"UNION ALL SELECT (SELECT c.id FROM {table} c WHERE c.parent_id = down.id "
+            f"ORDER BY c.seq DESC LIMIT 1), down.n + 1 FROM down WHERE down.id IS NOT NULL"
+            f") SELECT id FROM down WHERE id IS NOT NULL ORDER BY n DESC LIMIT 1",
+            [_key(message_id), _key(conversation_id)],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
+
+
+def attach_sibling_ids(*, conversation_id: uuid.UUID, messages: Sequence[Message]) -> None:
+    """Set ``sibling_ids`` on each message: the versions at its point of the
+    conversation (the messages with the same parent), in seq order, itself included.
+    One query for the whole sequence; none when it is empty."""
+    if not messages:
+        return
+    parents = {message.parent_id for message in messages}
+    among = Q(parent_id__in=[parent for parent in parents if parent is not None])
+    if None in parents:
+        among |= Q(parent__isnull=True)
+    versions: dict[uuid.UUID | None, list[uuid.UUID]] = defaultdict(list)
+    rows = (
+        Message.objects.filter(among, conversation_id=conversation_id)
+        .order_by("seq")
+        .values_list("parent_id", "id")
+    )
+    for parent_id, message_id in rows:
+        versions[parent_id].append(message_id)
+    for message in messages:
+        message.sibling_ids = versions[message.parent_id]  # type: ignore[attr-defined]  # read by MessageSerializer
