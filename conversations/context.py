@@ -15,16 +15,19 @@ summary come on top of it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.db.models.functions import Length
 
 from . import access, cache, llm
 from .models import Conversation, Message, Role
+from .selectors import branches
 
 # Stands in for the user turn that opened the part of the conversation left out, so the
 # request still starts with a user message.
@@ -202,7 +205,9 @@ def assemble_context(
     )
 
 
-def _candidate_seqs(*, conversation: Conversation, budget: int, keep_recent: int) -> int | None:
+def _candidate_seqs(
+    *, branch: QuerySet[Message], summary_covers_seq: int, budget: int, keep_recent: int
+) -> int | None:
     """The lowest seq worth loading: a cheap pass over lengths, not contents.
 
     A message costs at least a quarter of its length in tokens (llm.estimate_tokens), so
@@ -210,12 +215,11 @@ def _candidate_seqs(*, conversation: Conversation, budget: int, keep_recent: int
     of what ``_select`` keeps; the system messages among them are loaded with them. The
     newest ``keep_recent`` are always candidates.
     """
-    most = budget // llm.MESSAGE_OVERHEAD_TOKENS + keep_recent
     rows = (
-        Message.objects.filter(conversation=conversation, seq__gt=conversation.summary_covers_seq)
+        branch.filter(seq__gt=summary_covers_seq)
         .exclude(role=Role.SYSTEM)
         .order_by("-seq")
-        .values_list("seq", Length("content"))[:most]
+        .values_list("seq", Length("content"))
     )
     remaining = budget
     lowest = None
@@ -227,18 +231,32 @@ def _candidate_seqs(*, conversation: Conversation, budget: int, keep_recent: int
     return lowest
 
 
-def build_context(*, conversation: Conversation, budget: int | None = None) -> Context:
-    """The context for a conversation the caller owns: two queries whatever its length."""
+def build_context(
+    *, conversation: Conversation, budget: int | None = None, leaf_id: uuid.UUID | None = None
+) -> Context:
+    """The context for a conversation the caller owns, along the branch that ends at
+    ``leaf_id`` (None: the current message): two queries whatever its length or depth.
+    The model never sees a message of another branch."""
     budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
     keep_recent = settings.NUMINA_CONTEXT_RECENT_MESSAGES
-    lowest = _candidate_seqs(conversation=conversation, budget=budget, keep_recent=keep_recent)
+    # No more messages than could fit: each costs at least its overhead.
+    most = budget // llm.MESSAGE_OVERHEAD_TOKENS + keep_recent
+    branch = branches.branch(
+        conversation_id=conversation.id,
+        leaf_id=conversation.current_message_id if leaf_id is None else leaf_id,
+        limit=most,
+    )
+    lowest = _candidate_seqs(
+        branch=branch,
+        summary_covers_seq=conversation.summary_covers_seq,
+        budget=budget,
+        keep_recent=keep_recent,
+    )
     history: list[Turn] = []
     if lowest is not None:
         history = [
             Turn(role, content)
-            for role, content in Message.objects.filter(conversation=conversation, seq__gte=lowest)
-            .order_by("seq")
-            .values_list("role", "content")
+            for role, content in branch.filter(seq__gte=lowest).values_list("role", "content")
         ]
     summarized_messages = min(conversation.summary_covers_seq, conversation.message_count)
     return assemble_context(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from numina import metrics
 
 from .. import access, cache, validation
 from ..models import ChangeCounter, Conversation, DeletedConversation, Message, Tag
+from ..selectors import branches
 
 
 class _Unset:
@@ -202,14 +204,46 @@ def _count_messages(messages: Sequence[Message]) -> None:
         metrics.messages_stored.labels(role=message.role).inc()
 
 
-def _append(conversation: Conversation, messages: Sequence[NewMessage]) -> list[Message]:
-    """Insert messages at the end of a conversation whose row lock the caller holds."""
+def _parent_for(conversation: Conversation, *, parent_id: Any) -> tuple[uuid.UUID | None, int]:
+    """The parent a new message goes under, with the parent's depth: the message given
+    (it must be one of this conversation's), else the conversation's current message.
+    ``ValidationError`` on ``parent_id`` when the message is not this conversation's:
+    the conversation was already found the caller's, so a 400, not a 404."""
+    if parent_id is None:
+        target = conversation.current_message_id
+        if target is None:
+            return None, 0
+    else:
+        target = access.as_uuid(parent_id)
+    depth = (
+        Message.objects.filter(conversation=conversation, pk=target)
+        .values_list("depth", flat=True)
+        .first()
+        if target is not None
+        else None
+    )
+    if depth is None:
+        raise ValidationError({"parent_id": ["Not a message of this conversation."]})
+    return target, depth
+
+
+def _append(
+    conversation: Conversation, messages: Sequence[NewMessage], *, parent_id: Any = None
+) -> list[Message]:
+    """Insert messages, each under the one before, the first under ``parent_id`` (None:
+    the current message), into a conversation whose row lock the caller holds. The last
+    becomes the conversation's current message: the branch shown ends with it."""
+    parent, depth = _parent_for(conversation, parent_id=parent_id)
     now = timezone.now()
-    rows = [
-        Message(
+    rows = []
+    for offset, message in enumerate(messages, start=1):
+        row = Message(
+            id=uuid.uuid4(),
             conversation=conversation,
             owner_id=conversation.owner_id,
             seq=conversation.message_count + offset,
+            parent_id=parent,
+            depth=depth + offset,
             role=message.role,
             content=message.content,
             attachments=message.attachments,
@@ -217,15 +251,18 @@ def _append(conversation: Conversation, messages: Sequence[NewMessage]) -> list[
             client_id=message.client_id,
             created_at=message.created_at or now,
         )
-        for offset, message in enumerate(messages, start=1)
-    ]
+        rows.append(row)
+        parent = row.id
     Message.objects.bulk_create(rows)
     transaction.on_commit(lambda: _count_messages(rows))
     newest = rows[-1]
     conversation.message_count += len(rows)
+    conversation.current_message = newest
     conversation.preview = newest.content[:200]
     conversation.last_activity_at = max(conversation.last_activity_at, newest.created_at)
-    save_changed(conversation, fields=["message_count", "preview", "last_activity_at"])
+    save_changed(
+        conversation, fields=["message_count", "current_message", "preview", "last_activity_at"]
+    )
     return rows
 
 
@@ -239,8 +276,11 @@ def add_message(
     metadata: dict | None = None,
     client_id: uuid.UUID | str | None = None,
     created_at: datetime | None = None,
+    parent_id: Any = None,
 ) -> AddedMessage:
-    """Append one message; with a client_id already stored, return that one instead."""
+    """Add one message under ``parent_id`` (a message of the conversation; None: the
+    current message) and make it current; with a client_id already stored, return that
+    one instead and change nothing."""
     errors = validation.FieldErrors()
     message = _clean_new_message(
         NewMessage(
@@ -264,7 +304,7 @@ def add_message(
             ).first()
             if stored is not None:
                 return AddedMessage(message=stored, created=False)
-        (stored,) = _append(conversation, [message])
+        (stored,) = _append(conversation, [message], parent_id=parent_id)
     return AddedMessage(message=stored, created=True)
 
 
@@ -295,8 +335,11 @@ def update_conversation(
     is_archived: bool = UNSET,
     is_pinned: bool = UNSET,
     tags: Sequence[str] = UNSET,
+    current_message_id: Any = UNSET,
 ) -> Conversation:
-    """Change any of title, archived, pinned and tags at once (the API's PATCH)."""
+    """Change any of title, archived, pinned, tags and the branch shown at once (the
+    API's PATCH). ``current_message_id`` (any message of the conversation) shows the
+    branch through it: the path to it and, below it, always the newest child to a leaf."""
     errors = validation.FieldErrors()
     clean_title = (
         errors.check("title", validation.clean_title, title) if title is not UNSET else UNSET
@@ -318,9 +361,38 @@ def update_conversation(
         fields += ["is_pinned"]
     if clean_tags is not UNSET:
         conversation.tags.set(_resolve_tags(user=user, names=clean_tags))
+    if current_message_id is not UNSET:
+        fields += _switch_branch(conversation, message_id=current_message_id)
     if fields or clean_tags is not UNSET:
         save_changed(conversation, fields=fields)
     return conversation
+
+
+def _switch_branch(conversation: Conversation, *, message_id: Any) -> list[str]:
+    """Point the locked conversation at the leaf below ``message_id``; the fields changed
+    (none when that branch is already shown)."""
+    message_uuid = access.as_uuid(message_id)
+    leaf = (
+        branches.newest_leaf(conversation_id=conversation.id, message_id=message_uuid)
+        if message_uuid is not None
+        else None
+    )
+    if leaf is None:
+        raise ValidationError({"current_message_id": ["Not a message of this conversation."]})
+    if leaf == conversation.current_message_id:
+        return []
+    conversation.current_message_id = leaf
+    conversation.preview = (
+        Message.objects.filter(pk=leaf).values_list("content", flat=True).get()[:200]
+    )
+    return ["current_message", "preview"]
+
+
+def switch_branch(*, user, conversation_id: Any, message_id: Any) -> Conversation:
+    """Show the branch through ``message_id`` (see ``update_conversation``)."""
+    return update_conversation(
+        user=user, conversation_id=conversation_id, current_message_id=message_id
+    )
 
 
 def rename_conversation(*, user, conversation_id: Any, title: str) -> Conversation:
