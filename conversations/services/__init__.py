@@ -11,7 +11,9 @@ from .assistant import (
     TextDelta,
     chat,
     needs_summary,
+    regenerate,
     stream_chat,
+    stream_regenerate,
 )
 from .conversations import (
     UNSET,
@@ -58,10 +60,12 @@ __all__ = [
     "import_conversation",
     "needs_summary",
     "pin_conversation",
+    "regenerate",
     "rename_conversation",
     "rename_tag",
     "set_tags",
     "stream_chat",
+    "stream_regenerate",
     "summarize_conversation",
     "switch_branch",
     "unarchive_conversation",

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .. import access, context, followups, llm, validation
@@ -95,7 +96,12 @@ def _message_sent_before(*, user, client_id: uuid.UUID) -> Message | None:
 
 @transaction.atomic
 def _store_user_message(
-    *, user, conversation_id: Any, content: str, client_id: uuid.UUID | None
+    *,
+    user,
+    conversation_id: Any,
+    content: str,
+    client_id: uuid.UUID | None,
+    parent_id: Any = None,
 ) -> tuple[Conversation, Message, bool]:
     """The stored user message and its conversation (made when there is none yet)."""
     if conversation_id is None:
@@ -113,6 +119,7 @@ def _store_user_message(
         role=Role.USER,
         content=content,
         client_id=client_id,
+        parent_id=parent_id,
     )
     conversation = access.conversation_for(user=user, conversation_id=added.message.conversation_id)
     return conversation, added.message, added.created
@@ -140,14 +147,18 @@ def _reply_text(completion: llm.Completion) -> str:
 
 @transaction.atomic
 def _store_reply(
-    *, user, user_message: Message, completion: llm.Completion
+    *, user, user_message: Message, completion: llm.Completion, regenerated: bool = False
 ) -> tuple[Conversation, Message]:
+    """Store the reply under the message it answers (never simply under whatever is
+    current by now: another send or a branch switch may have moved it) and make it
+    current. A regenerated reply is always a new version; a first reply is dropped when
+    a retry of the same send stored one first."""
     conversation = access.conversation_for(
         user=user, conversation_id=user_message.conversation_id, lock=True
     )
     # Two sends of one client_id may both have reached the model; the first reply stored
     # is the reply, and the second is dropped.
-    existing = _reply_to(user_message)
+    existing = None if regenerated else _reply_to(user_message)
     if existing is not None:
         return conversation, existing
     added = add_message(
@@ -156,6 +167,7 @@ def _store_reply(
         role=Role.ASSISTANT,
         content=_reply_text(completion),
         metadata={**completion.metadata(), "in_reply_to": str(user_message.id)},
+        parent_id=user_message.id,
     )
     Message.objects.filter(pk=added.message.pk).update(token_count=completion.output_tokens)
     added.message.token_count = completion.output_tokens
@@ -183,14 +195,20 @@ def needs_summary(conversation: Conversation) -> bool:
 
 
 def _begin(
-    *, user, message: Any, conversation_id: Any, client_id: Any
+    *, user, message: Any, conversation_id: Any, client_id: Any, parent_id: Any = None
 ) -> tuple[Conversation, Message, Message | None]:
     content, clean_client_id = _clean_request(message=message, client_id=client_id)
     if conversation_id is not None and access.as_uuid(conversation_id) is None:
         raise Conversation.DoesNotExist
+    if parent_id is not None and conversation_id is None:
+        raise ValidationError({"parent_id": ["Needs the conversation_id it belongs to."]})
     spend.ensure_within_budget(user=user)
     conversation, user_message, created = _store_user_message(
-        user=user, conversation_id=conversation_id, content=content, client_id=clean_client_id
+        user=user,
+        conversation_id=conversation_id,
+        content=content,
+        client_id=clean_client_id,
+        parent_id=parent_id,
     )
     existing_reply = None if created else _reply_to(user_message)
     return conversation, user_message, existing_reply
@@ -206,12 +224,19 @@ def _unavailable(
 
 
 def _answered(
-    *, user, conversation: Conversation, user_message: Message, completion: llm.Completion
+    *,
+    user,
+    conversation: Conversation,
+    user_message: Message,
+    completion: llm.Completion,
+    regenerated: bool = False,
 ) -> tuple[Conversation, Message]:
     """Charge the reply to the user's budget, then store it: ``(conversation, reply)``."""
     spend.record_usage(user=user, completion=completion)
     try:
-        return _store_reply(user=user, user_message=user_message, completion=completion)
+        return _store_reply(
+            user=user, user_message=user_message, completion=completion, regenerated=regenerated
+        )
     except Conversation.DoesNotExist:
         logger.info("Conversation %s was deleted while its reply was written", conversation.id)
         raise AssistantUnavailable(
@@ -228,14 +253,23 @@ def chat(
     message: str,
     conversation_id: Any = None,
     client_id: uuid.UUID | str | None = None,
+    parent_id: Any = None,
 ) -> ChatResult:
-    """Send the user's message and return it with the assistant's reply."""
+    """Send the user's message and return it with the assistant's reply.
+
+    With ``parent_id`` (a message of ``conversation_id``) the message goes after that
+    one instead of after the current message: sending the new text of message M with
+    M's parent is how M is edited (the new message is M's sibling, a new version)."""
     conversation, user_message, existing_reply = _begin(
-        user=user, message=message, conversation_id=conversation_id, client_id=client_id
+        user=user,
+        message=message,
+        conversation_id=conversation_id,
+        client_id=client_id,
+        parent_id=parent_id,
     )
     if existing_reply is not None:
         return ChatResult(conversation, user_message, existing_reply, created=False)
-    built = context.build_context(conversation=conversation)
+    built = context.build_context(conversation=conversation, leaf_id=user_message.id)
     try:
         completion = llm.get_provider().reply(system=built.system, messages=built.messages)
         conversation, reply = _answered(
@@ -252,6 +286,7 @@ def stream_chat(
     message: str,
     conversation_id: Any = None,
     client_id: uuid.UUID | str | None = None,
+    parent_id: Any = None,
 ) -> Iterator[TextDelta | ChatResult]:
     """As ``chat``, yielding the reply's text as it arrives, then the ``ChatResult``.
 
@@ -260,13 +295,25 @@ def stream_chat(
     stored when the user's budget for today is spent.
     """
     conversation, user_message, existing_reply = _begin(
-        user=user, message=message, conversation_id=conversation_id, client_id=client_id
+        user=user,
+        message=message,
+        conversation_id=conversation_id,
+        client_id=client_id,
+        parent_id=parent_id,
     )
     if existing_reply is not None:
         yield TextDelta(existing_reply.content)
         yield ChatResult(conversation, user_message, existing_reply, created=False)
         return
-    built = context.build_context(conversation=conversation)
+    yield from _stream_reply(user=user, conversation=conversation, user_message=user_message)
+
+
+def _stream_reply(
+    *, user, conversation: Conversation, user_message: Message, regenerated: bool = False
+) -> Iterator[TextDelta | ChatResult]:
+    """Ask the model along the branch that ends at ``user_message``, yielding the text,
+    then store the reply under it and yield the ``ChatResult``."""
+    built = context.build_context(conversation=conversation, leaf_id=user_message.id)
     try:
         for event in llm.get_provider().stream_reply(system=built.system, messages=built.messages):
             if isinstance(event, llm.Completion):
@@ -275,9 +322,59 @@ def stream_chat(
                     conversation=conversation,
                     user_message=user_message,
                     completion=event,
+                    regenerated=regenerated,
                 )
                 yield ChatResult(conversation, user_message, reply)
             elif event:
                 yield TextDelta(event)
     except llm.LLMError as exc:
         raise _unavailable(conversation, user_message, exc) from exc
+
+
+def _regeneration(*, user, message_id: Any) -> tuple[Conversation, Message]:
+    """The conversation and the message a regenerated reply answers: the parent of the
+    assistant message ``message_id``. ``Message.DoesNotExist`` (a 404) for anything not
+    the user's; ``ValidationError`` for a message that is not a reply."""
+    message_uuid = access.as_uuid(message_id)
+    reply = (
+        access.owned_messages(user=user).filter(pk=message_uuid).select_related("parent").first()
+        if message_uuid is not None
+        else None
+    )
+    if reply is None:
+        raise Message.DoesNotExist
+    if reply.role != Role.ASSISTANT:
+        raise ValidationError({"message_id": ["Only a reply of the assistant can be regenerated."]})
+    if reply.parent is None:
+        raise ValidationError({"message_id": ["This reply answers no message to answer again."]})
+    spend.ensure_within_budget(user=user)
+    conversation = access.conversation_for(user=user, conversation_id=reply.conversation_id)
+    return conversation, reply.parent
+
+
+def regenerate(*, user, message_id: Any) -> ChatResult:
+    """A new version of the assistant's reply ``message_id``: made from the branch before
+    it, stored as its sibling, and made current. A model failure stores nothing and
+    changes nothing (``AssistantUnavailable``); two at once make two siblings."""
+    conversation, answered = _regeneration(user=user, message_id=message_id)
+    built = context.build_context(conversation=conversation, leaf_id=answered.id)
+    try:
+        completion = llm.get_provider().reply(system=built.system, messages=built.messages)
+        conversation, reply = _answered(
+            user=user,
+            conversation=conversation,
+            user_message=answered,
+            completion=completion,
+            regenerated=True,
+        )
+    except llm.LLMError as exc:
+        raise _unavailable(conversation, answered, exc) from exc
+    return ChatResult(conversation, answered, reply)
+
+
+def stream_regenerate(*, user, message_id: Any) -> Iterator[TextDelta | ChatResult]:
+    """As ``regenerate``, yielding the new reply's text as it arrives, then the result."""
+    conversation, answered = _regeneration(user=user, message_id=message_id)
+    yield from _stream_reply(
+        user=user, conversation=conversation, user_message=answered, regenerated=True
+    )
