@@ -247,6 +247,10 @@ LIMITS_DESCRIPTION = (
 
 
 class ChatView(_ReplyView):
+    """Send a message and get the assistant's reply. The message goes after the current
+    message, or after ``parent_id``: editing message M is sending its new text after
+    M's parent (the new message is M's sibling, nothing is overwritten)."""
+
     def shape_answer(self, result: services.ChatResult) -> dict:
         selectors.attach_sibling_ids(messages=[result.user_message, result.assistant_message])
         return ChatOutput(result).data
@@ -291,6 +295,9 @@ REGENERATE_STREAM_DESCRIPTION = (
 
 
 class RegenerateView(_ReplyView):
+    """A new version of one of the assistant's replies, made from the branch before it:
+    the reply's sibling, and the current message. The old reply is kept."""
+
     def shape_answer(self, result: services.ChatResult) -> dict:
         selectors.attach_sibling_ids(messages=[result.assistant_message])
         return RegenerateOutput(result).data
