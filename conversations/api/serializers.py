@@ -1,17 +1,35 @@
 """Shapes of the API: output serializers match API.md's objects; input serializers only
 check types. Limits are enforced once, by the services (conversations/validation.py)."""
 
+import uuid
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import validation
+from .. import selectors, validation
 from ..models import Conversation, Message, Role
+from ..services import NO_PARENT
 
 
 class MessageSerializer(serializers.ModelSerializer):
+    """A message; every caller first gives it its ``sibling_ids`` in one query for the
+    whole page or answer (``selectors.attach_sibling_ids``): a forgotten one is an error
+    here, never a query per message."""
+
     conversation_id = serializers.UUIDField(read_only=True)
     attachments = serializers.ListField(child=serializers.CharField(), read_only=True)
     metadata = serializers.DictField(read_only=True)
+    parent_id = serializers.UUIDField(
+        read_only=True,
+        allow_null=True,
+        help_text="The message this one follows; null for a first message (and its versions).",
+    )
+    sibling_ids = serializers.SerializerMethodField(
+        help_text=(
+            "The versions at this point of the conversation (messages with the same "
+            "parent), in seq order, itself included."
+        )
+    )
 
     class Meta:
         model = Message
@@ -25,12 +43,23 @@ class MessageSerializer(serializers.ModelSerializer):
             "metadata",
             "client_id",
             "created_at",
+            "parent_id",
+            "sibling_ids",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_sibling_ids(self, message: Message) -> list[uuid.UUID]:
+        return message.sibling_ids  # type: ignore[attr-defined]  # set by attach_sibling_ids
 
 
 class ConversationSerializer(serializers.ModelSerializer):
     tags = serializers.SerializerMethodField()
+    current_message_id = serializers.UUIDField(
+        read_only=True,
+        allow_null=True,
+        help_text="The last message of the branch being shown; null with no messages.",
+    )
 
     class Meta:
         model = Conversation
@@ -46,6 +75,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "last_activity_at",
             "created_at",
             "updated_at",
+            "current_message_id",
         ]
         read_only_fields = fields
 
@@ -89,6 +119,37 @@ class ConversationUpdateInput(serializers.Serializer):
     tags = serializers.ListField(
         child=_text(), required=False, help_text="Replaces the tags; at most 20."
     )
+    current_message_id = serializers.UUIDField(
+        required=False,
+        help_text=(
+            "Any message of this conversation: the branch shown becomes the path to it "
+            "and, below it, always the newest version, down to a leaf."
+        ),
+    )
+
+
+class ParentIdField(serializers.UUIDField):
+    """``parent_id`` of a new message, where absent and null differ: absent, after the
+    current message (the field is left out of the validated data); null, no parent, a
+    new version of the first message (``services.NO_PARENT``)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(
+            required=False,
+            allow_null=True,
+            help_text=(
+                "A message of this conversation to follow instead of the current message "
+                "(editing message M is sending its new text with parent_id = M's parent). "
+                "null: a new first message, a version of the conversation's first one. "
+                "Absent: after the current message."
+            ),
+            **kwargs,
+        )
+
+    def validate_empty_values(self, data):
+        if data is None:
+            return True, NO_PARENT
+        return super().validate_empty_values(data)
 
 
 class MessageCreateInput(serializers.Serializer):
@@ -101,6 +162,7 @@ class MessageCreateInput(serializers.Serializer):
         required=False, default=dict, help_text="A JSON object of at most 16 KB."
     )
     client_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+    parent_id = ParentIdField()
 
 
 class ConversationListQuery(serializers.Serializer):
@@ -119,6 +181,12 @@ class RetrieveQuery(serializers.Serializer):
 class MessageListQuery(serializers.Serializer):
     after_seq = serializers.IntegerField(
         required=False, min_value=0, default=0, max_value=2**31 - 1
+    )
+    thread = serializers.ChoiceField(
+        choices=[selectors.THREAD_ALL, selectors.THREAD_CURRENT],
+        required=False,
+        default=selectors.THREAD_ALL,
+        help_text="all: every branch; current: only the branch being shown.",
     )
 
 

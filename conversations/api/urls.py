@@ -37,6 +37,7 @@ urlpatterns = [
         name="api-conversation-export",
     ),
     path("chat/", chat_views.ChatView.as_view(), name="api-chat"),
+    path("chat/regenerate/", chat_views.RegenerateView.as_view(), name="api-chat-regenerate"),
     path(
         "conversations/<uuid:conversation_id>/context/",
         chat_views.ContextView.as_view(),

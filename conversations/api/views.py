@@ -141,9 +141,13 @@ class MessageListView(GenericAPIView):
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
         query = _query(s.MessageListQuery, request)
         messages = selectors.list_messages(
-            user=request.user, conversation_id=conversation_id, after_seq=query["after_seq"]
+            user=request.user,
+            conversation_id=conversation_id,
+            after_seq=query["after_seq"],
+            thread=query["thread"],
         )
-        page = self.paginate_queryset(messages)
+        page = self.paginate_queryset(messages) or []
+        selectors.attach_sibling_ids(messages=page)
         return self.get_paginated_response(s.MessageSerializer(page, many=True).data)
 
     @extend_schema(
@@ -162,6 +166,7 @@ class MessageListView(GenericAPIView):
         access.owned_conversation_id(user=request.user, conversation_id=conversation_id)
         data = _body(s.MessageCreateInput, request)
         added = services.add_message(user=request.user, conversation_id=conversation_id, **data)
+        selectors.attach_sibling_ids(messages=[added.message])
         return Response(
             s.MessageSerializer(added.message).data,
             status=status.HTTP_201_CREATED if added.created else status.HTTP_200_OK,

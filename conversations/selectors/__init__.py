@@ -10,7 +10,7 @@ when the cache may answer (``cache.py`` holds the versioned entries themselves).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,6 +32,12 @@ from ..models import (
     Message,
     Tag,
 )
+from . import branches
+
+# The two threads of a conversation's message list (API.md): every branch, or only the
+# one shown.
+THREAD_ALL = "all"
+THREAD_CURRENT = "current"
 
 # A queryset of conversations keeps its own class (and its chainable methods) through here.
 _Conversations = TypeVar("_Conversations", bound=QuerySet[Conversation])
@@ -98,13 +104,16 @@ def conversation_with_recent_messages(
     messages: int | None,
     shape: Callable[[Conversation], Any],
 ) -> CacheableRead:
-    """The user's conversation with its newest ``messages`` messages (None: the default
-    window, NUMINA_RETRIEVE_MESSAGES) as ``conversation.recent``, shaped by ``shape``.
+    """The user's conversation with the newest ``messages`` messages of its current
+    branch (None: the default window, NUMINA_RETRIEVE_MESSAGES), oldest first, each with
+    its ``sibling_ids``, as ``conversation.recent``, shaped by ``shape``. The same
+    number of queries however deep the tree.
 
     Cache policy: only the default window is cached (what opening a chat asks for), as
     the conversation's entry (cache.CONVERSATION); its version is the conversation's
     change number, read with the row before its messages, so any write to the
-    conversation makes the entry stale.
+    conversation makes the entry stale (a branch switch, or a new version that changes
+    a message's siblings, is such a write).
     """
     count = _message_window(messages)
     conversation_uuid = access.as_uuid(conversation_id)
@@ -214,8 +223,23 @@ def change_position(*, user) -> int:
     return ChangeCounter.objects.filter(owner=user).values_list("value", flat=True).first() or 0
 
 
-def list_messages(*, user, conversation_id: Any, after_seq: int = 0) -> QuerySet[Message]:
-    """A conversation's messages after ``after_seq``, ascending; 404s as get_conversation."""
+def list_messages(
+    *, user, conversation_id: Any, after_seq: int = 0, thread: str = THREAD_ALL
+) -> QuerySet[Message]:
+    """A conversation's messages after ``after_seq``, ascending seq: of every branch
+    (``THREAD_ALL``) or of the current branch only (``THREAD_CURRENT``, one query however
+    deep the tree); 404s as get_conversation. Callers page it, then give each page its
+    ``sibling_ids`` (``attach_sibling_ids``)."""
+    if thread == THREAD_CURRENT:
+        conversation = access.conversation_for(user=user, conversation_id=conversation_id)
+        branch = branches.branch(
+            conversation_id=conversation.id,
+            leaf_id=conversation.current_message_id,
+            after_seq=after_seq,
+        )
+        return branch & access.owned_messages(user=user)
+    if thread != THREAD_ALL:
+        raise ValidationError({"thread": [f"Must be {THREAD_ALL} or {THREAD_CURRENT}."]})
     conversation_uuid = access.owned_conversation_id(user=user, conversation_id=conversation_id)
     return (
         access.owned_messages(user=user)
@@ -224,14 +248,27 @@ def list_messages(*, user, conversation_id: Any, after_seq: int = 0) -> QuerySet
     )
 
 
+def attach_sibling_ids(*, messages: Sequence[Message]) -> None:
+    """Give each message (of one conversation, already the user's) its ``sibling_ids``:
+    one query for them all, none for none (selectors.branches)."""
+    if messages:
+        branches.attach_sibling_ids(conversation_id=messages[0].conversation_id, messages=messages)
+
+
 def recent_messages(*, user, conversation: Conversation, limit: int) -> list[Message]:
-    """The newest ``limit`` of the user's messages in a conversation, oldest first."""
+    """The newest ``limit`` messages of the current branch of the user's conversation
+    (which the caller got through ``access``), oldest first, with their ``sibling_ids``:
+    two queries however deep the tree (none for 0)."""
     if limit <= 0:
         return []
-    newest = (
-        access.owned_messages(user=user).filter(conversation=conversation).order_by("-seq")[:limit]
+    branch = branches.branch(
+        conversation_id=conversation.id, leaf_id=conversation.current_message_id, limit=limit
     )
-    return list(reversed(newest))
+    # Scoped by the user as well (one query still): the conversation is trusted, but
+    # what is read of it goes through the door like every other read.
+    recent = list(branch & access.owned_messages(user=user))
+    attach_sibling_ids(messages=recent)
+    return recent
 
 
 def search_messages(*, user, query: str, archived: bool | None = None) -> QuerySet[Message]:

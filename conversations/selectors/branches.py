@@ -30,19 +30,26 @@ def _key(value: uuid.UUID) -> Any:
     return value.hex if connection.vendor == "sqlite" else value
 
 
-def _branch_ids(*, conversation_id: uuid.UUID, leaf_id: uuid.UUID, limit: int | None) -> RawSQL:
-    """The ids of the branch ending at ``leaf_id``: ``limit`` of them at most (None: all)."""
+def _branch_ids(
+    *, conversation_id: uuid.UUID, leaf_id: uuid.UUID, limit: int | None, after_seq: int
+) -> RawSQL:
+    """The ids of the branch ending at ``leaf_id``: ``limit`` of them at most (None: all),
+    none at or below ``after_seq``. A parent is always stored before its child, so seq
+    falls on the way up: the walk stops at the first message at or below ``after_seq``
+    (a client reading only what is new walks only the new part)."""
     table = connection.ops.quote_name(_TABLE)
-    bound = "" if limit is None else "WHERE up.n < %s"
-    params: list[Any] = [_key(leaf_id), _key(conversation_id)]
+    params: list[Any] = [_key(leaf_id), _key(conversation_id), after_seq, after_seq]
+    bound = ""
     if limit is not None:
+        bound = "AND up.n < %s"
         params.append(limit)
     # The model's quoted table name; every value is a parameter.
     return RawSQL(  # noqa: S611
         f"WITH RECURSIVE up(id, parent_id, n) AS ("  # noqa: S608
-        f"SELECT id, parent_id, 1 FROM {table} WHERE id = %s AND conversation_id = %s "
+        f"SELECT id, parent_id, 1 FROM {table} "
+        f"WHERE id = %s AND conversation_id = %s AND seq > %s "
         f"UNION ALL SELECT m.id, m.parent_id, up.n + 1 FROM {table} m "
-        f"JOIN up ON m.id = up.parent_id {bound}"
+        f"JOIN up ON m.id = up.parent_id WHERE m.seq > %s {bound}"
         f") SELECT id FROM up",
         params,
     )
@@ -53,13 +60,17 @@ def branch(
     conversation_id: uuid.UUID,
     leaf_id: uuid.UUID | None,
     limit: int | None = None,
+    after_seq: int = 0,
 ) -> QuerySet[Message]:
     """The messages of the branch that ends at ``leaf_id`` (the newest ``limit`` of them,
-    None: all), as a queryset in seq order: the path from the first message down, since
-    a message is always stored after its parent. No leaf (no messages yet): empty."""
+    None: all; only those after ``after_seq``), as a queryset in seq order: the path from
+    the first message down, since a message is always stored after its parent. No leaf
+    (no messages yet): empty."""
     if leaf_id is None or limit == 0:
         return Message.objects.none()
-    ids = _branch_ids(conversation_id=conversation_id, leaf_id=leaf_id, limit=limit)
+    ids = _branch_ids(
+        conversation_id=conversation_id, leaf_id=leaf_id, limit=limit, after_seq=after_seq
+    )
     return Message.objects.filter(conversation_id=conversation_id, pk__in=ids).order_by("seq")
 
 

@@ -30,7 +30,7 @@ from django.db import transaction
 from .. import access, context, followups, llm, validation
 from ..models import Conversation, Message, Role
 from . import spend
-from .conversations import add_message, create_conversation
+from .conversations import NO_PARENT, add_message, create_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,8 @@ def _begin(
     content, clean_client_id = _clean_request(message=message, client_id=client_id)
     if conversation_id is not None and access.as_uuid(conversation_id) is None:
         raise Conversation.DoesNotExist
-    if parent_id is not None and conversation_id is None:
+    # NO_PARENT in a new conversation is what its first message is anyway.
+    if parent_id is not None and parent_id is not NO_PARENT and conversation_id is None:
         raise ValidationError({"parent_id": ["Needs the conversation_id it belongs to."]})
     spend.ensure_within_budget(user=user)
     conversation, user_message, created = _store_user_message(
@@ -345,8 +346,12 @@ def _regeneration(*, user, message_id: Any) -> tuple[Conversation, Message]:
         raise Message.DoesNotExist
     if reply.role != Role.ASSISTANT:
         raise ValidationError({"message_id": ["Only a reply of the assistant can be regenerated."]})
-    if reply.parent is None:
-        raise ValidationError({"message_id": ["This reply answers no message to answer again."]})
+    # The model is asked to answer the branch up to the reply's parent: it must end with
+    # the user's turn, or the request would ask the model to continue its own words.
+    if reply.parent is None or reply.parent.role != Role.USER:
+        raise ValidationError(
+            {"message_id": ["This reply follows no message of the user to answer again."]}
+        )
     spend.ensure_within_budget(user=user)
     conversation = access.conversation_for(user=user, conversation_id=reply.conversation_id)
     return conversation, reply.parent

@@ -48,6 +48,7 @@ def test_list_shows_the_api_md_shape_newest_activity_first(api, user):
         "last_activity_at",
         "created_at",
         "updated_at",
+        "current_message_id",
     }
     assert first["tags"] == ["t"]
     assert first["preview"] == "x" * 200
@@ -246,6 +247,8 @@ def test_retrieve_has_the_newest_messages_oldest_first(api, user):
         "metadata",
         "client_id",
         "created_at",
+        "parent_id",
+        "sibling_ids",
     }
     assert [
         m["seq"] for m in api.get(detail(conversation.id), {"messages": 3}).json()["messages"]
@@ -264,11 +267,12 @@ def test_retrieve_refuses_a_message_window_out_of_bounds(api, user, messages):
 def test_retrieve_query_count_does_not_grow_with_messages(api, user, django_assert_num_queries):
     conversation = make(user, "chat", tags=["a"])
     say(user, conversation)
-    with django_assert_num_queries(3):  # token with its user, conversation with tags, messages
+    # token with its user, conversation with tags, the branch's messages, their siblings
+    with django_assert_num_queries(4):
         api.get(detail(conversation.id))
     for n in range(80):
         say(user, conversation, f"m{n}")
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         api.get(detail(conversation.id))
 
 

@@ -101,6 +101,7 @@ def test_an_unknown_path_outside_the_api_is_still_the_html_404(client, user):
         ("get", "/api/v1/search/?q=x"),
         ("get", "/api/v1/sync/"),
         ("post", "/api/v1/conversations/import/"),
+        ("post", "/api/v1/chat/regenerate/"),
         ("get", "/api/v1/me/"),
         ("post", "/api/v1/auth/logout/"),
     ],
@@ -135,3 +136,118 @@ def test_other_users_conversations_never_appear_in_lists(api, user, other_user):
     assert [
         c["title"] for c in api.get("/api/v1/conversations/", {"q": "theirs"}).json()["results"]
     ] == []
+
+
+# --- branches: another user's messages are as unknown as random ids ---------------------
+
+
+def _their_exchange(other_user):
+    theirs = services.create_conversation(user=other_user, title="private")
+    asked = services.add_message(
+        user=other_user, conversation_id=theirs.id, role="user", content="secret"
+    ).message
+    reply = services.add_message(
+        user=other_user, conversation_id=theirs.id, role="assistant", content="secret reply"
+    ).message
+    return theirs, asked, reply
+
+
+def test_regenerating_another_users_reply_is_the_same_404(client_of_user, other_user):
+    theirs, _, reply = _their_exchange(other_user)
+    before = snapshot(theirs.id)
+
+    for stream in (False, True):
+        theirs_response = client_of_user.post(
+            "/api/v1/chat/regenerate/",
+            {"message_id": str(reply.id), "stream": stream},
+            format="json",
+        )
+        random_response = client_of_user.post(
+            "/api/v1/chat/regenerate/",
+            {"message_id": str(uuid.uuid4()), "stream": stream},
+            format="json",
+        )
+        assert theirs_response.status_code == random_response.status_code == 404
+        assert theirs_response.json() == random_response.json() == NOT_FOUND
+    assert snapshot(theirs.id) == before
+
+
+def test_switching_another_users_conversation_is_the_same_404(client_of_user, other_user):
+    theirs, asked, _ = _their_exchange(other_user)
+    before = snapshot(theirs.id)
+    body = {"current_message_id": str(asked.id)}
+
+    theirs_response = client_of_user.patch(
+        f"/api/v1/conversations/{theirs.id}/", body, format="json"
+    )
+    random_response = client_of_user.patch(
+        f"/api/v1/conversations/{uuid.uuid4()}/", body, format="json"
+    )
+
+    assert theirs_response.status_code == random_response.status_code == 404
+    assert theirs_response.json() == random_response.json() == NOT_FOUND
+    assert snapshot(theirs.id) == before
+
+
+def test_switching_to_another_users_message_is_a_400_and_changes_nothing(
+    client_of_user, user, other_user
+):
+    theirs, asked, _ = _their_exchange(other_user)
+    mine = services.create_conversation(user=user)
+    services.add_message(user=user, conversation_id=mine.id, role="user", content="mine")
+    before, before_theirs = snapshot(mine.id), snapshot(theirs.id)
+
+    response = client_of_user.patch(
+        f"/api/v1/conversations/{mine.id}/", {"current_message_id": str(asked.id)}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"current_message_id": ["Not a message of this conversation."]}
+    assert (snapshot(mine.id), snapshot(theirs.id)) == (before, before_theirs)
+
+
+def test_a_message_under_another_users_message_is_a_400_or_a_404_and_stores_nothing(
+    client_of_user, user, other_user
+):
+    theirs, asked, _ = _their_exchange(other_user)
+    mine = services.create_conversation(user=user)
+    services.add_message(user=user, conversation_id=mine.id, role="user", content="mine")
+    before, before_theirs = snapshot(mine.id), snapshot(theirs.id)
+    body = {"role": "user", "content": "hi", "parent_id": str(asked.id)}
+
+    into_mine = client_of_user.post(
+        f"/api/v1/conversations/{mine.id}/messages/", body, format="json"
+    )
+    into_theirs = client_of_user.post(
+        f"/api/v1/conversations/{theirs.id}/messages/", body, format="json"
+    )
+
+    assert into_mine.status_code == 400
+    assert into_mine.json() == {"parent_id": ["Not a message of this conversation."]}
+    assert into_theirs.status_code == 404
+    assert into_theirs.json() == NOT_FOUND
+    assert (snapshot(mine.id), snapshot(theirs.id)) == (before, before_theirs)
+
+
+def test_a_chat_after_another_users_message_is_a_400_or_a_404_and_stores_nothing(
+    client_of_user, user, other_user, settings
+):
+    settings.ANTHROPIC_API_KEY = ""  # the offline provider, were anything to reach it
+    theirs, asked, _ = _their_exchange(other_user)
+    mine = services.create_conversation(user=user)
+    services.add_message(user=user, conversation_id=mine.id, role="user", content="mine")
+    before, before_theirs = snapshot(mine.id), snapshot(theirs.id)
+
+    for stream in (False, True):
+        body = {"message": "let me in", "parent_id": str(asked.id), "stream": stream}
+        into_mine = client_of_user.post(
+            "/api/v1/chat/", {**body, "conversation_id": str(mine.id)}, format="json"
+        )
+        into_theirs = client_of_user.post(
+            "/api/v1/chat/", {**body, "conversation_id": str(theirs.id)}, format="json"
+        )
+        assert into_mine.status_code == 400
+        assert into_mine.json() == {"parent_id": ["Not a message of this conversation."]}
+        assert into_theirs.status_code == 404
+        assert into_theirs.json() == NOT_FOUND
+    assert (snapshot(mine.id), snapshot(theirs.id)) == (before, before_theirs)

@@ -152,6 +152,7 @@ def test_owned_conversation_id_answers_like_conversation_for(user, other_user):
 def _with_a_message(owner) -> Conversation:
     conversation = services.create_conversation(user=owner, tags=["theirs"])
     services.add_message(user=owner, conversation_id=conversation.id, role="user", content="secret")
+    conversation.refresh_from_db()  # its current message: the branch recent_messages reads
     return conversation
 
 
