@@ -4,9 +4,11 @@
 ``build_context`` feeds it a conversation's messages from the database; ``get_context``
 is the cached read the API serves.
 
-The rule: the system prompt carries the stored summary; the history is the messages after
-``summary_covers_seq``, taken newest first while they fit the budget, and the newest few
-are kept even when they must be shortened to fit. The result is always a valid Messages
+The rule: the system prompt carries the summary the branch uses (the deepest kept summary
+whose last message is on the branch: selectors/kept_summaries.py; never one that covers a
+message of another branch); the history is the branch's messages after the one it covers,
+taken newest first while they fit the budget, and the newest few are kept even when they
+must be shortened to fit. The result is always a valid Messages
 API request: first message from the user, roles alternating (adjacent same-role turns
 merged), no empty content, system text only in ``system``. The budget bounds the history
 (messages, plus any system-role messages lifted into ``system``); the base prompt and the
@@ -27,7 +29,7 @@ from django.db.models.functions import Length
 
 from . import access, cache, llm
 from .models import Conversation, Message, Role
-from .selectors import branches
+from .selectors import branches, kept_summaries
 
 # Stands in for the user turn that opened the part of the conversation left out, so the
 # request still starts with a user message.
@@ -39,7 +41,8 @@ TRUNCATION_MARK = "\n[… {count} characters left out …]\n"
 MIN_TRUNCATED_TOKENS = 32
 # A stored summary may come from an import; it is capped so it cannot crowd the budget out.
 SUMMARY_MAX_TOKENS = 1000
-CACHE_VERSION = 1
+# 2: the summary and the counts follow the branch.
+CACHE_VERSION = 2
 
 _RESERVED_TOKENS = (
     llm.estimate_tokens(LEAD_IN) + llm.MESSAGE_OVERHEAD_TOKENS + llm.estimate_tokens(NOTES_HEADER)
@@ -205,9 +208,7 @@ def assemble_context(
     )
 
 
-def _candidate_seqs(
-    *, branch: QuerySet[Message], summary_covers_seq: int, budget: int, keep_recent: int
-) -> int | None:
+def _candidate_seqs(*, branch: QuerySet[Message], budget: int, keep_recent: int) -> int | None:
     """The lowest seq worth loading: a cheap pass over lengths, not contents.
 
     A message costs at least a quarter of its length in tokens (llm.estimate_tokens), so
@@ -215,12 +216,7 @@ def _candidate_seqs(
     of what ``_select`` keeps; the system messages among them are loaded with them. The
     newest ``keep_recent`` are always candidates.
     """
-    rows = (
-        branch.filter(seq__gt=summary_covers_seq)
-        .exclude(role=Role.SYSTEM)
-        .order_by("-seq")
-        .values_list("seq", Length("content"))
-    )
+    rows = branch.exclude(role=Role.SYSTEM).order_by("-seq").values_list("seq", Length("content"))
     remaining = budget
     lowest = None
     for index, (seq, length) in enumerate(rows):
@@ -235,37 +231,35 @@ def build_context(
     *, conversation: Conversation, budget: int | None = None, leaf_id: uuid.UUID | None = None
 ) -> Context:
     """The context for a conversation the caller owns, along the branch that ends at
-    ``leaf_id`` (None: the current message): two queries whatever its length or depth.
-    The model never sees a message of another branch."""
+    ``leaf_id`` (None: the current message): three queries whatever its length or depth
+    (the branch's summary, then the lengths and the contents of the messages after it).
+    The model never sees a message of another branch, nor a summary of one."""
     budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
     keep_recent = settings.NUMINA_CONTEXT_RECENT_MESSAGES
-    # No more messages than could fit: each costs at least its overhead.
+    leaf_id = conversation.current_message_id if leaf_id is None else leaf_id
+    used = kept_summaries.for_branch(conversation=conversation, leaf_id=leaf_id)
+    # No more messages than could fit (each costs at least its overhead), and none the
+    # summary stands for: the walk up the branch stops at the summary.
     most = budget // llm.MESSAGE_OVERHEAD_TOKENS + keep_recent
     branch = branches.branch(
         conversation_id=conversation.id,
-        leaf_id=conversation.current_message_id if leaf_id is None else leaf_id,
-        limit=most,
-    )
-    lowest = _candidate_seqs(
-        branch=branch,
-        summary_covers_seq=conversation.summary_covers_seq,
-        budget=budget,
-        keep_recent=keep_recent,
-    )
+        leaf_id=leaf_id,
+        limit=max(min(most, used.leaf_depth - used.depth), 0),
+    ).filter(depth__gt=used.depth)
+    lowest = _candidate_seqs(branch=branch, budget=budget, keep_recent=keep_recent)
     history: list[Turn] = []
     if lowest is not None:
         history = [
             Turn(role, content)
             for role, content in branch.filter(seq__gte=lowest).values_list("role", "content")
         ]
-    summarized_messages = min(conversation.summary_covers_seq, conversation.message_count)
     return assemble_context(
         history=history,
-        summary=conversation.summary,
+        summary=used.text,
         budget=budget,
         keep_recent=keep_recent,
-        total_messages=conversation.message_count,
-        summarized_messages=summarized_messages,
+        total_messages=used.leaf_depth,
+        summarized_messages=used.depth,
     )
 
 

@@ -76,8 +76,12 @@ class Conversation(models.Model):
     title = models.TextField(blank=True, default="")
     # Set once the user names the conversation: a generated title never replaces it.
     title_set_by_user = models.BooleanField(default=False)
+    # The summary the current branch uses (empty: none) and the seq of the last message
+    # it covers (0: it covers none). Kept in sync, not derived: a branch switch and a new
+    # summary copy the branch's best ConversationSummary here (branch_summaries.py), so
+    # the API, search and export read one column. The context never trusts the copy
+    # blindly: it uses it only when that message is on the branch it is built for.
     summary = models.TextField(blank=True, default="")
-    # The highest seq the summary accounts for; only ever moves forward.
     summary_covers_seq = models.PositiveIntegerField(default=0)
     is_archived = models.BooleanField(default=False)
     archived_at = models.DateTimeField(null=True, blank=True)
@@ -206,6 +210,40 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.conversation_id}#{self.seq} {self.role}"
+
+
+class ConversationSummary(models.Model):
+    """A summary kept for a branch: it stands in, in the context, for the messages of the
+    path from the first message down to ``covers`` (``depth`` of them).
+
+    It is valid for a branch iff ``covers`` is on it (an ancestor-or-self of the branch's
+    leaf); one that covers no message (``covers`` null, ``depth`` 0: a summary from before
+    the first message, as a legacy store keeps) is valid on every branch. A conversation
+    keeps its newest few (services/branch_summaries.py), so switching back to a branch
+    reuses its summary instead of asking the model again. The one the current branch
+    uses is also copied onto ``Conversation.summary`` / ``summary_covers_seq`` (what the
+    API, search and export show).
+    """
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="kept_summaries"
+    )
+    # DO_NOTHING for the reason given on Conversation.current_message; the index stays:
+    # PostgreSQL's foreign key check looks summaries up by it when messages are deleted.
+    covers = models.ForeignKey(
+        Message, on_delete=models.DO_NOTHING, null=True, blank=True, related_name="+"
+    )
+    # covers.depth (a message's depth never changes): how many messages it stands for.
+    depth = models.PositiveIntegerField(default=0)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # The conversation's own foreign key index finds its few rows; no other index.
+        ordering = ["conversation", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} up to depth {self.depth}"
 
 
 class DeletedConversation(models.Model):

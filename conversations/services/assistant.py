@@ -29,6 +29,7 @@ from django.db import transaction
 
 from .. import access, context, followups, llm, validation
 from ..models import Conversation, Message, Role
+from ..selectors import kept_summaries
 from . import spend
 from .conversations import NO_PARENT, add_message, create_conversation
 
@@ -184,13 +185,18 @@ def _enqueue_follow_ups(conversation: Conversation) -> None:
         followups.after_commit_summarize(conversation_id=conversation.id)
 
 
-def needs_summary(conversation: Conversation) -> bool:
-    """More than the threshold of messages sit outside the recent window, unsummarized."""
-    outside = (
-        conversation.message_count
-        - settings.NUMINA_CONTEXT_RECENT_MESSAGES
-        - conversation.summary_covers_seq
-    )
+def needs_summary(
+    conversation: Conversation, *, used: kept_summaries.BranchSummary | None = None
+) -> bool:
+    """More than the threshold of the current branch's messages sit outside the recent
+    window, after the summary the branch uses (``used``, when the caller has it; else one
+    query, short conversation or long, so a chat reply costs the same queries however
+    long the chat)."""
+    if used is None:
+        used = kept_summaries.for_branch(
+            conversation=conversation, leaf_id=conversation.current_message_id
+        )
+    outside = used.outside(recent=settings.NUMINA_CONTEXT_RECENT_MESSAGES)
     return outside >= settings.NUMINA_SUMMARY_THRESHOLD
 
 

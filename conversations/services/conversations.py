@@ -24,6 +24,7 @@ from numina import metrics
 from .. import access, cache, validation
 from ..models import ChangeCounter, Conversation, DeletedConversation, Message, Tag
 from ..selectors import branches
+from . import branch_summaries
 
 
 class _Unset:
@@ -272,13 +273,17 @@ def _append(
     Message.objects.bulk_create(rows)
     transaction.on_commit(lambda: _count_messages(rows))
     newest = rows[-1]
+    grows_the_branch = rows[0].parent_id == conversation.current_message_id
     conversation.message_count += len(rows)
     conversation.current_message = newest
     conversation.preview = newest.content[:200]
     conversation.last_activity_at = max(conversation.last_activity_at, newest.created_at)
-    save_changed(
-        conversation, fields=["message_count", "current_message", "preview", "last_activity_at"]
-    )
+    fields = ["message_count", "current_message", "preview", "last_activity_at"]
+    if not grows_the_branch:
+        # A new branch (an edit, a regenerated reply): it may not reach the summary
+        # shown. Growing the current branch keeps every summary it had.
+        fields += branch_summaries.show_for_current_branch(conversation)
+    save_changed(conversation, fields=fields)
     return rows
 
 
@@ -401,7 +406,7 @@ def _switch_branch(conversation: Conversation, *, message_id: Any) -> list[str]:
     conversation.preview = (
         Message.objects.filter(pk=leaf).values_list("content", flat=True).get()[:200]
     )
-    return ["current_message", "preview"]
+    return ["current_message", "preview", *branch_summaries.show_for_current_branch(conversation)]
 
 
 def switch_branch(*, user, conversation_id: Any, message_id: Any) -> Conversation:

@@ -19,7 +19,8 @@ from django.utils import timezone
 from numina import metrics
 
 from .. import access, llm
-from ..models import Conversation, Message
+from ..models import Conversation
+from ..selectors import branches
 from . import spend
 from .conversations import save_changed
 
@@ -38,11 +39,15 @@ def _wants_title(conversation: Conversation) -> bool:
 
 
 def _opening(conversation: Conversation) -> list[dict]:
+    """The first messages of the current branch (not the first stored: an edited first
+    message has versions, and only the one shown opens the chat). One query; its walk
+    up the branch is as long as the branch, which a title, made once, can afford."""
+    opening = branches.branch(
+        conversation_id=conversation.id, leaf_id=conversation.current_message_id
+    ).filter(depth__lte=TITLE_SOURCE_MESSAGES)
     return [
         {"role": role, "content": content}
-        for role, content in Message.objects.filter(conversation=conversation)
-        .order_by("seq")
-        .values_list("role", "content")[:TITLE_SOURCE_MESSAGES]
+        for role, content in opening.values_list("role", "content")
     ]
 
 
