@@ -109,6 +109,7 @@ def test_recent_messages_are_the_newest_oldest_first(user):
         services.add_message(
             user=user, conversation_id=conversation.id, role="user", content=f"m{n}"
         )
+    conversation.refresh_from_db()  # its current message: the branch recent_messages reads
     newest = selectors.recent_messages(user=user, conversation=conversation, limit=3)
     assert [m.seq for m in newest] == [3, 4, 5]
     assert selectors.recent_messages(user=user, conversation=conversation, limit=0) == []
