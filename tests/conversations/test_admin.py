@@ -15,8 +15,8 @@ def long_conversation(user):
         cursor.execute(
             "INSERT INTO conversations_message"
             " (id, conversation_id, owner_id, seq, role, content, attachments, metadata,"
-            " created_at) SELECT gen_random_uuid(), %s, %s, g, 'user', 'message number ' || g,"
-            " '[]', '{}', now()"
+            " created_at, depth) SELECT gen_random_uuid(), %s, %s, g, 'user',"
+            " 'message number ' || g, '[]', '{}', now(), 1"
             " FROM generate_series(1, 50000) AS g",
             [conversation.id, user.id],
         )
