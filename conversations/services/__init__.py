@@ -16,6 +16,7 @@ from .assistant import (
     stream_regenerate,
 )
 from .conversations import (
+    NO_PARENT,
     UNSET,
     AddedMessage,
     NewMessage,
@@ -39,6 +40,7 @@ from .transfer import export_filename, export_json, export_markdown, import_conv
 
 __all__ = [
     "CONVERSATION_DELETED",
+    "NO_PARENT",
     "UNSET",
     "AddedMessage",
     "AssistantUnavailable",

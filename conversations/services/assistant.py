@@ -30,7 +30,7 @@ from django.db import transaction
 from .. import access, context, followups, llm, validation
 from ..models import Conversation, Message, Role
 from . import spend
-from .conversations import add_message, create_conversation
+from .conversations import NO_PARENT, add_message, create_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,8 @@ def _begin(
     content, clean_client_id = _clean_request(message=message, client_id=client_id)
     if conversation_id is not None and access.as_uuid(conversation_id) is None:
         raise Conversation.DoesNotExist
-    if parent_id is not None and conversation_id is None:
+    # NO_PARENT in a new conversation is what its first message is anyway.
+    if parent_id is not None and parent_id is not NO_PARENT and conversation_id is None:
         raise ValidationError({"parent_id": ["Needs the conversation_id it belongs to."]})
     spend.ensure_within_budget(user=user)
     conversation, user_message, created = _store_user_message(

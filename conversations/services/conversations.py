@@ -34,6 +34,18 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
+class _NoParent:
+    def __repr__(self) -> str:
+        return "NO_PARENT"
+
+
+# ``parent_id=NO_PARENT``: the new message is a first message (a new version of the
+# conversation's first message), where ``None`` means "after the current message".
+# Editing message M is sending its new text after M's parent, and a first message has
+# none: without this there would be no way to edit it.
+NO_PARENT: Any = _NoParent()
+
+
 @dataclass(frozen=True)
 class NewMessage:
     """One message to store; ``created_at`` is kept when the source knows it."""
@@ -206,9 +218,12 @@ def _count_messages(messages: Sequence[Message]) -> None:
 
 def _parent_for(conversation: Conversation, *, parent_id: Any) -> tuple[uuid.UUID | None, int]:
     """The parent a new message goes under, with the parent's depth: the message given
-    (it must be one of this conversation's), else the conversation's current message.
-    ``ValidationError`` on ``parent_id`` when the message is not this conversation's:
-    the conversation was already found the caller's, so a 400, not a 404."""
+    (it must be one of this conversation's), none for ``NO_PARENT``, else the
+    conversation's current message. ``ValidationError`` on ``parent_id`` when the
+    message is not this conversation's: the conversation was already found the
+    caller's, so a 400, not a 404."""
+    if parent_id is NO_PARENT:
+        return None, 0
     if parent_id is None:
         target = conversation.current_message_id
         if target is None:
@@ -231,8 +246,9 @@ def _append(
     conversation: Conversation, messages: Sequence[NewMessage], *, parent_id: Any = None
 ) -> list[Message]:
     """Insert messages, each under the one before, the first under ``parent_id`` (None:
-    the current message), into a conversation whose row lock the caller holds. The last
-    becomes the conversation's current message: the branch shown ends with it."""
+    the current message; ``NO_PARENT``: none, a first message), into a conversation
+    whose row lock the caller holds. The last becomes the conversation's current
+    message: the branch shown ends with it."""
     parent, depth = _parent_for(conversation, parent_id=parent_id)
     now = timezone.now()
     rows = []
@@ -279,8 +295,8 @@ def add_message(
     parent_id: Any = None,
 ) -> AddedMessage:
     """Add one message under ``parent_id`` (a message of the conversation; None: the
-    current message) and make it current; with a client_id already stored, return that
-    one instead and change nothing."""
+    current message; ``NO_PARENT``: a new first message) and make it current; with a
+    client_id already stored, return that one instead and change nothing."""
     errors = validation.FieldErrors()
     message = _clean_new_message(
         NewMessage(
