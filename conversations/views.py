@@ -70,6 +70,9 @@ SEARCH_LIMIT = 20
 # times at most: a stopped worker must not keep every open tab polling for ever.
 TITLE_POLLS = 30
 STREAM_HEADER = "X-Numina-Stream"
+# The chat page's cached message list; a new name whenever its shape changes, so that an
+# entry of the old shape is never read (2: the current branch, with message tools).
+MESSAGES_VARIANT = "ui:messages:2"
 
 
 def _get_or_404(request: HtmxHttpRequest, conversation_id) -> Conversation:
@@ -209,7 +212,7 @@ def _rendered_messages(
     value, _ = cache.cached(
         kind=cache.CONVERSATION,
         scope=cache.conversation_scope(owner_id=request.user.pk, conversation_id=conversation.id),
-        variant="ui:messages",
+        variant=MESSAGES_VARIANT,
         build=build,
     )
     return value

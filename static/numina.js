@@ -133,6 +133,21 @@
     return last;
   }
 
+  // An edit's or a regenerate's last event: the list as it now is, and below it what
+  // went wrong, if anything (no list: the chat was deleted meanwhile).
+  function showOutcome(event, reply) {
+    if (!event.list) {
+      if (event.type === "error") showFailure(reply, event.message);
+      return;
+    }
+    showList(event.list);
+    if (event.type === "error") {
+      const failed = typingReply();
+      messageList().append(failed);
+      showFailure(failed, event.message);
+    }
+  }
+
   function showFailure(reply, message) {
     reply.classList.remove("is-typing");
     reply.classList.add("is-error");
@@ -234,12 +249,7 @@
         else list.append(mine, reply);
         scrollToEnd();
       });
-      showList(event.list);
-      if (event.type === "error") {
-        const failed = typingReply();
-        messageList().append(failed);
-        showFailure(failed, event.message);
-      }
+      showOutcome(event, reply);
       changed();
       scrollToEnd();
     } catch (failure) {
@@ -276,12 +286,7 @@
         else list.append(reply);
         scrollToEnd();
       });
-      showList(event.list);
-      if (event.type === "error") {
-        const failed = typingReply();
-        messageList().append(failed);
-        showFailure(failed, event.message);
-      }
+      showOutcome(event, reply);
       changed();
       scrollToEnd();
     } catch (failure) {
