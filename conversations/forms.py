@@ -23,6 +23,14 @@ class MessageForm(forms.Form):
         return validation.clean_content(self.cleaned_data["content"])
 
 
+class EditForm(MessageForm):
+    """The new text of one of the user's messages: sent as its next version."""
+
+    content = forms.CharField(
+        label="Edited message", strip=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
 class TitleForm(forms.Form):
     title = forms.CharField(label="Title", strip=False)
 

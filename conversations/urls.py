@@ -1,4 +1,5 @@
-"""Routes of the browser UI (UI.md): /, /chats/<id>/ and the actions on a chat."""
+"""Routes of the browser UI (UI.md): /, /chats/<id>/, the actions on a chat and on one
+of its messages."""
 
 from django.urls import path
 
@@ -16,6 +17,26 @@ urlpatterns = [
     path("chats/<uuid:conversation_id>/rename/", views.rename, name="rename"),
     path("chats/<uuid:conversation_id>/delete/", views.delete, name="delete"),
     path("chats/<uuid:conversation_id>/export/", views.export, name="export"),
+    path(
+        "chats/<uuid:conversation_id>/messages/<uuid:message_id>/",
+        views.message_item,
+        name="message",
+    ),
+    path(
+        "chats/<uuid:conversation_id>/messages/<uuid:message_id>/edit/",
+        views.edit_message,
+        name="edit_message",
+    ),
+    path(
+        "chats/<uuid:conversation_id>/messages/<uuid:message_id>/regenerate/",
+        views.regenerate,
+        name="regenerate",
+    ),
+    path(
+        "chats/<uuid:conversation_id>/messages/<uuid:message_id>/show/",
+        views.show_version,
+        name="show_version",
+    ),
     *(
         path(
             f"chats/<uuid:conversation_id>/{action}/",

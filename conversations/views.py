@@ -7,13 +7,24 @@ The composer calls the same chat service as the API (services.stream_chat): its 
 asks for the reply as a stream of JSON lines (``X-Numina-Stream``). The same limits hold
 as in the API: the daily token budget and the cap on open streams answer 429 with a
 message in the composer, before anything is stored.
+
+The chat page shows the conversation's current branch (the path from the first message
+to ``current_message``). Each of the user's messages has ``Edit`` (its new text is sent
+after the same parent: a new version, a sibling of the old, whose reply streams in as
+the composer's does), each reply ``Regenerate`` (a new sibling reply, streamed), and a
+message with siblings ``Previous version`` / ``Next version`` with "2 / 3" between,
+which make that sibling's branch the current one and swap the message list.
+Message actions live under ``/chats/<id>/messages/<message id>/``: a message that is
+not one of that chat's is a 404 like a chat that is not the user's.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -39,11 +50,11 @@ from django_htmx.middleware import HtmxDetails
 
 from numina.throttling import ChatRateThrottle
 
-from . import cache, exports, llm, rendering, selectors, services, streams, validation
-from .forms import ExportForm, MessageForm, TitleForm
+from . import access, cache, exports, llm, rendering, selectors, services, streams, validation
+from .forms import EditForm, ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
-from .models import Conversation
-from .selectors import sidebar
+from .models import Conversation, Message, Role
+from .selectors import branches, sidebar
 from .services import spend
 
 
@@ -59,8 +70,9 @@ SEARCH_LIMIT = 20
 # times at most: a stopped worker must not keep every open tab polling for ever.
 TITLE_POLLS = 30
 STREAM_HEADER = "X-Numina-Stream"
-# A message's seq is a PostgreSQL integer.
-SEQ_MAX = 2**31 - 1
+# The chat page's cached message list; a new name whenever its shape changes, so that an
+# entry of the old shape is never read (2: the current branch, with message tools).
+MESSAGES_VARIANT = "ui:messages:2"
 
 
 def _get_or_404(request: HtmxHttpRequest, conversation_id) -> Conversation:
@@ -116,55 +128,140 @@ def _is_offline() -> bool:
     return llm.get_provider().name == llm.OFFLINE_PROVIDER
 
 
+@dataclass(frozen=True)
+class Versions:
+    """Where a message stands among its versions (its siblings, in seq order)."""
+
+    number: int
+    count: int
+    previous_id: uuid.UUID | None
+    next_id: uuid.UUID | None
+
+
+def _versions(message: Message) -> Versions | None:
+    """The message's place among its versions; None when it has no other version."""
+    siblings = getattr(message, "sibling_ids", None) or [message.id]
+    if len(siblings) < 2:
+        return None
+    index = siblings.index(message.id)
+    return Versions(
+        number=index + 1,
+        count=len(siblings),
+        previous_id=siblings[index - 1] if index > 0 else None,
+        next_id=siblings[index + 1] if index + 1 < len(siblings) else None,
+    )
+
+
+def _message_items(messages: list[Message]) -> list[dict]:
+    """What ``_message.html`` shows of each message: the message, its HTML (Markdown
+    rendered and sanitised) and its versions."""
+    return [
+        {"message": message, "message_html": message_html, "versions": _versions(message)}
+        for message, message_html in zip(
+            messages, rendering.render_messages(messages=messages), strict=True
+        )
+    ]
+
+
+def _messages_html(messages: list[Message], *, request: HtmxHttpRequest | None = None) -> str:
+    return render_to_string(
+        "conversations/_message_list.html",
+        {"chat_messages": _message_items(messages)},
+        request=request,
+    )
+
+
 def _rendered_messages(
-    request: HtmxHttpRequest, conversation: Conversation, *, before_seq: int | None
+    request: HtmxHttpRequest,
+    conversation: Conversation,
+    *,
+    before_id: uuid.UUID | None,
+    cached: bool = True,
 ) -> dict:
-    """A window of the chat's messages as HTML (Markdown rendered and sanitised), with the
-    first one's seq. The newest window — what opening a chat shows — comes from the same
-    versioned cache entry family as the API's (cache.py), so any change to the
-    conversation makes it stale; older windows are rendered each time."""
+    """A window of the current branch's messages as HTML, with the first one's id and
+    whether the branch goes on above it. The newest window — what opening a chat shows —
+    comes from the same versioned cache entry family as the API's (cache.py), so any
+    change to the conversation (a new message, a new version, a branch switch) makes it
+    stale; older windows are rendered each time. The HTML holds no CSRF token (it is
+    shared by the user's sessions): its forms submit the page's ``message-actions``."""
 
     def build() -> tuple[int, dict]:
         version = conversation.change_seq  # read with the row, before the messages
         window = sidebar.messages_before(
             user=request.user,
             conversation=conversation,
-            before_seq=before_seq,
+            before_id=before_id,
             limit=settings.NUMINA_RETRIEVE_MESSAGES,
         )
-        html = render_to_string(
-            "conversations/_message_list.html",
-            {"chat_messages": zip(window, rendering.render_messages(messages=window), strict=True)},
-        )
-        return version, {"html": html, "first_seq": window[0].seq if window else None}
+        if not window and before_id is not None:
+            # Not a message of this chat (or a garbled link): the newest, as without it.
+            window = sidebar.messages_before(
+                user=request.user,
+                conversation=conversation,
+                before_id=None,
+                limit=settings.NUMINA_RETRIEVE_MESSAGES,
+            )
+        return version, {
+            "html": _messages_html(window),
+            "first_id": str(window[0].id) if window else None,
+            "has_earlier": bool(window and window[0].parent_id),
+        }
 
-    if before_seq is not None:
+    if before_id is not None or not cached:
         return build()[1]
     value, _ = cache.cached(
         kind=cache.CONVERSATION,
         scope=cache.conversation_scope(owner_id=request.user.pk, conversation_id=conversation.id),
-        variant="ui:messages",
+        variant=MESSAGES_VARIANT,
         build=build,
     )
     return value
 
 
-def _chat_page(
-    request: HtmxHttpRequest, conversation: Conversation | None, *, form=None, status=200
-) -> HttpResponse:
+def _message_list(
+    request: HtmxHttpRequest,
+    conversation: Conversation | None,
+    *,
+    before_id: uuid.UUID | None = None,
+    cached: bool = True,
+) -> dict:
+    """The context of ``_messages.html``: the message list of the chat page."""
     rendered: dict[str, Any] = (
-        _rendered_messages(request, conversation, before_seq=_before_seq(request))
+        _rendered_messages(request, conversation, before_id=before_id, cached=cached)
         if conversation
-        else {"html": "", "first_seq": None}
+        else {"html": "", "first_id": None, "has_earlier": False}
     )
-    context = {
+    return {
         "conversation": conversation,
         # Our own template's output (message text inside it is escaped or sanitised there);
         # marked safe again because a trip through the cache drops the marking.
         "messages_html": mark_safe(rendered["html"]),  # noqa: S308
-        "first_seq": rendered["first_seq"],
-        "has_earlier": (rendered["first_seq"] or 1) > 1,
+        "first_id": rendered["first_id"],
+        "has_earlier": rendered["has_earlier"],
+    }
+
+
+def _list_html(request: HtmxHttpRequest, conversation: Conversation) -> str:
+    """The whole message list after a change, fresh (the new branch, its versions)."""
+    return render_to_string(
+        "conversations/_messages.html",
+        _message_list(request, conversation, cached=False),
+        request=request,
+    )
+
+
+def _chat_page(
+    request: HtmxHttpRequest,
+    conversation: Conversation | None,
+    *,
+    form=None,
+    status=200,
+    errors: list[str] | None = None,
+) -> HttpResponse:
+    context = {
+        **_message_list(request, conversation, before_id=_before_id(request)),
         "form": form or MessageForm(),
+        "errors": errors or [],
         "offline": _is_offline(),
         "poll_title": _should_poll_title(conversation, polls=0),
         **_sidebar(request, current_id=conversation.id if conversation else None),
@@ -172,13 +269,10 @@ def _chat_page(
     return render(request, "conversations/chat.html", context, status=status)
 
 
-def _before_seq(request: HtmxHttpRequest) -> int | None:
-    """The seq of ?before= ("earlier messages"); a value that is no seq shows the newest
-    messages, as a page without it would."""
-    try:
-        return validation.parse_count(request.GET.get("before"), maximum=SEQ_MAX)
-    except ValidationError:
-        return None
+def _before_id(request: HtmxHttpRequest) -> uuid.UUID | None:
+    """The message of ?before= ("earlier messages": those above it on its branch); a
+    value that is no message id shows the newest messages, as a page without it would."""
+    return access.as_uuid(request.GET.get("before")) if request.GET.get("before") else None
 
 
 def _should_poll_title(conversation: Conversation | None, *, polls: int) -> bool:
@@ -374,6 +468,74 @@ def export(request: HtmxHttpRequest, conversation_id) -> HttpResponse | Streamin
     )
 
 
+UNAVAILABLE = "The assistant could not answer right now. Your message is saved; try again later."
+REGENERATE_UNAVAILABLE = (
+    "The assistant could not answer right now. The reply is as it was; try again later."
+)
+DELETED = "This chat was deleted while the assistant was answering."
+NOT_YOURS_TO_EDIT = "Only your own messages can be edited."
+NOT_A_REPLY = "Only a reply of the assistant can be regenerated."
+
+
+def _limit_reached(response: HttpResponse, exc: LimitReached) -> HttpResponse:
+    response.status_code = 429
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _is_streaming(request: HtmxHttpRequest) -> bool:
+    return request.headers.get(STREAM_HEADER) == "1"
+
+
+Refuse = Callable[[list[str], int], HttpResponse]
+
+
+def _admit(
+    request: HtmxHttpRequest, *, form: MessageForm | None, refuse: Refuse
+) -> tuple[HttpResponse | None, streams.StreamSlot | None]:
+    """Everything that asks the model passes the same gates, in the same order, before
+    anything is stored: the API's bucket of replies per user (NUMINA_THROTTLE_CHAT; the
+    browser is no way around it), the input, the daily token budget and, for a stream,
+    the cap on open streams. ``(refusal, None)`` or ``(None, slot)`` (no slot without a
+    stream). ``refuse(errors, status)`` answers for the page; a stream gets JSON."""
+    streaming = _is_streaming(request)
+
+    def refused(errors: list[str], status: int) -> HttpResponse:
+        if streaming:
+            return JsonResponse({"errors": errors}, status=status)
+        return refuse(errors, status)
+
+    valid = form is None or form.is_valid()
+    throttle = ChatRateThrottle()
+    # DRF's rate throttle reads only the user and META, which a Django request has.
+    if valid and not throttle.allow_request(request, None):  # type: ignore[arg-type]
+        wait = math.ceil(throttle.wait() or 1)
+        message = f"Too many messages. Try again in {wait} seconds."
+        if form is not None:
+            form.add_error("content", message)
+        return refused([message], 429), None
+    if form is not None and not valid:
+        return refused([str(error) for error in form.errors.get("content", [])], 400), None
+    try:
+        spend.ensure_within_budget(user=request.user)
+        slot = streams.acquire_stream_slot(user=request.user) if streaming else None
+    except LimitReached as exc:
+        if form is not None:
+            form.add_error("content", exc.detail)
+        return _limit_reached(refused([exc.detail], 429), exc), None
+    return None, slot
+
+
+def _streamed(events: Iterator[dict], *, slot: streams.StreamSlot) -> StreamingHttpResponse:
+    lines = (json.dumps(event) + "\n" for event in events)
+    response = StreamingHttpResponse(
+        streams.HeldStream(lines, slot=slot), content_type="application/x-ndjson"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # proxies must pass each line on at once
+    return response
+
+
 @login_required
 @require_POST
 def send(request: HtmxHttpRequest, conversation_id=None) -> HttpResponse | StreamingHttpResponse:
@@ -386,47 +548,25 @@ def send(request: HtmxHttpRequest, conversation_id=None) -> HttpResponse | Strea
     """
     conversation = _get_or_404(request, conversation_id) if conversation_id else None
     form = MessageForm(request.POST)
-    streaming = request.headers.get(STREAM_HEADER) == "1"
-    throttle = ChatRateThrottle()
-    # The API's bucket of replies per user (NUMINA_THROTTLE_CHAT): the browser is no
-    # way around it.
-    # DRF's rate throttle reads only the user and META, which a Django request has.
-    if form.is_valid() and not throttle.allow_request(request, None):  # type: ignore[arg-type]
-        wait = math.ceil(throttle.wait() or 1)
-        form.add_error("content", f"Too many messages. Try again in {wait} seconds.")
-        if streaming:
-            return JsonResponse({"errors": form.errors["content"]}, status=429)
-        return _chat_page(request, conversation, form=form, status=429)
-    if not form.is_valid():
-        if streaming:
-            return JsonResponse({"errors": form.errors.get("content", [])}, status=400)
-        return _chat_page(request, conversation, form=form, status=400)
+    refusal, slot = _admit(
+        request,
+        form=form,
+        refuse=lambda errors, status: _chat_page(request, conversation, form=form, status=status),
+    )
+    if refusal is not None:
+        return refusal
     content = form.cleaned_data["content"]
-    try:
-        # Checked here too, and not only by the chat service: a new chat is made below,
-        # and a streamed refusal would come after the 200 had gone out.
-        spend.ensure_within_budget(user=request.user)
-        slot = streams.acquire_stream_slot(user=request.user) if streaming else None
-    except LimitReached as exc:
-        form.add_error("content", exc.detail)
-        if streaming:
-            return _limit_reached(JsonResponse({"errors": form.errors["content"]}), exc)
-        return _limit_reached(_chat_page(request, conversation, form=form, status=429), exc)
     is_new = conversation is None
     if conversation is None:
         # Made here rather than by the chat service so a new chat's address is known
-        # before the reply has finished.
+        # before the reply has finished (and after every check above: a refused first
+        # message leaves no empty chat behind).
         conversation = services.create_conversation(user=request.user)
     if slot is not None:  # streaming
-        lines = (
-            json.dumps(event) + "\n" for event in _stream(request, conversation, content, is_new)
+        events = services.stream_chat(
+            user=request.user, message=content, conversation_id=conversation.id
         )
-        response = StreamingHttpResponse(
-            streams.HeldStream(lines, slot=slot), content_type="application/x-ndjson"
-        )
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # proxies must pass each line on at once
-        return response
+        return _streamed(_stream(request, events, is_new=is_new), slot=slot)
     try:
         services.chat(user=request.user, message=content, conversation_id=conversation.id)
     except services.AssistantUnavailable:
@@ -436,23 +576,19 @@ def send(request: HtmxHttpRequest, conversation_id=None) -> HttpResponse | Strea
     return redirect(reverse("chat", args=[conversation.id]))
 
 
-UNAVAILABLE = "The assistant could not answer right now. Your message is saved; try again later."
-DELETED = "This chat was deleted while the assistant was answering."
-
-
-def _limit_reached(response: HttpResponse, exc: LimitReached) -> HttpResponse:
-    response.status_code = 429
-    response["Retry-After"] = str(exc.retry_after)
-    return response
-
-
 def _stream(
-    request: HtmxHttpRequest, conversation: Conversation, content: str, is_new: bool
+    request: HtmxHttpRequest,
+    events: Iterator[services.TextDelta | services.ChatResult],
+    *,
+    is_new: bool = False,
+    whole_list: bool = False,
+    unavailable: str = UNAVAILABLE,
 ) -> Iterator[dict]:
+    """A chat service's events as the script's JSON lines. ``whole_list``: the ``done``
+    and ``error`` events carry the whole message list (``list``) rather than the stored
+    messages, for an edit or a regenerate, after which the branch shown is another."""
     try:
-        for event in services.stream_chat(
-            user=request.user, message=content, conversation_id=conversation.id
-        ):
+        for event in events:
             if isinstance(event, services.TextDelta):
                 yield {"type": "delta", "text": event.text}
             else:
@@ -460,43 +596,51 @@ def _stream(
                     request,
                     event.conversation,
                     [event.user_message, event.assistant_message],
-                    is_new,
+                    is_new=is_new,
+                    whole_list=whole_list,
                 )
     except services.AssistantUnavailable as exc:
         if exc.code == services.CONVERSATION_DELETED:
             yield {"type": "error", "html": "", "message": DELETED}
             return
         yield {
-            **_finished(request, exc.conversation, [exc.user_message], is_new),
+            **_finished(
+                request,
+                exc.conversation,
+                [exc.user_message],
+                is_new=is_new,
+                whole_list=whole_list,
+            ),
             "type": "error",
-            "message": UNAVAILABLE,
+            "message": unavailable,
         }
-    except Conversation.DoesNotExist:
+    except (Conversation.DoesNotExist, Message.DoesNotExist):
         # Deleted (in another tab) before the message could be stored.
         yield {"type": "error", "html": "", "message": DELETED}
     except LimitReached as exc:
-        # Spent by another request since the check in ``send``: nothing was stored.
+        # Spent by another request since the check in ``_admit``: nothing was stored.
         yield {"type": "error", "html": "", "message": exc.detail}
+    except ValidationError as exc:
+        # Refused by the service after the view's own checks (the tree moved meanwhile).
+        yield {"type": "error", "html": "", "message": " ".join(exc.messages)}
 
 
 def _finished(
-    request: HtmxHttpRequest, conversation: Conversation, stored: list, is_new: bool
+    request: HtmxHttpRequest,
+    conversation: Conversation,
+    stored: list[Message],
+    *,
+    is_new: bool,
+    whole_list: bool,
 ) -> dict:
-    """The ``done`` event: the stored messages as HTML and, for a new chat, its address
-    and its heading (which polls until the worker has titled the chat)."""
-    event = {
-        "type": "done",
-        "html": "".join(
-            render_to_string(
-                "conversations/_message.html",
-                {"message": message, "message_html": message_html},
-                request=request,
-            )
-            for message, message_html in zip(
-                stored, rendering.render_messages(messages=stored), strict=True
-            )
-        ),
-    }
+    """The ``done`` event: the stored messages as HTML (or, ``whole_list``, the message
+    list) and, for a new chat, its address and its heading (which polls until the
+    worker has titled the chat)."""
+    if whole_list:
+        event = {"type": "done", "html": "", "list": _list_html(request, conversation)}
+    else:
+        branches.attach_sibling_ids(conversation_id=conversation.id, messages=stored)
+        event = {"type": "done", "html": _messages_html(stored, request=request)}
     if is_new:
         event["url"] = reverse("chat", args=[conversation.id])
         event["send_url"] = reverse("send", args=[conversation.id])
@@ -506,3 +650,185 @@ def _finished(
             request=request,
         )
     return event
+
+
+# --- one message: edit, regenerate, versions ---------------------------------------------
+
+
+def _message_or_404(
+    request: HtmxHttpRequest,
+    conversation: Conversation,
+    message_id: uuid.UUID,
+    *,
+    with_versions: bool = False,
+) -> Message:
+    message = sidebar.message_of(
+        user=request.user,
+        conversation=conversation,
+        message_id=message_id,
+        with_versions=with_versions,
+    )
+    if message is None:
+        raise Http404("No such message.")
+    return message
+
+
+def _not_for_this_message(
+    request: HtmxHttpRequest, conversation: Conversation, error: str
+) -> HttpResponse:
+    """An action this message does not have (editing a reply, regenerating one of the
+    user's messages): a 400 that says why, and nothing stored."""
+    if _is_streaming(request):
+        return JsonResponse({"errors": [error]}, status=400)
+    if request.htmx:
+        return HttpResponse(error, status=400, content_type="text/plain")
+    return _chat_page(request, conversation, status=400, errors=[error])
+
+
+def _back_to(message: Message) -> str:
+    return f"{reverse('chat', args=[message.conversation_id])}#m-{message.seq}"
+
+
+@login_required
+@require_GET
+def message_item(request: HtmxHttpRequest, conversation_id, message_id) -> HttpResponse:
+    """One message as the list shows it (Cancel in the inline edit puts it back)."""
+    conversation = _get_or_404(request, conversation_id)
+    message = _message_or_404(request, conversation, message_id, with_versions=True)
+    if not request.htmx:
+        return redirect(_back_to(message))
+    (item,) = _message_items([message])
+    return render(request, "conversations/_message.html", item)
+
+
+def _edit_page(
+    request: HtmxHttpRequest,
+    conversation: Conversation,
+    message: Message,
+    form: EditForm,
+    *,
+    status: int = 200,
+) -> HttpResponse:
+    """The edit form: in place of the message (htmx), or a page of its own."""
+    context = {"conversation": conversation, "message": message, "form": form}
+    if request.htmx:
+        return render(request, "conversations/_message_edit.html", context, status=status)
+    return render(
+        request,
+        "conversations/edit_message.html",
+        {**context, **_sidebar(request, current_id=conversation.id)},
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def edit_message(
+    request: HtmxHttpRequest, conversation_id, message_id
+) -> HttpResponse | StreamingHttpResponse:
+    """GET: the ``Edited message`` field, filled with the message's text; POST (``Save
+    and send``): send the new text after the message's parent — a new version of it,
+    which becomes the branch shown — and get the reply, streamed as the composer's."""
+    conversation = _get_or_404(request, conversation_id)
+    message = _message_or_404(request, conversation, message_id)
+    if message.role != Role.USER:
+        return _not_for_this_message(request, conversation, NOT_YOURS_TO_EDIT)
+    if request.method == "GET":
+        form = EditForm(initial={"content": message.content})
+        return _edit_page(request, conversation, message, form)
+    form = EditForm(request.POST)
+    refusal, slot = _admit(
+        request,
+        form=form,
+        refuse=lambda errors, status: _edit_page(
+            request, conversation, message, form, status=status
+        ),
+    )
+    if refusal is not None:
+        return refusal
+    # A first message has no parent: its new version is another first message.
+    parent_id = message.parent_id or services.NO_PARENT
+    content = form.cleaned_data["content"]
+    if slot is not None:  # streaming
+        events = services.stream_chat(
+            user=request.user,
+            message=content,
+            conversation_id=conversation.id,
+            parent_id=parent_id,
+        )
+        return _streamed(_stream(request, events, whole_list=True), slot=slot)
+    try:
+        services.chat(
+            user=request.user, message=content, conversation_id=conversation.id, parent_id=parent_id
+        )
+    except services.AssistantUnavailable:
+        flash.error(request, UNAVAILABLE)
+    except LimitReached as exc:
+        flash.error(request, exc.detail)
+    return redirect(reverse("chat", args=[conversation.id]))
+
+
+@login_required
+@require_POST
+def regenerate(
+    request: HtmxHttpRequest, conversation_id, message_id
+) -> HttpResponse | StreamingHttpResponse:
+    """``Regenerate``: a new version of the assistant's reply, made from the branch
+    before it and shown (streamed to the script, as a send is)."""
+    conversation = _get_or_404(request, conversation_id)
+    message = _message_or_404(request, conversation, message_id)
+
+    def refuse(errors: list[str], status: int) -> HttpResponse:
+        return _chat_page(request, conversation, status=status, errors=errors)
+
+    if message.role != Role.ASSISTANT or message.parent_id is None:
+        return _not_for_this_message(request, conversation, NOT_A_REPLY)
+    refusal, slot = _admit(request, form=None, refuse=refuse)
+    if refusal is not None:
+        return refusal
+    if slot is not None:  # streaming
+        events = services.stream_regenerate(user=request.user, message_id=message.id)
+        return _streamed(
+            _stream(request, events, whole_list=True, unavailable=REGENERATE_UNAVAILABLE),
+            slot=slot,
+        )
+    try:
+        services.regenerate(user=request.user, message_id=message.id)
+    except ValidationError as exc:
+        return refuse(exc.messages, 400)
+    except Message.DoesNotExist:
+        raise Http404("No such message.") from None
+    except services.AssistantUnavailable as exc:
+        flash.error(
+            request,
+            DELETED if exc.code == services.CONVERSATION_DELETED else REGENERATE_UNAVAILABLE,
+        )
+    except LimitReached as exc:
+        flash.error(request, exc.detail)
+    return redirect(reverse("chat", args=[conversation.id]))
+
+
+@login_required
+@require_POST
+def show_version(request: HtmxHttpRequest, conversation_id, message_id) -> HttpResponse:
+    """``Previous version`` / ``Next version``: show the branch through that version of
+    a message (down its newest replies). htmx gets the new message list; a plain form
+    goes back to the chat, at that message."""
+    conversation = _get_or_404(request, conversation_id)
+    message = _message_or_404(request, conversation, message_id)
+    try:
+        conversation = services.switch_branch(
+            user=request.user, conversation_id=conversation.id, message_id=message.id
+        )
+    except (Conversation.DoesNotExist, ValidationError):
+        # Deleted meanwhile, with its messages.
+        raise Http404("No such message.") from None
+    if request.htmx:
+        response = render(
+            request,
+            "conversations/_messages.html",
+            _message_list(request, conversation, cached=False),
+        )
+        response["HX-Trigger"] = CHANGED  # the sidebar's preview follows the branch
+        return response
+    return redirect(_back_to(message))

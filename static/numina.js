@@ -1,9 +1,11 @@
-// Numina's small script: the composer (Enter sends, the reply streams in) and a few
-// comforts. Everything here is an enhancement: without it every form still posts.
+// Numina's small script: the composer (Enter sends, the reply streams in), the inline
+// edit and Regenerate (their replies stream in too) and a few comforts. Everything here
+// is an enhancement: without it every form still posts.
 (function () {
   "use strict";
 
   const STREAM_HEADER = "X-Numina-Stream";
+  const UNREACHABLE = "Numina could not be reached. Your text is still here; try again.";
 
   function csrfToken(form) {
     const field = form.querySelector("input[name=csrfmiddlewaretoken]");
@@ -24,6 +26,26 @@
     const template = document.createElement("template");
     template.innerHTML = html; // server-rendered: escaped, Markdown sanitised by nh3
     return template.content;
+  }
+
+  function messageList() {
+    return document.getElementById("message-list");
+  }
+
+  // Server-rendered messages put on the page: htmx must see their buttons (Edit, the
+  // versions) as it does the page's own.
+  function insertHtml(html, place) {
+    const nodes = Array.from(fragment(html).children);
+    place(nodes);
+    if (window.htmx) nodes.forEach((node) => window.htmx.process(node));
+    return nodes;
+  }
+
+  // The whole list after an edit or a regenerate: another branch is shown now.
+  function showList(html) {
+    const list = messageList();
+    if (!list || !html) return;
+    insertHtml(html, (nodes) => list.replaceWith(...nodes));
   }
 
   // A bubble for text the server has not answered for yet: plain text only.
@@ -64,6 +86,97 @@
     if (buffered.trim()) onLine(JSON.parse(buffered));
   }
 
+  function refusal(body) {
+    return body && body.errors && body.errors.length ? body.errors.join(" ") : null;
+  }
+
+  // POST for a reply as a stream of JSON lines into `reply` (a pending bubble).
+  // `accepted()` runs once the server has taken the request, before the reply streams.
+  // Resolves with the last event ("done", or "error": the model failed); rejects with
+  // an Error whose message says what went wrong, `.refused` when nothing was stored.
+  async function streamReply(url, body, csrf, reply, accepted) {
+    let response;
+    try {
+      response = await fetch(url, {
+        method: "POST",
+        body,
+        headers: { [STREAM_HEADER]: "1", "X-CSRFToken": csrf },
+        credentials: "same-origin",
+      });
+    } catch (_) {
+      const error = new Error(UNREACHABLE);
+      error.refused = true;
+      throw error;
+    }
+    if (!response.ok) {
+      let message = "That could not be sent. Your text is still here.";
+      try {
+        message = refusal(await response.json()) || message;
+      } catch (_) { /* not JSON: keep the general message */ }
+      const error = new Error(message);
+      error.refused = true;
+      throw error;
+    }
+    accepted();
+    const replyBody = reply.querySelector(".message-body");
+    let last = null;
+    await readLines(response, (event) => {
+      if (event.type === "delta") {
+        reply.classList.remove("is-typing");
+        replyBody.textContent += event.text;
+        scrollToEnd();
+      } else if (event.type === "done" || event.type === "error") {
+        last = event;
+      }
+    });
+    if (!last) throw new Error("The connection ended before the reply did. Reload to see what was saved.");
+    return last;
+  }
+
+  // An edit's or a regenerate's last event: the list as it now is, and below it what
+  // went wrong, if anything (no list: the chat was deleted meanwhile).
+  function showOutcome(event, reply) {
+    if (!event.list) {
+      if (event.type === "error") showFailure(reply, event.message);
+      return;
+    }
+    showList(event.list);
+    if (event.type === "error") {
+      const failed = typingReply();
+      messageList().append(failed);
+      showFailure(failed, event.message);
+    }
+  }
+
+  function showFailure(reply, message) {
+    reply.classList.remove("is-typing");
+    reply.classList.add("is-error");
+    reply.querySelector(".message-body").textContent = message;
+  }
+
+  function typingReply() {
+    const reply = pendingMessage("assistant", "");
+    reply.classList.add("is-typing");
+    return reply;
+  }
+
+  // Everything from `article` on leaves the list (the branch shown forks there); the
+  // removed messages are returned so a refusal can put them back.
+  function cutFrom(article) {
+    const removed = [];
+    for (let node = article; node; ) {
+      const next = node.nextElementSibling;
+      removed.push(node);
+      node.remove();
+      node = next;
+    }
+    return removed;
+  }
+
+  function changed() {
+    if (window.htmx) window.htmx.trigger(document.body, "conversationsChanged");
+  }
+
   async function send(form) {
     const textarea = form.querySelector("textarea[name=content]");
     const button = form.querySelector("button[type=submit]");
@@ -72,80 +185,153 @@
     form.dataset.busy = "1";
     button.disabled = true;
     showError(form, "");
-    const column = document.querySelector("#messages .column");
+    const list = messageList();
     document.getElementById("empty-state")?.remove();
     const mine = pendingMessage("user", text);
-    const reply = pendingMessage("assistant", "");
-    reply.classList.add("is-typing");
-    column.append(mine, reply);
+    const reply = typingReply();
+    list.append(mine, reply);
     scrollToEnd();
-    let finished = false;
     try {
-      const response = await fetch(form.action, {
-        method: "POST",
-        body: new FormData(form),
-        headers: { [STREAM_HEADER]: "1", "X-CSRFToken": csrfToken(form) },
-        credentials: "same-origin",
+      const event = await streamReply(form.action, new FormData(form), csrfToken(form), reply, () => {
+        // The server has the message: the box can be emptied now, not before.
+        textarea.value = "";
+        fitTextarea(textarea);
       });
-      if (!response.ok) {
-        let message = "Your message could not be sent. Your text is still here.";
-        try {
-          const body = await response.json();
-          if (body.errors && body.errors.length) message = body.errors.join(" ");
-        } catch (_) { /* not JSON: keep the general message */ }
-        throw new Error(message);
-      }
-      // The server has the message: the box can be emptied now, not before.
-      textarea.value = "";
-      fitTextarea(textarea);
-      const replyBody = reply.querySelector(".message-body");
-      await readLines(response, (event) => {
-        if (event.type === "delta") {
-          reply.classList.remove("is-typing");
-          replyBody.textContent += event.text;
-          scrollToEnd();
-        } else if (event.type === "done" || event.type === "error") {
-          finished = true;
-          mine.replaceWith(fragment(event.html));
-          if (event.type === "error") {
-            reply.classList.remove("is-typing");
-            reply.classList.add("is-error");
-            replyBody.textContent = event.message;
-          } else {
-            reply.remove();
-          }
-          if (event.url) {
-            // A new chat now has an address, a heading that waits for its title, and
-            // the sidebar lists it.
-            history.replaceState(null, "", event.url);
-            form.action = event.send_url;
-            const heading = document.getElementById("chat-title");
-            if (heading && event.heading) {
-              const replacement = fragment(event.heading).firstElementChild;
-              heading.replaceWith(replacement);
-              if (window.htmx) window.htmx.process(replacement);
-            }
-          }
-          if (window.htmx) window.htmx.trigger(document.body, "conversationsChanged");
-          scrollToEnd();
+      insertHtml(event.html, (nodes) => mine.replaceWith(...nodes));
+      if (event.type === "error") showFailure(reply, event.message);
+      else reply.remove();
+      if (event.url) {
+        // A new chat now has an address, a heading that waits for its title, and
+        // the sidebar lists it.
+        history.replaceState(null, "", event.url);
+        form.action = event.send_url;
+        const heading = document.getElementById("chat-title");
+        if (heading && event.heading) {
+          const replacement = fragment(event.heading).firstElementChild;
+          heading.replaceWith(replacement);
+          if (window.htmx) window.htmx.process(replacement);
         }
-      });
-      if (!finished) throw new Error("The connection ended before the reply did. Reload to see what was saved.");
-    } catch (error) {
-      if (!finished) {
-        mine.remove();
-        reply.remove();
-        if (!textarea.value) textarea.value = text; // never lose what was typed
       }
-      showError(form, error instanceof TypeError
-        ? "Numina could not be reached. Your text is still here; try again."
-        : error.message);
+      changed();
+      scrollToEnd();
+    } catch (error) {
+      mine.remove();
+      reply.remove();
+      if (!textarea.value) textarea.value = text; // never lose what was typed
+      showError(form, error instanceof TypeError ? UNREACHABLE : error.message);
       fitTextarea(textarea);
     } finally {
       delete form.dataset.busy;
       button.disabled = false;
       textarea.focus();
     }
+  }
+
+  // Save and send in the inline edit: the new version replaces the message and what
+  // followed it on the page, and its reply streams in below it.
+  async function sendEdit(form) {
+    const textarea = form.querySelector("textarea[name=content]");
+    const text = textarea.value;
+    const error = form.querySelector(".field-error");
+    if (!text.trim() || form.dataset.busy) return;
+    form.dataset.busy = "1";
+    form.querySelectorAll("button").forEach((button) => { button.disabled = true; });
+    const article = form.closest("article");
+    const list = messageList();
+    const mine = pendingMessage("user", text);
+    const reply = typingReply();
+    let removed = null;
+    try {
+      const event = await streamReply(form.action, new FormData(form), csrfToken(form), reply, () => {
+        const anchor = article.previousElementSibling;
+        removed = cutFrom(article);
+        if (anchor) anchor.after(mine, reply);
+        else list.append(mine, reply);
+        scrollToEnd();
+      });
+      showOutcome(event, reply);
+      changed();
+      scrollToEnd();
+    } catch (failure) {
+      if (removed === null) {
+        error.textContent = failure.message;
+        textarea.setAttribute("aria-invalid", "true");
+      } else {
+        showFailure(reply, failure instanceof TypeError ? UNREACHABLE : failure.message);
+      }
+    } finally {
+      delete form.dataset.busy;
+      form.querySelectorAll("button").forEach((button) => { button.disabled = false; });
+    }
+  }
+
+  // Regenerate: the reply and what followed it leave the page, the new version
+  // streams in in their place.
+  async function regenerate(button) {
+    const article = button.closest("article");
+    const actions = document.getElementById("message-actions");
+    const composer = document.getElementById("composer");
+    if (!article || !actions || button.dataset.busy) return;
+    button.dataset.busy = "1";
+    button.disabled = true;
+    if (composer) showError(composer, "");
+    const list = messageList();
+    const reply = typingReply();
+    let removed = null;
+    try {
+      const event = await streamReply(button.formAction, new FormData(actions), csrfToken(actions), reply, () => {
+        const anchor = article.previousElementSibling;
+        removed = cutFrom(article);
+        if (anchor) anchor.after(reply);
+        else list.append(reply);
+        scrollToEnd();
+      });
+      showOutcome(event, reply);
+      changed();
+      scrollToEnd();
+    } catch (failure) {
+      if (removed === null) {
+        if (composer) showError(composer, failure.message);
+      } else {
+        showFailure(reply, failure instanceof TypeError ? UNREACHABLE : failure.message);
+      }
+    } finally {
+      delete button.dataset.busy;
+      button.disabled = false;
+    }
+  }
+
+  function setUpMessageTools() {
+    if (!window.fetch || !window.ReadableStream) return;
+    // Listened for on the document: the messages come and go (htmx swaps, streams).
+    document.addEventListener("submit", (event) => {
+      const form = event.target.closest?.(".message .edit-form");
+      if (!form) return;
+      event.preventDefault();
+      sendEdit(form);
+    });
+    document.addEventListener("click", (event) => {
+      const button = event.target.closest?.("button[data-stream-reply]");
+      if (!button) return;
+      event.preventDefault();
+      regenerate(button);
+    });
+    document.addEventListener("keydown", (event) => {
+      const textarea = event.target.closest?.(".message .edit-form textarea");
+      if (!textarea) return;
+      if (event.key === "Escape") {
+        event.preventDefault();
+        const form = textarea.form;
+        htmx.ajax("GET", form.dataset.cancelUrl, { target: form.closest("article"), swap: "outerHTML" });
+      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        textarea.form.requestSubmit();
+      }
+    });
+    document.addEventListener("input", (event) => {
+      const textarea = event.target.closest?.(".message .edit-form textarea");
+      if (textarea) fitTextarea(textarea);
+    });
   }
 
   function setUpComposer() {
@@ -201,8 +387,20 @@
 
   function setUpHtmx() {
     document.body.addEventListener("htmx:responseError", (event) => {
-      const status = event.detail.xhr.status;
-      window.alert(status === 404 ? "That chat no longer exists." : "Something went wrong (" + status + "). Please try again.");
+      const xhr = event.detail.xhr;
+      const said = (xhr.getResponseHeader("Content-Type") || "").startsWith("text/plain") && xhr.responseText;
+      window.alert(said || (xhr.status === 404 ? "That chat or message no longer exists." : "Something went wrong (" + xhr.status + "). Please try again."));
+    });
+    // A version switch swaps the whole list: keep the keyboard where it was, on the
+    // same button of the version now shown.
+    let versionAsked = null;
+    document.body.addEventListener("htmx:beforeRequest", (event) => {
+      // Only a version button sets it: the sidebar's reload, which the switch's
+      // conversationsChanged starts before the swap, must not clear it.
+      const button = event.detail.elt;
+      if (button?.dataset?.versionId) {
+        versionAsked = { id: button.dataset.versionId, label: button.getAttribute("aria-label") };
+      }
     });
     document.body.addEventListener("htmx:sendError", () => {
       window.alert("Numina could not be reached. Please try again.");
@@ -215,11 +413,27 @@
         field.focus();
         field.select();
       }
+      // The inline edit's field takes focus too, with the caret at the end.
+      const edit = document.querySelector(".message .edit-form textarea");
+      if (edit && document.activeElement !== edit && !edit.dataset.focused) {
+        edit.dataset.focused = "1";
+        fitTextarea(edit);
+        edit.focus();
+        edit.setSelectionRange(edit.value.length, edit.value.length);
+      }
+      if (versionAsked && event.detail.target?.id === "message-list") {
+        const shown = document.querySelector('article[data-message-id="' + versionAsked.id + '"] .versions');
+        const again = shown?.querySelector('button[aria-label="' + versionAsked.label + '"]:not([disabled])')
+          || shown?.querySelector("button:not([disabled])");
+        again?.focus();
+        versionAsked = null;
+      }
     });
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     setUpComposer();
+    setUpMessageTools();
     setUpMenus();
     setUpRename();
     setUpHtmx();

@@ -16,6 +16,7 @@ from django.db.models import Q, QuerySet
 
 from .. import access, cursors, selectors
 from ..models import Conversation, Message
+from . import branches
 
 # Pinned chats are shown whole above the paged list; past this many the oldest pinned
 # ones simply wait in the paged list's order like any other chat.
@@ -105,11 +106,43 @@ def sidebar_search(*, user, query: str, limit: int) -> SidebarSearch:
 
 
 def messages_before(
-    *, user, conversation: Conversation, before_seq: int | None, limit: int
+    *, user, conversation: Conversation, before_id: uuid.UUID | None, limit: int
 ) -> list[Message]:
-    """Up to ``limit`` of the user's messages in a conversation before ``before_seq`` (or
-    the newest), oldest first."""
-    messages = access.owned_messages(user=user).filter(conversation=conversation)
-    if before_seq is not None:
-        messages = messages.filter(seq__lt=before_seq)
-    return list(reversed(messages.order_by("-seq")[:limit]))
+    """Up to ``limit`` messages of a branch of the user's conversation (which the caller
+    got through ``access``), oldest first, each with its ``sibling_ids``: the newest of
+    the current branch, or, with ``before_id``, those before that message on the branch
+    through it ("earlier messages", so paging follows the branch being read even after
+    the conversation's current branch has moved). Two queries however deep the tree:
+    the walk up from the leaf is bounded by ``limit``. A ``before_id`` that is not a
+    message of the conversation gives none."""
+    if limit <= 0:
+        return []
+    if before_id is None:
+        window = list(
+            branches.branch(
+                conversation_id=conversation.id,
+                leaf_id=conversation.current_message_id,
+                limit=limit,
+            )
+        )
+    else:
+        # The branch up to and with ``before_id`` (the window's newest), without it.
+        window = list(
+            branches.branch(conversation_id=conversation.id, leaf_id=before_id, limit=limit + 1)
+        )[:-1]
+    branches.attach_sibling_ids(conversation_id=conversation.id, messages=window)
+    return window
+
+
+def message_of(
+    *, user, conversation: Conversation, message_id: uuid.UUID, with_versions: bool = False
+) -> Message | None:
+    """One of the user's messages in that conversation, or None for any other id: a
+    message action's target; ``with_versions``: with its ``sibling_ids`` too (to show
+    it)."""
+    message = (
+        access.owned_messages(user=user).filter(conversation=conversation, pk=message_id).first()
+    )
+    if message is not None and with_versions:
+        branches.attach_sibling_ids(conversation_id=conversation.id, messages=[message])
+    return message

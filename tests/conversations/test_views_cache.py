@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import issue_token
 from conversations import cache as numina_cache
-from conversations import services
+from conversations import services, views
 from conversations.models import Message
 from tests.factories import UserFactory
 
@@ -38,7 +38,9 @@ def conversation(owner):
 
 def cached_page(owner, conversation):
     scope = numina_cache.conversation_scope(owner_id=owner.pk, conversation_id=conversation.id)
-    return numina_cache.read(kind=numina_cache.CONVERSATION, scope=scope, variant="ui:messages")
+    return numina_cache.read(
+        kind=numina_cache.CONVERSATION, scope=scope, variant=views.MESSAGES_VARIANT
+    )
 
 
 def test_the_chat_pages_messages_are_served_from_the_cache(browser, owner, conversation):
@@ -80,3 +82,27 @@ def test_another_user_never_gets_the_cached_page(browser, owner, conversation, c
     intruder = UserFactory()
     client.force_login(intruder)
     assert client.get(reverse("chat", args=[conversation.id])).status_code == 404
+
+
+def test_a_version_switch_or_a_new_version_makes_the_cached_page_fresh(
+    browser, owner, conversation
+):
+    (question,) = conversation.messages.all()
+    first = services.add_message(
+        user=owner, conversation_id=conversation.id, role="assistant", content="First reply"
+    ).message
+    page = reverse("chat", args=[conversation.id])
+    assert "First reply" in browser.get(page).content.decode()  # now cached
+
+    browser.post(reverse("regenerate", args=[conversation.id, first.id]))
+    regenerated = browser.get(page).content.decode()
+    assert "First reply" not in regenerated
+    assert "2 / 2" in regenerated
+
+    browser.post(reverse("show_version", args=[conversation.id, first.id]))
+    assert "First reply" in browser.get(page).content.decode()
+
+    # From elsewhere (the API, another tab): the next load follows too.
+    newest = conversation.messages.filter(parent=question).order_by("-seq").first()
+    services.switch_branch(user=owner, conversation_id=conversation.id, message_id=newest.id)
+    assert "First reply" not in browser.get(page).content.decode()
