@@ -6,7 +6,14 @@
 Drops the database's Numina rows first. Message text is drawn from a fixed vocabulary
 with a Zipf-like spread (a few very common words, many rare ones), like real chat, so
 search meets both kinds. The GIN search index is dropped during the load and rebuilt
-after, the way a bulk load into PostgreSQL is done.
+after, the way a bulk load into PostgreSQL is done. Every conversation is one straight
+branch (each message under the one before, the newest current).
+
+Beside them, the first user gets two chats of their own for the branch scenarios of
+benchmarks/run.py (kept out of the counts and of the other scenarios' picks): a
+straight chat of ``BRANCH_CHAT_LENGTH`` messages, and the same chat as a tree, with an
+older version of every ``BRANCH_EVERY``-th message (a regenerated reply, the old one
+with a follow-up of its own) beside the branch shown.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ from accounts.services import issue_token  # noqa: E402
 from conversations.services.legacy_import import MESSAGE_COPY_COLUMNS  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
+BRANCH_CHAT_LENGTH = 200
+BRANCH_EVERY = 10
 SYLLABLES = [
     "ka",
     "lo",
@@ -72,6 +81,24 @@ def sentence(words: list[str], cum_weights: list[float], rng: random.Random) -> 
     )
 
 
+CONVERSATION_COLUMNS = [
+    "id",
+    "owner_id",
+    "title",
+    "title_set_by_user",
+    "summary",
+    "summary_covers_seq",
+    "is_archived",
+    "is_pinned",
+    "message_count",
+    "preview",
+    "last_activity_at",
+    "created_at",
+    "updated_at",
+    "change_seq",
+]
+
+
 def copy_rows(table: str, columns: list[str], rows) -> int:
     count = 0
     with (
@@ -82,6 +109,113 @@ def copy_rows(table: str, columns: list[str], rows) -> int:
             copy.write_row(row)
             count += 1
     return count
+
+
+def straight_chat(*, cid, owner, texts: list[str], start):
+    """Message rows (MESSAGE_COPY_COLUMNS) of one straight branch of ``texts``."""
+    parent = None
+    for depth, text in enumerate(texts, start=1):
+        id_ = uuid.uuid4()
+        role = "user" if depth % 2 else "assistant"
+        yield (
+            id_,
+            cid,
+            owner,
+            depth,
+            parent,
+            depth,
+            role,
+            text,
+            "[]",
+            "{}",
+            start + timedelta(minutes=depth),
+        )
+        parent = id_
+
+
+def branched_chat(*, cid, owner, texts: list[str], older: list[str], start):
+    """Message rows of a tree whose shown branch is ``texts``: each ``BRANCH_EVERY``-th
+    message has an older version (stored before it, under the same parent) with a
+    follow-up of its own, from ``older``, so the newest version stays the current one."""
+    older_texts = iter(older)
+    seq = 0
+    parent = None
+
+    def row(*, parent, depth, role, text):
+        nonlocal seq
+        seq += 1
+        return (
+            uuid.uuid4(),
+            cid,
+            owner,
+            seq,
+            parent,
+            depth,
+            role,
+            text,
+            "[]",
+            "{}",
+            start + timedelta(minutes=seq),
+        )
+
+    for depth, text in enumerate(texts, start=1):
+        role = "user" if depth % 2 else "assistant"
+        if depth % BRANCH_EVERY == 0:
+            old = row(parent=parent, depth=depth, role=role, text=next(older_texts))
+            yield old
+            other = "assistant" if role == "user" else "user"
+            yield row(parent=old[0], depth=depth + 1, role=other, text=next(older_texts))
+        shown = row(parent=parent, depth=depth, role=role, text=text)
+        yield shown
+        parent = shown[0]
+
+
+def add_branch_chats(*, owner, words, cum_weights, rng, now, change_seq: int) -> dict[str, str]:
+    """The straight chat and the same chat as a tree (see the module's docstring), for
+    ``owner``; their ids as {"straight", "tree"}."""
+    texts = [sentence(words, cum_weights, rng) for _ in range(BRANCH_CHAT_LENGTH)]
+    older = [
+        sentence(words, cum_weights, rng) for _ in range(2 * BRANCH_CHAT_LENGTH // BRANCH_EVERY)
+    ]
+    start = now - timedelta(days=1)
+    straight, tree = uuid.uuid4(), uuid.uuid4()
+    tree_rows = list(branched_chat(cid=tree, owner=owner, texts=texts, older=older, start=start))
+    copy_rows(
+        "conversations_conversation",
+        CONVERSATION_COLUMNS,
+        [
+            (
+                cid,
+                owner,
+                title,
+                True,
+                "",
+                0,
+                False,
+                False,
+                count,
+                "",
+                now,
+                start,
+                now,
+                change_seq + n,
+            )
+            for n, (cid, title, count) in enumerate(
+                [
+                    (straight, "Straight chat", BRANCH_CHAT_LENGTH),
+                    (tree, "Branched chat", len(tree_rows)),
+                ],
+                start=1,
+            )
+        ],
+    )
+    copy_rows(
+        "conversations_message",
+        list(MESSAGE_COPY_COLUMNS),
+        straight_chat(cid=straight, owner=owner, texts=texts, start=start),
+    )
+    copy_rows("conversations_message", list(MESSAGE_COPY_COLUMNS), tree_rows)
+    return {"straight": str(straight), "tree": str(tree)}
 
 
 def main() -> None:
@@ -130,22 +264,7 @@ def main() -> None:
     cum_weights = list(itertools.accumulate(1 / (rank + 1) for rank in range(len(words))))
     copy_rows(
         "conversations_conversation",
-        [
-            "id",
-            "owner_id",
-            "title",
-            "title_set_by_user",
-            "summary",
-            "summary_covers_seq",
-            "is_archived",
-            "is_pinned",
-            "message_count",
-            "preview",
-            "last_activity_at",
-            "created_at",
-            "updated_at",
-            "change_seq",
-        ],
+        CONVERSATION_COLUMNS,
         (
             (
                 cid,
@@ -169,25 +288,15 @@ def main() -> None:
     copy_rows(
         "conversations_changecounter",
         ["owner_id", "value"],
-        ((user.id, per_user) for user in users),
+        # The first user's two branch chats took two more change numbers.
+        ((user.id, per_user + (2 if user is users[0] else 0)) for user in users),
     )
 
     def messages():
         for cid, owner, last, _ in conversations:
             start = last - timedelta(minutes=per_conversation)
-            for seq in range(1, per_conversation + 1):
-                role = "user" if seq % 2 else "assistant"
-                yield (
-                    uuid.uuid4(),
-                    cid,
-                    owner,
-                    seq,
-                    role,
-                    sentence(words, cum_weights, rng),
-                    "[]",
-                    "{}",
-                    start + timedelta(minutes=seq),
-                )
+            texts = [sentence(words, cum_weights, rng) for _ in range(per_conversation)]
+            yield from straight_chat(cid=cid, owner=owner, texts=texts, start=start)
 
     loaded_at = time.perf_counter()
     count = copy_rows(
@@ -196,10 +305,20 @@ def main() -> None:
         messages(),
     )
     copy_seconds = time.perf_counter() - loaded_at
+    branch_chats = add_branch_chats(
+        owner=users[0].id,
+        words=words,
+        cum_weights=cum_weights,
+        rng=rng,
+        now=now,
+        change_seq=per_user,
+    )
     with connection.cursor() as cursor:
+        # The newest message is the current one: in the tree too, where the older
+        # versions were stored before the branch shown.
         cursor.execute(
-            "UPDATE conversations_conversation c SET preview = left(m.content, 200)"
-            " FROM conversations_message m"
+            "UPDATE conversations_conversation c SET preview = left(m.content, 200),"
+            " current_message_id = m.id FROM conversations_message m"
             " WHERE m.conversation_id = c.id AND m.seq = c.message_count"
         )
         index_started = time.perf_counter()
@@ -219,6 +338,7 @@ def main() -> None:
         "tokens": tokens,
         "conversation_ids": {str(u.id): [] for u in users},
         "search_words": [words[5], words[50], words[500]],
+        "branch_chats": {"user": users[0].username, **branch_chats},
     }
     owners = {user.id: user.username for user in users}
     by_user: dict[str, list[str]] = {user.username: [] for user in users}

@@ -36,9 +36,10 @@ django.setup()
 import redis  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
+from django.db.models import F  # noqa: E402
 
 from conversations.management.legacy_run import Options, run_migration  # noqa: E402
-from conversations.models import Message  # noqa: E402
+from conversations.models import Conversation, Message  # noqa: E402
 
 LAYOUTS = ("memory", "session", "user-session", "langchain", "llamaindex")
 WORDS = [
@@ -150,15 +151,20 @@ def raw_copy_rate(rows: int, *, with_indexes: bool) -> float:
     owner_id = get_user_model().objects.get(username="bench").pk
     now = datetime.now(UTC)
     rng = random.Random(1)
-    data = [
-        (uuid.uuid4(), conversation_id, owner_id, i, "user", _text(rng), "[]", "{}", now)
-        for i in range(rows)
-    ]
+    data = []
+    parent = None
+    for i in range(1, rows + 1):
+        id_ = uuid.uuid4()
+        data.append(
+            (id_, conversation_id, owner_id, i, parent, i, "user", _text(rng), "[]", "{}", now)
+        )
+        parent = id_
     connection.ensure_connection()
     started = time.perf_counter()
     with connection.connection.transaction(), connection.connection.cursor() as cursor:
         columns = (
-            "id, conversation_id, owner_id, seq, role, content, attachments, metadata, created_at"
+            "id, conversation_id, owner_id, seq, parent_id, depth, role, content, attachments,"
+            " metadata, created_at"
         )
         with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for row in data:
@@ -205,6 +211,13 @@ def main() -> None:
     assert second.messages_imported == 0
     assert second.messages_already_present == total
     assert Message.objects.filter(conversation__owner=user).count() == total
+    # Each key one straight branch: depth is the place in it, the newest is current.
+    assert not Message.objects.filter(conversation__owner=user).exclude(depth=F("seq")).exists()
+    assert not (
+        Conversation.objects.filter(owner=user)
+        .exclude(current_message__seq=F("message_count"))
+        .exists()
+    )
     peak_after_runs = peak_rss_mib()  # before the COPY comparison allocates its rows
     copy_rate = raw_copy_rate(total, with_indexes=False)
     indexed_copy_rate = raw_copy_rate(total, with_indexes=True)

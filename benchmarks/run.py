@@ -6,6 +6,12 @@
 Starts gunicorn (DEBUG off, persistent connections) on a loopback port, then for each
 scenario drives it from this separate process for a bounded time and prints req/s and
 p50/p99 latency as a table, also written as JSON under benchmarks/results/.
+
+The branch scenarios (``flat-*`` and ``tree-*``) read the two chats generate.py makes
+for the first user: the same 200-message chat, straight and as a tree with a branch
+every 10 messages. Both take the PostgreSQL path every time (an explicit message window,
+a context budget other than the cached default), so the table's last line, tree over
+straight, is the cost of the tree itself.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ from benchmarks.load import Request, run
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+# A context budget other than the default (2,000), so the answer is built every time.
+BUDGET = 4000
+BRANCH_PAIRS = (("retr", "flat-retr", "tree-retr"), ("ctx", "flat-ctx", "tree-ctx"))
 
 
 class DataSet:
@@ -36,6 +45,8 @@ class DataSet:
         self.tokens: dict[str, str] = manifest["tokens"]
         self.conversations: dict[str, list[str]] = manifest["conversation_ids"]
         self.words: list[str] = manifest["search_words"]
+        # Absent from a data set generated before the branch scenarios.
+        self.branch_chats: dict[str, str] | None = manifest.get("branch_chats")
         self.users = sorted(self.tokens)
         self.rng = rng
 
@@ -99,6 +110,24 @@ def scenarios(data: DataSet) -> dict[str, Callable[[], Request]]:
     def floor() -> Request:
         return Request("GET", "/bench/floor/", data.user()[0])
 
+    def branch_chat(kind: str, path: str) -> Callable[[], Request]:
+        def make() -> Request:
+            assert data.branch_chats is not None
+            token = data.tokens[data.branch_chats["user"]]
+            conversation = data.branch_chats[kind]
+            return Request("GET", f"/api/v1/conversations/{conversation}/{path}", token)
+
+        return make
+
+    branches = {}
+    if data.branch_chats is not None:
+        branches = {
+            f"{kind}-{name}": branch_chat(chat, path)
+            # Each pair side by side, so both meet the same load on a shared machine.
+            for name, path in (("retr", "?messages=50"), ("ctx", f"context/?budget={BUDGET}"))
+            for kind, chat in (("flat", "straight"), ("tree", "tree"))
+        }
+
     return {
         "floor": floor,
         "list-warm": list_warm,
@@ -110,6 +139,7 @@ def scenarios(data: DataSet) -> dict[str, Callable[[], Request]]:
         "sync": sync,
         "context": context,
         "chat": chat,
+        **branches,
     }
 
 
@@ -177,6 +207,8 @@ def main() -> None:
     manifest = json.loads((RESULTS / "dataset.json").read_text())
     data = DataSet(manifest, random.Random(11))
     chosen = {k: v for k, v in scenarios(data).items() if not args.only or k in args.only}
+    if data.branch_chats is None:
+        print("no branch chats in this data set (generated before them): run benchmarks.generate")
     server = start_server(port=args.port, workers=args.workers, threads=args.threads)
     runs: dict[str, list[dict]] = {name: [] for name in chosen}
     try:
@@ -224,6 +256,17 @@ def main() -> None:
             f" {row['server_p50_ms'] or 0:>10.2f} {row['requests']:>9}"
             f"  {row['statuses']} {row['headers_seen'] or ''}"
         )
+    by_name = {row["name"]: row for row in rows}
+    ratios = {
+        name: round(by_name[tree]["rps"] / by_name[flat]["rps"], 2)
+        for name, flat, tree in BRANCH_PAIRS
+        if flat in by_name and tree in by_name and by_name[flat]["rps"]
+    }
+    if ratios:
+        print(
+            "tree / straight req/s (200 messages, a branch every 10): "
+            + ", ".join(f"{name} {ratio:.2f}" for name, ratio in ratios.items())
+        )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"api-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(
@@ -232,6 +275,7 @@ def main() -> None:
                 "dataset": {k: manifest[k] for k in ("users", "conversations", "messages")},
                 "config": vars(args),
                 "results": rows,
+                "tree_over_straight": ratios,
             },
             indent=2,
         )

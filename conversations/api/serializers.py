@@ -239,6 +239,11 @@ class ExportedMessageSerializer(serializers.Serializer):
     class Meta:
         list_serializer_class = ExportedMessagesSerializer
 
+    # The tree (see services.import_document): ``parent_id`` names another message's
+    # ``id`` in the same document (null: a first message); without it, a message follows
+    # the one before it, as in the exports made before branches.
+    id = serializers.UUIDField(required=False)
+    parent_id = serializers.UUIDField(required=False, allow_null=True)
     seq = serializers.IntegerField(required=False, min_value=1)
     role = serializers.ChoiceField(choices=Role.choices)
     content = _text()
@@ -256,6 +261,8 @@ class ExportedConversationSerializer(serializers.Serializer):
     is_pinned = serializers.BooleanField(required=False, default=False)
     tags = serializers.ListField(child=_text(), required=False, default=list)
     created_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    # The ``id`` of the message whose branch is shown; absent or null: the last message.
+    current_message_id = serializers.UUIDField(required=False, allow_null=True, default=None)
 
 
 class ExportSerializer(serializers.Serializer):

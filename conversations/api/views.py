@@ -208,14 +208,7 @@ class ImportView(APIView):
     )
     def post(self, request: Request) -> Response:
         document = _body(s.ExportSerializer, request)
-        conversation = services.import_conversation(
-            user=request.user,
-            **document["conversation"],
-            messages=[
-                services.NewMessage(**{k: v for k, v in m.items() if k != "seq"})
-                for m in sorted(document["messages"], key=lambda m: m.get("seq") or 0)
-            ],
-        )
+        conversation = services.import_document(user=request.user, document=document)
         conversation = selectors.get_conversation(
             user=request.user, conversation_id=conversation.id
         )

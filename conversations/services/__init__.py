@@ -36,7 +36,13 @@ from .conversations import (
 from .summaries import summarize_conversation
 from .tags import delete_tag, rename_tag
 from .titles import fallback_title, generate_title
-from .transfer import export_filename, export_json, export_markdown, import_conversation
+from .transfer import (
+    export_filename,
+    export_json,
+    export_markdown,
+    import_conversation,
+    import_document,
+)
 
 __all__ = [
     "CONVERSATION_DELETED",
@@ -60,6 +66,7 @@ __all__ = [
     "fallback_title",
     "generate_title",
     "import_conversation",
+    "import_document",
     "needs_summary",
     "pin_conversation",
     "regenerate",

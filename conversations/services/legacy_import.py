@@ -9,8 +9,10 @@ at the front and grown at the back still lines up, by content rather than positi
 A legacy summary is applied only while Numina has no summary of its own
 (``summary_covers_seq`` 0): once Numina has summarized, its summary and the messages it
 covers go together, and a legacy one written over it would leave those messages in
-neither the summary nor the context. Rows go in with PostgreSQL's COPY; an existing
-conversation row changes through ``save_changed`` and a new one takes
+neither the summary nor the context. Rows go in with PostgreSQL's COPY, each under the
+row before it (the first under the conversation's current message), so a key's messages
+extend the branch being shown and the last becomes current, with no query per message;
+an existing conversation row changes through ``save_changed`` and a new one takes
 ``next_change_seq`` (as ``create_conversation`` does), so sync sees every import.
 ``stored_conversations`` looks a whole batch of keys up at once, so new and unchanged
 keys skip the per-key lookups of the locked path.
@@ -24,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Window
@@ -43,6 +45,8 @@ MESSAGE_COPY_COLUMNS = (
     "conversation_id",
     "owner_id",
     "seq",
+    "parent_id",
+    "depth",
     "role",
     "content",
     "attachments",
@@ -93,17 +97,32 @@ def _stored_fingerprints(conversation: Conversation, *, limit: int) -> list[str]
     return list(rows)[::-1]
 
 
+# A row as ``_rows`` builds it, in this order (plain tuples: see ``_rows``).
+Row = tuple[uuid.UUID, int, uuid.UUID | None, int, str, str, str, datetime]
+CONTENT: Final = 5
+CREATED_AT: Final = 7
+
+
 def _rows(
-    messages: Sequence[LegacyMessage], *, first_seq: int, after: datetime
-) -> list[tuple[uuid.UUID, int, str, str, str, datetime]]:
-    """Rows (id, seq, role, content, metadata JSON, created_at) numbered from ``first_seq``.
+    messages: Sequence[LegacyMessage],
+    *,
+    first_seq: int,
+    after: datetime,
+    parent_id: uuid.UUID | None,
+    parent_depth: int,
+) -> list[Row]:
+    """Rows (id, seq, parent_id, depth, role, content, metadata JSON, created_at)
+    numbered from ``first_seq``, the first under ``parent_id`` (at ``parent_depth``;
+    None and 0 for a conversation without messages), each next under the one before.
 
     Plain tuples, not model instances: building 100,000 of those costs more than the
     COPY. Messages without a timestamp get increasing estimated ones, starting after
     ``after`` (the newest stored message), so the conversation's order and times agree.
     """
     estimated = after
-    rows = []
+    rows: list[Row] = []
+    parent = parent_id
+    depth = parent_depth
     for seq, message in enumerate(messages, start=first_seq):
         if message.created_at is None:
             estimated += timedelta(microseconds=1)
@@ -112,20 +131,25 @@ def _rows(
             created_at = message.created_at
             estimated = max(estimated, created_at)
         metadata = {"legacy": {**message.legacy, "fingerprint": message.fingerprint}}
+        id_ = uuid.uuid4()
+        depth += 1
         rows.append(
             (
-                uuid.uuid4(),
+                id_,
                 seq,
+                parent,
+                depth,
                 message.role,
                 message.content,
                 json.dumps(metadata, ensure_ascii=False),
                 created_at,
             )
         )
+        parent = id_
     return rows
 
 
-def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[tuple]) -> None:
+def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[Row]) -> None:
     """COPY the rows in; search_vector is filled by the table's own trigger (0003)."""
     if rows:
         transaction.on_commit(lambda: metrics.legacy_messages_migrated.inc(len(rows)))
@@ -137,12 +161,14 @@ def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[tuple])
                     conversation_id=conversation_id,
                     owner_id=owner_id,
                     seq=seq,
+                    parent_id=parent_id,
+                    depth=depth,
                     role=role,
                     content=content,
                     metadata=json.loads(metadata),
                     created_at=created_at,
                 )
-                for id_, seq, role, content, metadata, created_at in rows
+                for id_, seq, parent_id, depth, role, content, metadata, created_at in rows
             ],
             batch_size=1000,
         )
@@ -151,9 +177,21 @@ def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[tuple])
     connection.ensure_connection()
     sql = f"COPY {table} ({', '.join(MESSAGE_COPY_COLUMNS)}) FROM STDIN"
     with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
-        for id_, seq, role, content, metadata, created_at in rows:
+        for id_, seq, parent_id, depth, role, content, metadata, created_at in rows:
             copy.write_row(
-                (id_, conversation_id, owner_id, seq, role, content, "[]", metadata, created_at)
+                (
+                    id_,
+                    conversation_id,
+                    owner_id,
+                    seq,
+                    parent_id,
+                    depth,
+                    role,
+                    content,
+                    "[]",
+                    metadata,
+                    created_at,
+                )
             )
 
 
@@ -182,20 +220,21 @@ def _create(
 ) -> ImportOutcome:
     conversation_id = uuid.uuid4()
     now = timezone.now()
-    rows = _rows(messages, first_seq=1, after=now)
+    rows = _rows(messages, first_seq=1, after=now, parent_id=None, parent_depth=0)
     # Messages before their conversation: the foreign key is checked at commit
     # (deferred), and the owner's change number is taken last, as every write does, so
     # its lock is held only for the one INSERT.
     _insert(conversation_id=conversation_id, owner_id=user.pk, rows=rows)
     transaction.on_commit(lambda: metrics.conversations_created.labels(source="legacy").inc())
-    times = [row[5] for row in rows] or [now]
+    times = [row[CREATED_AT] for row in rows] or [now]
     Conversation.objects.create(
         id=conversation_id,
         owner=user,
         legacy_key=legacy_key,
         summary=summary or "",
         message_count=len(rows),
-        preview=rows[-1][3][:200] if rows else "",
+        current_message_id=rows[-1][0] if rows else None,
+        preview=rows[-1][CONTENT][:200] if rows else "",
         last_activity_at=max(times),
         created_at=min(times),
         updated_at=now,
@@ -321,9 +360,15 @@ def _import_locked(
 ) -> ImportOutcome:
     """The import under the conversation's row lock: the path every write relies on."""
     with transaction.atomic():
-        queryset = Conversation.objects.filter(legacy_key=legacy_key)
+        # The current message's depth comes with the row (a join, in the same query): the
+        # new messages go under it. Only the conversation's row is locked.
+        queryset = Conversation.objects.filter(legacy_key=legacy_key).annotate(
+            current_depth=F("current_message__depth")
+        )
+        if not dry_run:
+            queryset = queryset.select_for_update(of=("self",))
         # Not .first(): its ORDER BY id makes PostgreSQL sort instead of a plain lookup.
-        conversation = next(iter((queryset if dry_run else queryset.select_for_update())[:1]), None)
+        conversation = next(iter(queryset[:1]), None)
         if conversation is None:
             if dry_run or not (messages or summary):
                 return ImportOutcome(created=bool(messages), imported=len(messages))
@@ -346,14 +391,17 @@ def _import_locked(
                 new,
                 first_seq=conversation.message_count + 1,
                 after=max(timezone.now(), conversation.last_activity_at),
+                parent_id=conversation.current_message_id,
+                parent_depth=conversation.current_depth or 0,
             )
             _insert(conversation_id=conversation.id, owner_id=conversation.owner_id, rows=rows)
             conversation.message_count += len(rows)
-            conversation.preview = rows[-1][3][:200]
+            conversation.current_message_id = rows[-1][0]
+            conversation.preview = rows[-1][CONTENT][:200]
             conversation.last_activity_at = max(
-                conversation.last_activity_at, max(row[5] for row in rows)
+                conversation.last_activity_at, max(row[CREATED_AT] for row in rows)
             )
-            fields += ["message_count", "preview", "last_activity_at"]
+            fields += ["message_count", "current_message", "preview", "last_activity_at"]
         if summary_changed:
             conversation.summary = summary or ""
             fields.append("summary")
