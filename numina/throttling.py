@@ -8,6 +8,7 @@ request buys no fresh bucket.
 """
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from rest_framework import exceptions, throttling
 
@@ -60,14 +61,18 @@ class ChatRateThrottle(UserRateThrottle):
         return settings.NUMINA_THROTTLE_CHAT
 
 
+# A body the view cannot weigh: not JSON, not a JSON content type, over the size limit.
+_UNREADABLE = (exceptions.ParseError, exceptions.UnsupportedMediaType, RequestDataTooBig)
+
+
 class OperationsRateThrottle(UserRateThrottle):
     """The user rate, in the same bucket as UserRateThrottle, where one request weighs
     what its view's ``throttle_weight(request)`` says (at most the whole rate): the
     batch endpoint counts each of its operations, so 100 writes cost 100 whether they
     come one per request or in one batch.
 
-    A body too malformed to weigh counts as one request and then answers its 400, so
-    malformed bodies are not a way around the rate either.
+    A body it cannot weigh (not JSON, too large) counts as one request and then answers
+    its error, so malformed bodies are not a way around the rate either.
     """
 
     def allow_request(self, request, view) -> bool:
@@ -77,10 +82,10 @@ class OperationsRateThrottle(UserRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        unreadable: exceptions.ParseError | None = None
+        unreadable: Exception | None = None
         try:
             weight = view.throttle_weight(request)
-        except exceptions.ParseError as exc:
+        except _UNREADABLE as exc:
             weight, unreadable = 1, exc
         weight = max(1, min(weight, num_requests))
         # DRF's SimpleRateThrottle.allow_request, with ``weight`` entries instead of one.

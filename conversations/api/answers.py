@@ -12,14 +12,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from .. import access, selectors, services
 from . import serializers as s
 
 
-def valid(serializer_class: type[s.serializers.Serializer], data: Any) -> dict:
+def valid(serializer_class: type[serializers.Serializer], data: Any) -> dict:
     """``data`` read by an input serializer; DRF's ``ValidationError`` (a 400) if it
     does not fit."""
     serializer = serializer_class(data=data)

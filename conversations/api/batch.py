@@ -35,6 +35,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
@@ -119,6 +120,7 @@ _ANSWERED_ERRORS = (
     APIException,
     DjangoValidationError,
     ObjectDoesNotExist,
+    Http404,
     DjangoPermissionDenied,
 )
 
@@ -232,7 +234,7 @@ _OPERATION_SCHEMA = PolymorphicProxySerializer(
 class BatchSerializer(serializers.Serializer):
     operations = serializers.ListField(
         child=_OPERATION_SCHEMA,
-        max_length=100,
+        max_length=settings.NUMINA_BATCH_MAX_OPERATIONS,
         help_text="Applied in order, each on its own; at most NUMINA_BATCH_MAX_OPERATIONS (100).",
     )
 

@@ -360,6 +360,25 @@ def test_a_whole_queue_replayed_three_times_leaves_one_copy_of_everything(api, u
     assert existing.tag_list == ["x", "y"]
 
 
+def test_a_replayed_queue_does_not_bring_back_a_conversation_deleted_since(api, user):
+    offline = str(uuid.uuid4())
+    queue = [
+        {"op": "create_conversation", "title": "Short-lived", "client_id": offline},
+        {"op": "add_message", "conversation_client_id": offline, "role": "user", "content": "x"},
+    ]
+    created, _ = run(api, *queue)
+    delete = {"op": "delete_conversation", "conversation_id": created["body"]["id"]}
+    assert statuses(run(api, delete)) == [204]
+
+    assert run(api, *queue, delete) == [
+        {"status": 404, "body": NOT_FOUND},
+        {"status": 404, "body": NOT_FOUND},
+        {"status": 204, "body": None},
+    ]
+    assert not Conversation.objects.exists()
+    assert not Message.objects.exists()
+
+
 # --- the envelope ----------------------------------------------------------------------
 
 VALID = {"op": "create_conversation", "title": "Would be made"}
