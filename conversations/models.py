@@ -97,6 +97,10 @@ class Conversation(models.Model):
     # Position in the owner's change stream (ChangeCounter); sync pages over it.
     change_seq = models.BigIntegerField(default=0)
     legacy_key = models.CharField(max_length=1024, null=True, blank=True, unique=True)
+    # Chosen by a client that created the conversation offline (API.md, the offline
+    # queue): a create sent again with it answers the stored conversation instead of
+    # making a second one. Unique per owner; two users may pick the same one.
+    client_id = models.UUIDField(null=True, blank=True)
     # The last message of the branch being shown (null while there are no messages).
     # DO_NOTHING: messages are never deleted one by one, only with their conversation,
     # and PostgreSQL's deferred foreign key still checks the reference at commit; any
@@ -120,6 +124,14 @@ class Conversation(models.Model):
                 name="conv_owner_archived_activity",
             ),
             models.Index(fields=["owner", "change_seq"], name="conv_owner_change_seq"),
+        ]
+        constraints = [
+            # Also the index a replayed create finds its conversation by.
+            models.UniqueConstraint(
+                fields=["owner", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="conversation_unique_client_id",
+            )
         ]
 
     def __str__(self) -> str:
@@ -253,11 +265,23 @@ class DeletedConversation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deleted_conversations"
     )
     conversation_id = models.UUIDField()
+    # The deleted conversation's client_id: a replayed offline queue that creates it
+    # again finds it deleted instead of making it anew (services.add_conversation).
+    client_id = models.UUIDField(null=True, blank=True)
     deleted_at = models.DateTimeField(default=timezone.now)
     change_seq = models.BigIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["owner", "change_seq"], name="deleted_owner_change_seq")]
+        indexes = [
+            models.Index(fields=["owner", "change_seq"], name="deleted_owner_change_seq"),
+            # "Did this user delete it?": a replayed delete or create of the offline queue.
+            models.Index(fields=["owner", "conversation_id"], name="deleted_owner_conversation"),
+            models.Index(
+                fields=["owner", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="deleted_owner_client_id",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"deleted {self.conversation_id}"

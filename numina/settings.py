@@ -211,6 +211,8 @@ NUMINA_RETRIEVE_MESSAGES_MAX = env.int("NUMINA_RETRIEVE_MESSAGES_MAX", default=5
 NUMINA_SEARCH_QUERY_MAX_LENGTH = env.int("NUMINA_SEARCH_QUERY_MAX_LENGTH", default=500)
 NUMINA_IMPORT_MAX_MESSAGES = env.int("NUMINA_IMPORT_MAX_MESSAGES", default=10_000)
 NUMINA_SYNC_PAGE_SIZE = env.int("NUMINA_SYNC_PAGE_SIZE", default=100)
+# Operations one POST /api/v1/batch/ (the offline queue) may carry.
+NUMINA_BATCH_MAX_OPERATIONS = env.int("NUMINA_BATCH_MAX_OPERATIONS", default=100)
 # Request bodies (an import is the largest) are refused past this size with a 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("NUMINA_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)
 NUMINA_ALLOW_SIGNUP = env.bool("NUMINA_ALLOW_SIGNUP", default=True)

@@ -8,8 +8,9 @@ request buys no fresh bucket.
 """
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
-from rest_framework import throttling
+from rest_framework import exceptions, throttling
 
 
 def client_address(request: HttpRequest) -> str:
@@ -58,3 +59,44 @@ class ChatRateThrottle(UserRateThrottle):
 
     def get_rate(self) -> str:
         return settings.NUMINA_THROTTLE_CHAT
+
+
+# A body the view cannot weigh: not JSON, not a JSON content type, over the size limit.
+_UNREADABLE = (exceptions.ParseError, exceptions.UnsupportedMediaType, RequestDataTooBig)
+
+
+class OperationsRateThrottle(UserRateThrottle):
+    """The user rate, in the same bucket as UserRateThrottle, where one request weighs
+    what its view's ``throttle_weight(request)`` says (at most the whole rate): the
+    batch endpoint counts each of its operations, so 100 writes cost 100 whether they
+    come one per request or in one batch.
+
+    A body it cannot weigh (not JSON, too large) counts as one request and then answers
+    its error, so malformed bodies are not a way around the rate either.
+    """
+
+    def allow_request(self, request, view) -> bool:
+        num_requests, duration = self.parse_rate(self.rate)
+        if num_requests is None or duration is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        unreadable: Exception | None = None
+        try:
+            weight = view.throttle_weight(request)
+        except _UNREADABLE as exc:
+            weight, unreadable = 1, exc
+        weight = max(1, min(weight, num_requests))
+        # DRF's SimpleRateThrottle.allow_request, with ``weight`` entries instead of one.
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - duration:
+            self.history.pop()
+        if len(self.history) + weight > num_requests:
+            return self.throttle_failure()
+        self.history[:0] = [self.now] * weight
+        self.cache.set(self.key, self.history, duration)
+        if unreadable is not None:
+            raise unreadable
+        return True

@@ -76,6 +76,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "current_message_id",
+            "client_id",
         ]
         read_only_fields = fields
 
@@ -108,6 +109,15 @@ class ConversationCreateInput(serializers.Serializer):
         child=_text(), required=False, help_text="At most 20 tags of 1 to 50 characters."
     )
     is_pinned = serializers.BooleanField(required=False, default=False)
+    client_id = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "Chosen by the client (an offline create): sent again, it answers 200 and the "
+            "conversation made with it, nothing added."
+        ),
+    )
 
 
 class ConversationUpdateInput(serializers.Serializer):

@@ -16,7 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import access, cursors, exports, selectors, services, streams
+from .. import cursors, exports, selectors, services, streams
+from . import answers
 from . import serializers as s
 from .chat_views import limit_response
 from .pagination import MessageCursorPagination, SearchCursorPagination
@@ -83,15 +84,20 @@ class ConversationListView(GenericAPIView):
 
     @extend_schema(
         request=s.ConversationCreateInput,
-        responses={201: s.ConversationSerializer, 400: BAD_REQUEST},
+        responses={
+            201: s.ConversationSerializer,
+            200: OpenApiResponse(
+                s.ConversationSerializer,
+                description="client_id already used by this user: that conversation.",
+            ),
+            400: BAD_REQUEST,
+            404: OpenApiResponse(
+                description="client_id of a conversation this user has deleted since."
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
-        data = _body(s.ConversationCreateInput, request)
-        conversation = services.create_conversation(user=request.user, **data)
-        conversation = selectors.get_conversation(
-            user=request.user, conversation_id=conversation.id
-        )
-        return Response(s.ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+        return answers.create_conversation(user=request.user, data=request.data)
 
 
 class ConversationDetailView(APIView):
@@ -115,19 +121,13 @@ class ConversationDetailView(APIView):
         responses={200: s.ConversationSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
     )
     def patch(self, request: Request, conversation_id: uuid.UUID) -> Response:
-        # Ownership first: another user's id is a 404 even when the body is invalid.
-        access.owned_conversation_id(user=request.user, conversation_id=conversation_id)
-        data = _body(s.ConversationUpdateInput, request)
-        services.update_conversation(user=request.user, conversation_id=conversation_id, **data)
-        conversation = selectors.get_conversation(
-            user=request.user, conversation_id=conversation_id
+        return answers.update_conversation(
+            user=request.user, conversation_id=conversation_id, data=request.data
         )
-        return Response(s.ConversationSerializer(conversation).data)
 
     @extend_schema(responses={204: None, 404: NOT_FOUND})
     def delete(self, request: Request, conversation_id: uuid.UUID) -> Response:
-        services.delete_conversation(user=request.user, conversation_id=conversation_id)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return answers.delete_conversation(user=request.user, conversation_id=conversation_id)
 
 
 class MessageListView(GenericAPIView):
@@ -162,14 +162,8 @@ class MessageListView(GenericAPIView):
         },
     )
     def post(self, request: Request, conversation_id: uuid.UUID) -> Response:
-        # Ownership first: another user's id is a 404 even when the body is invalid.
-        access.owned_conversation_id(user=request.user, conversation_id=conversation_id)
-        data = _body(s.MessageCreateInput, request)
-        added = services.add_message(user=request.user, conversation_id=conversation_id, **data)
-        selectors.attach_sibling_ids(messages=[added.message])
-        return Response(
-            s.MessageSerializer(added.message).data,
-            status=status.HTTP_201_CREATED if added.created else status.HTTP_200_OK,
+        return answers.add_message(
+            user=request.user, conversation_id=conversation_id, data=request.data
         )
 
 

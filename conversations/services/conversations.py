@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from numina import metrics
@@ -116,7 +116,18 @@ def _resolve_tags(*, user, names: Sequence[str]) -> list[Tag]:
     return [by_name[name] for name in names]
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class AddedConversation:
+    conversation: Conversation
+    created: bool  # False when client_id named a conversation the user already made
+
+
+class ConversationDeleted(Conversation.DoesNotExist):
+    """A create with the client_id of a conversation the user has since deleted: it is
+    not made again (a replayed offline queue must not bring it back). A
+    ``DoesNotExist``, so every caller answers it as the 404 of a deleted conversation."""
+
+
 def create_conversation(
     *,
     user,
@@ -125,16 +136,91 @@ def create_conversation(
     is_pinned: bool = False,
     summary: str = "",
     legacy_key: str | None = None,
+    client_id: uuid.UUID | str | None = None,
 ) -> Conversation:
-    return _insert_conversation(
+    return add_conversation(
         user=user,
         title=title,
         tags=tags,
         is_pinned=is_pinned,
         summary=summary,
         legacy_key=legacy_key,
-        stamp_change=True,
-    )
+        client_id=client_id,
+    ).conversation
+
+
+def add_conversation(
+    *,
+    user,
+    title: str | None = None,
+    tags: Sequence[str] | None = None,
+    is_pinned: bool = False,
+    summary: str = "",
+    legacy_key: str | None = None,
+    client_id: uuid.UUID | str | None = None,
+) -> AddedConversation:
+    """A new conversation; with a ``client_id`` the user already used, the conversation
+    made with it, unchanged (``created`` False), or ``ConversationDeleted`` when the user
+    has deleted it since.
+
+    Two creates with one client_id at once (a phone replaying its queue while the first
+    answer is still on its way) make one conversation: the one that loses the race on
+    the partial unique constraint rolls back to its savepoint and reads the winner's.
+    """
+    # Every bound first, also for a replay: the same body answers the same way each time.
+    errors = validation.FieldErrors()
+    _check_conversation_fields(title=title, tags=tags, errors=errors)
+    clean_client_id = errors.check("client_id", validation.clean_client_id, client_id)
+    errors.raise_if_any()
+    with transaction.atomic():
+        if clean_client_id is None:
+            return AddedConversation(
+                conversation=_insert_conversation(
+                    user=user,
+                    title=title,
+                    tags=tags,
+                    is_pinned=is_pinned,
+                    summary=summary,
+                    legacy_key=legacy_key,
+                    stamp_change=True,
+                ),
+                created=True,
+            )
+        stored = _made_with(user=user, client_id=clean_client_id)
+        if stored is not None:
+            return AddedConversation(conversation=stored, created=False)
+        try:
+            with transaction.atomic():
+                conversation = _insert_conversation(
+                    user=user,
+                    title=title,
+                    tags=tags,
+                    is_pinned=is_pinned,
+                    summary=summary,
+                    legacy_key=legacy_key,
+                    client_id=clean_client_id,
+                    stamp_change=True,
+                )
+        except IntegrityError:
+            # Another create with this client_id committed first (READ COMMITTED: the
+            # next statement sees it). Any other integrity error is not ours to hide.
+            stored = _made_with(user=user, client_id=clean_client_id)
+            if stored is None:
+                raise
+            return AddedConversation(conversation=stored, created=False)
+        return AddedConversation(conversation=conversation, created=True)
+
+
+def _made_with(*, user, client_id: uuid.UUID) -> Conversation | None:
+    """The user's conversation made with ``client_id``; None if there is none yet;
+    ``ConversationDeleted`` if the user deleted it."""
+    stored = access.owned_conversations(user=user).filter(client_id=client_id).first()
+    if (
+        stored is None
+        and DeletedConversation.objects.filter(owner=user, client_id=client_id).exists()
+    ):
+        raise ConversationDeleted
+    return stored
 
 
 def start_import(
@@ -152,6 +238,14 @@ def start_import(
     )
 
 
+def _check_conversation_fields(
+    *, title: str | None, tags: Sequence[str] | None, errors: validation.FieldErrors
+) -> tuple[str, list[str]]:
+    clean_title = errors.check("title", validation.clean_title, title) if title is not None else ""
+    clean_tags = errors.check("tags", validation.clean_tags, tags) if tags is not None else []
+    return clean_title, clean_tags
+
+
 def _insert_conversation(
     *,
     user,
@@ -160,11 +254,11 @@ def _insert_conversation(
     is_pinned: bool,
     summary: str = "",
     legacy_key: str | None = None,
+    client_id: uuid.UUID | None = None,
     stamp_change: bool,
 ) -> Conversation:
     errors = validation.FieldErrors()
-    clean_title = errors.check("title", validation.clean_title, title) if title is not None else ""
-    clean_tags = errors.check("tags", validation.clean_tags, tags) if tags is not None else []
+    clean_title, clean_tags = _check_conversation_fields(title=title, tags=tags, errors=errors)
     errors.raise_if_any()
     now = timezone.now()
     conversation_id = uuid.uuid4()
@@ -176,6 +270,7 @@ def _insert_conversation(
         summary=validation.bounded_summary(summary),
         is_pinned=bool(is_pinned),
         legacy_key=legacy_key,
+        client_id=client_id,
         last_activity_at=now,
         created_at=now,
         updated_at=now,
@@ -448,6 +543,7 @@ def delete_conversation(*, user, conversation_id: Any) -> None:
     DeletedConversation.objects.create(
         owner=user,
         conversation_id=conversation.id,
+        client_id=conversation.client_id,
         change_seq=next_change_seq(owner_id=user.pk, conversation_id=conversation.id),
     )
     conversation.delete()

@@ -53,6 +53,7 @@ def _conversation_document(conversation: Conversation) -> dict:
         "tags": conversation.tag_list,
         "message_count": conversation.message_count,
         "current_message_id": _id(conversation.current_message_id),
+        "client_id": _id(conversation.client_id),
         "created_at": conversation.created_at.isoformat(),
         "last_activity_at": conversation.last_activity_at.isoformat(),
     }
