@@ -386,12 +386,21 @@ def sync_changes(
     messages = sync_messages.messages_at(
         user=user, places=[item for _, item in page if isinstance(item, sync_messages.MessagePlace)]
     )
-    carried = {conversation.id for conversation in conversations}
-    missing = {message.conversation_id for message in messages} - carried
-    if missing:
-        conversations += list(with_tag_names(user=user).filter(id__in=missing))
+    if messages:
+        # The conversations of all of the page's messages, read whether or not the page
+        # holds them already, so a page costs the same queries whatever it holds.
+        holders = {
+            conversation.id: conversation
+            for conversation in with_tag_names(user=user).filter(
+                id__in={message.conversation_id for message in messages}
+            )
+        }
         carried = {conversation.id for conversation in conversations}
-        messages = [message for message in messages if message.conversation_id in carried]
+        conversations += sorted(
+            (holder for holder in holders.values() if holder.id not in carried),
+            key=lambda holder: holder.change_seq,
+        )
+        messages = [message for message in messages if message.conversation_id in holders]
     return SyncPage(
         conversations=conversations,
         deleted=[item for _, item in page if isinstance(item, uuid.UUID)],
