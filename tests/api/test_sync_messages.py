@@ -334,3 +334,26 @@ def test_concurrent_writers_never_make_a_client_miss_or_repeat_a_message():
     assert len(delivered) == len(set(delivered))
     assert set(delivered) == _stored(user)
     assert len(delivered) == 4 * (10 * 1 + 2 * 4)
+
+
+def test_messages_of_every_insert_path_come(api, user):
+    from conversations.legacy.base import make_message
+    from conversations.services.legacy_import import import_legacy_conversation
+
+    def legacy(*contents):
+        return [make_message(raw=c.encode(), role="user", content=c) for c in contents]
+
+    import_legacy_conversation(user=user, legacy_key="k", messages=legacy("a", "b"))  # COPY
+    first = follow(api)
+    import_legacy_conversation(user=user, legacy_key="k", messages=legacy("a", "b", "c"))
+    services.import_document(
+        user=user,
+        document={"conversation": {"title": "t"}, "messages": [{"role": "user", "content": "d"}]},
+    )
+    _chat(user, title="chat", replies=1)
+
+    rest = follow(api, since=first["since"])
+
+    assert [m["content"] for m in first["messages"]] == ["a", "b"]
+    assert [m["content"] for m in rest["messages"]] == ["c", "d", "chat 0"]
+    assert set(_ids(first["messages"] + rest["messages"])) == _stored(user)
