@@ -153,6 +153,7 @@ def test_changes_committed_between_a_pages_reads_are_not_skipped():
     renamed = services.create_conversation(user=user, title="before")
     deleted = services.create_conversation(user=user)
     since = selectors.sync_changes(user=user, since=0, limit=100).next_since
+    services.create_conversation(user=user, title="third")  # a page with something to read
     wrote: list[bool] = []
 
     def write() -> None:
@@ -182,5 +183,5 @@ def test_changes_committed_between_a_pages_reads_are_not_skipped():
         deletions += page.deleted
         if not page.has_more:
             break
-    assert seen == ["after"]
+    assert seen == ["third", "after"]
     assert deletions == [deleted.id]
