@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -19,8 +20,13 @@ from django.core.exceptions import ValidationError
 from . import validation
 
 SYNC_TOKEN_VERSION = "v1"  # noqa: S105 (a format tag, not a secret)
-# Change numbers are PostgreSQL bigints.
+# A point inside one change: after its conversation (or deletion) and its messages up to
+# a seq. Only sync with messages writes these (one write may store 10,000 messages, more
+# than a page holds); every reader of the stream accepts both.
+SYNC_TOKEN_IN_CHANGE = "v2"  # noqa: S105 (a format tag, not a secret)
+# Change numbers are PostgreSQL bigints; a message's seq a PositiveIntegerField.
 MAX_CHANGE_NUMBER = 2**63 - 1
+MAX_MESSAGE_SEQ = 2**31 - 1
 
 
 class InvalidCursor(ValueError):
@@ -52,17 +58,48 @@ def sidebar_position(*, cursor: str) -> tuple[datetime, uuid.UUID]:
         raise InvalidCursor(cursor) from None
 
 
-def sync_token(*, position: int) -> str:
-    """The ``next_since`` that resumes the change stream after ``position``."""
-    return _encode(f"{SYNC_TOKEN_VERSION}:{position}")
+@dataclass(frozen=True)
+class SyncPoint:
+    """A place in a user's change stream. Within one change its conversation (or its
+    deletion) comes first, then the messages it stored, by seq: the point is after
+    change ``change`` and, when ``message_seq`` is set, only after that change's
+    messages up to that seq (0: none of them yet); None: after all of the change."""
+
+    change: int
+    message_seq: int | None = None
+
+    def key(self) -> tuple[int, int]:
+        """The point as (change, seq) on the stream's order."""
+        return self.change, MAX_MESSAGE_SEQ if self.message_seq is None else self.message_seq
+
+
+def sync_token(*, position: int, message_seq: int | None = None) -> str:
+    """The ``next_since`` that resumes the change stream after ``position`` (and, inside
+    that change, after its message ``message_seq``; None: after the whole change)."""
+    if message_seq is None:
+        return _encode(f"{SYNC_TOKEN_VERSION}:{position}")
+    return _encode(f"{SYNC_TOKEN_IN_CHANGE}:{position}:{message_seq}")
+
+
+def sync_point(*, token: str) -> SyncPoint:
+    """The point a sync token resumes after."""
+    version, _, rest = _decode(token).partition(":")
+    try:
+        if version == SYNC_TOKEN_VERSION:
+            return SyncPoint(change=validation.parse_count(rest, maximum=MAX_CHANGE_NUMBER))
+        if version == SYNC_TOKEN_IN_CHANGE:
+            change, separator, seq = rest.partition(":")
+            if separator:
+                return SyncPoint(
+                    change=validation.parse_count(change, maximum=MAX_CHANGE_NUMBER),
+                    message_seq=validation.parse_count(seq, maximum=MAX_MESSAGE_SEQ),
+                )
+    except ValidationError:
+        pass
+    raise InvalidCursor(token)
 
 
 def sync_position(*, token: str) -> int:
-    """The change number a sync token resumes after."""
-    version, _, position = _decode(token).partition(":")
-    if version != SYNC_TOKEN_VERSION:
-        raise InvalidCursor(token)
-    try:
-        return validation.parse_count(position, maximum=MAX_CHANGE_NUMBER)
-    except ValidationError:
-        raise InvalidCursor(token) from None
+    """The change number a sync token resumes after, for a reader of changes only: a
+    point inside a change resumes after it (its conversation came before its messages)."""
+    return sync_point(token=token).change

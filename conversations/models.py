@@ -287,6 +287,38 @@ class DeletedConversation(models.Model):
         return f"deleted {self.conversation_id}"
 
 
+class MessageBatch(models.Model):
+    """The messages one write stored: seqs ``first_seq`` to ``last_seq`` of one
+    conversation (a write stores a gapless run; seq is the storage order), at position
+    ``change_seq`` of the owner's change stream, the change number that write took.
+
+    Sync with messages pages over these rather than over the messages themselves: a
+    write inserts its messages before it takes its change number (the number's lock is
+    held to commit, and a 10,000-message import must not hold it while it inserts, see
+    services.next_change_seq), so a message could carry its number only by being written
+    twice. One row a write, inserted with the number in the same statement. The messages
+    stored before these existed are one row per conversation at its change number then
+    (migration 0010).
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    change_seq = models.BigIntegerField()
+    first_seq = models.PositiveIntegerField()
+    last_seq = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            # One write, one change number, one conversation; also sync's index.
+            models.UniqueConstraint(
+                fields=["owner", "change_seq"], name="message_batch_unique_change"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id}#{self.first_seq}-{self.last_seq}@{self.change_seq}"
+
+
 class ChangeCounter(models.Model):
     """Each user's change stream position.
 

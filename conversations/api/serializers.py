@@ -223,16 +223,40 @@ class SearchResultSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+# What sync may carry besides conversations and deletions (API.md).
+SYNC_INCLUDE_MESSAGES = "messages"
+
+
 class SyncQuery(serializers.Serializer):
     since = serializers.CharField(required=False, max_length=100)
     page_size = serializers.IntegerField(required=False, min_value=1)
+    include = serializers.ChoiceField(choices=[SYNC_INCLUDE_MESSAGES], required=False)
 
 
 class SyncSerializer(serializers.Serializer):
-    conversations = ConversationSerializer(many=True)
+    conversations = ConversationSerializer(
+        many=True,
+        help_text=(
+            "The conversations changed in this page, in the order of their changes. With "
+            "include=messages, also the conversation of each of the page's messages that "
+            "the page would not otherwise carry, in its current state: it comes again at "
+            "its own place in the stream, so apply conversations by id, the later one "
+            "winning."
+        ),
+    )
     deleted = serializers.ListField(child=serializers.UUIDField())
     next_since = serializers.CharField()
     has_more = serializers.BooleanField()
+    # Not required: present only with include=messages, so the answer without it stays
+    # what it was.
+    messages = MessageSerializer(
+        many=True,
+        required=False,
+        help_text=(
+            "Only with include=messages: the messages stored since `since`, of any "
+            "conversation, in the order they were stored; each exactly once across pages."
+        ),
+    )
 
 
 # --- export / import -------------------------------------------------------------------

@@ -226,12 +226,12 @@ class SearchView(GenericAPIView):
         return self.get_paginated_response(s.SearchResultSerializer(page, many=True).data)
 
 
-def _since(token: str | None) -> int:
-    """The change number a client's ``since`` resumes after; none: from the beginning."""
+def _since(token: str | None) -> cursors.SyncPoint:
+    """The point a client's ``since`` resumes after; none: from the beginning."""
     if not token:
-        return 0
+        return cursors.SyncPoint(change=0)
     try:
-        return cursors.sync_position(token=token)
+        return cursors.sync_point(token=token)
     except cursors.InvalidCursor:
         raise ValidationError(
             {"since": ["Not a sync token from this server; start without one."]}
@@ -247,7 +247,20 @@ class SyncView(APIView):
                 description="next_since of the previous answer; absent: from the beginning.",
             ),
             OpenApiParameter(
-                "page_size", int, description="Changes per answer: default 100, at most 100."
+                "page_size",
+                int,
+                description=(
+                    "Items per answer (conversations, deletions and, with "
+                    "include=messages, messages): default 100, at most 100."
+                ),
+            ),
+            OpenApiParameter(
+                "include",
+                str,
+                enum=[s.SYNC_INCLUDE_MESSAGES],
+                description=(
+                    "messages: each answer also carries the messages stored since `since`."
+                ),
             ),
         ],
         responses={200: s.SyncSerializer, 400: BAD_REQUEST},
@@ -257,16 +270,21 @@ class SyncView(APIView):
         limit = min(
             query.get("page_size", settings.NUMINA_SYNC_PAGE_SIZE), settings.NUMINA_MAX_PAGE_SIZE
         )
+        include_messages = query.get("include") == s.SYNC_INCLUDE_MESSAGES
         page = selectors.sync_changes(
-            user=request.user, since=_since(query.get("since")), limit=limit
+            user=request.user,
+            since=_since(query.get("since")),
+            limit=limit,
+            include_messages=include_messages,
         )
-        return Response(
-            s.SyncSerializer(
-                {
-                    "conversations": page.conversations,
-                    "deleted": page.deleted,
-                    "next_since": cursors.sync_token(position=page.next_since),
-                    "has_more": page.has_more,
-                }
-            ).data
-        )
+        answer = {
+            "conversations": page.conversations,
+            "deleted": page.deleted,
+            "next_since": cursors.sync_token(
+                position=page.next_since, message_seq=page.next_message_seq
+            ),
+            "has_more": page.has_more,
+        }
+        if include_messages:
+            answer["messages"] = page.messages
+        return Response(s.SyncSerializer(answer).data)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -22,7 +22,7 @@ from django.db import connection
 from django.db.models import F, FloatField, OuterRef, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace, Substr
 
-from .. import access, cache, validation
+from .. import access, cache, cursors, validation
 from ..models import (
     SEARCH_CONFIG,
     ChangeCounter,
@@ -32,7 +32,7 @@ from ..models import (
     Message,
     Tag,
 )
-from . import branches
+from . import branches, sync_messages
 
 # The two threads of a conversation's message list (API.md): every branch, or only the
 # one shown.
@@ -318,34 +318,119 @@ class SyncPage:
     deleted: list[uuid.UUID]
     next_since: int
     has_more: bool
+    # With messages: the page's messages in the order they were stored, and where
+    # inside change ``next_since`` the page ends (None: after all of it).
+    messages: list[Message] = field(default_factory=list)
+    next_message_seq: int | None = None
 
 
-def sync_changes(*, user, since: int, limit: int) -> SyncPage:
-    """The user's changes after position ``since`` of their change stream, oldest first.
+def _horizon(*, user) -> int:
+    """The user's newest change number. Every change up to it has committed (each held
+    the counter's lock to commit), so reads bounded by it agree on one prefix of the
+    stream although each runs in its own snapshot: without the bound, a deletion that
+    committed between the read of conversations and the read of deletions could be
+    taken while a conversation change numbered before it was missed."""
+    values = ChangeCounter.objects.filter(owner=user).values_list("value", flat=True)
+    return next(iter(values), 0)
+
+
+def sync_changes(
+    *, user, since: int | cursors.SyncPoint, limit: int, include_messages: bool = False
+) -> SyncPage:
+    """The user's changes after point ``since`` of their change stream, oldest first,
+    ``limit`` items at most.
 
     Conversations and deletions share one per-user sequence (services.next_change_seq),
-    so merging the two by position and stopping after ``limit`` gives every change
-    exactly once to a client that follows ``next_since``.
+    and a write's messages stand at its number, after its conversation
+    (``sync_messages``), so merging them by place and stopping after ``limit`` gives
+    each exactly once to a client that follows the page's end. With messages, the page
+    also carries the conversation of each of its messages that it does not otherwise
+    carry, in its current state (that conversation comes again at its own place), so a
+    client never holds a message of a conversation it has not received; a message
+    whose conversation is gone by then is left out (its deletion follows). Queries: a
+    fixed number per page, however many messages.
     """
-    changed = list(
-        with_tag_names(user=user).filter(change_seq__gt=since).order_by("change_seq")[: limit + 1]
-    )
+    after = since if isinstance(since, cursors.SyncPoint) else cursors.SyncPoint(change=since)
+    if not include_messages:
+        after = cursors.SyncPoint(change=after.change)
+    horizon = _horizon(user=user)
+    if after.key() >= (horizon, cursors.MAX_MESSAGE_SEQ):
+        return SyncPage(
+            conversations=[],
+            deleted=[],
+            next_since=after.change,
+            has_more=False,
+            next_message_seq=after.message_seq,
+        )
+    in_range = {"change_seq__gt": after.change, "change_seq__lte": horizon}
+    changed = list(with_tag_names(user=user).filter(**in_range).order_by("change_seq")[: limit + 1])
     deleted = list(
-        DeletedConversation.objects.filter(owner=user, change_seq__gt=since)
+        DeletedConversation.objects.filter(owner=user, **in_range)
         .order_by("change_seq")
         .values_list("change_seq", "conversation_id")[: limit + 1]
     )
-    stream = sorted(
-        [(c.change_seq, c) for c in changed] + [(seq, cid) for seq, cid in deleted],
+    places = (
+        sync_messages.places_after(user=user, after=after, horizon=horizon, limit=limit + 1)
+        if include_messages
+        else []
+    )
+    stream: list[tuple[tuple[int, int], Any]] = sorted(
+        [((c.change_seq, 0), c) for c in changed]
+        + [((change, 0), conversation_id) for change, conversation_id in deleted]
+        + [(place.key(), place) for place in places],
         key=lambda item: item[0],
     )
     page, rest = stream[:limit], stream[limit:]
-    return SyncPage(
-        conversations=[item for _, item in page if isinstance(item, Conversation)],
-        deleted=[item for _, item in page if not isinstance(item, Conversation)],
-        next_since=page[-1][0] if page else since,
-        has_more=bool(rest),
+    end = _end_of_page(after=after, last=page[-1] if page else None, places=places)
+    conversations = [item for _, item in page if isinstance(item, Conversation)]
+    messages = sync_messages.messages_at(
+        user=user, places=[item for _, item in page if isinstance(item, sync_messages.MessagePlace)]
     )
+    if messages:
+        # The conversations of all of the page's messages, read whether or not the page
+        # holds them already, so a page costs the same queries whatever it holds.
+        holders = {
+            conversation.id: conversation
+            for conversation in with_tag_names(user=user).filter(
+                id__in={message.conversation_id for message in messages}
+            )
+        }
+        carried = {conversation.id for conversation in conversations}
+        conversations += sorted(
+            (holder for holder in holders.values() if holder.id not in carried),
+            key=lambda holder: holder.change_seq,
+        )
+        messages = [message for message in messages if message.conversation_id in holders]
+    return SyncPage(
+        conversations=conversations,
+        deleted=[item for _, item in page if isinstance(item, uuid.UUID)],
+        next_since=end.change,
+        has_more=bool(rest),
+        messages=messages,
+        next_message_seq=end.message_seq,
+    )
+
+
+def _end_of_page(
+    *,
+    after: cursors.SyncPoint,
+    last: tuple[tuple[int, int], Any] | None,
+    places: Sequence[sync_messages.MessagePlace],
+) -> cursors.SyncPoint:
+    """The point after a page's ``last`` (place, item) (none: the page was empty):
+    inside a change only while some of that change's messages are still to come."""
+    if last is None:
+        return after
+    (change, _), item = last
+    if isinstance(item, sync_messages.MessagePlace):
+        return cursors.SyncPoint(
+            change=change, message_seq=None if item.last_of_change else item.seq
+        )
+    # The change's messages, when it stored any, are among ``places``: fewer than
+    # ``limit`` of them come before its conversation, which the page holds.
+    if any(place.change == change for place in places):
+        return cursors.SyncPoint(change=change, message_seq=0)
+    return cursors.SyncPoint(change=change)
 
 
 def export_messages(*, user, conversation: Conversation) -> Iterator[Message]:

@@ -96,23 +96,30 @@ def newest_leaf(*, conversation_id: uuid.UUID, message_id: uuid.UUID) -> uuid.UU
     return row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
 
 
-def attach_sibling_ids(*, conversation_id: uuid.UUID, messages: Sequence[Message]) -> None:
+def attach_sibling_ids(
+    *, messages: Sequence[Message], conversation_id: uuid.UUID | None = None
+) -> None:
     """Set ``sibling_ids`` on each message: the versions at its point of the
     conversation (the messages with the same parent), in seq order, itself included.
-    One query for the whole sequence; none when it is empty."""
+    ``conversation_id``: the one conversation all of them are of; None: messages of any
+    conversations (sync's page), each judged within its own. One query for the whole
+    sequence; none when it is empty."""
     if not messages:
         return
-    parents = {message.parent_id for message in messages}
-    among = Q(parent_id__in=[parent for parent in parents if parent is not None])
-    if None in parents:
-        among |= Q(parent__isnull=True)
-    versions: dict[uuid.UUID | None, list[uuid.UUID]] = defaultdict(list)
-    rows = (
-        Message.objects.filter(among, conversation_id=conversation_id)
-        .order_by("seq")
-        .values_list("parent_id", "id")
-    )
-    for parent_id, message_id in rows:
-        versions[parent_id].append(message_id)
+    parents = {message.parent_id for message in messages if message.parent_id is not None}
+    # A parent's children are all of its conversation; first messages (no parent) are
+    # siblings only within one conversation.
+    among = Q(parent_id__in=parents)
+    roots = {message.conversation_id for message in messages if message.parent_id is None}
+    if roots:
+        among |= Q(parent__isnull=True, conversation_id__in=roots)
+    rows = Message.objects.filter(among)
+    if conversation_id is not None:
+        rows = rows.filter(conversation_id=conversation_id)
+    versions: dict[tuple[uuid.UUID, uuid.UUID | None], list[uuid.UUID]] = defaultdict(list)
+    for conversation, parent_id, message_id in rows.order_by("seq").values_list(
+        "conversation_id", "parent_id", "id"
+    ):
+        versions[conversation, parent_id].append(message_id)
     for message in messages:
-        message.sibling_ids = versions[message.parent_id]  # type: ignore[attr-defined]  # read by MessageSerializer
+        message.sibling_ids = versions[message.conversation_id, message.parent_id]  # type: ignore[attr-defined]  # read by MessageSerializer

@@ -22,7 +22,14 @@ from django.utils import timezone
 from numina import metrics
 
 from .. import access, cache, validation
-from ..models import ChangeCounter, Conversation, DeletedConversation, Message, Tag
+from ..models import (
+    ChangeCounter,
+    Conversation,
+    DeletedConversation,
+    Message,
+    MessageBatch,
+    Tag,
+)
 from ..selectors import branches
 from . import branch_summaries
 
@@ -69,7 +76,9 @@ def _lock_conversation(*, user, conversation_id: Any) -> Conversation:
     return access.conversation_for(user=user, conversation_id=conversation_id, lock=True)
 
 
-def next_change_seq(*, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
+def next_change_seq(
+    *, owner_id: uuid.UUID, conversation_id: uuid.UUID, stored_seqs: tuple[int, int] | None = None
+) -> int:
     """Take the owner's next change number for a change to one conversation.
 
     The counter row stays locked until commit, so a user's changes become visible in
@@ -78,32 +87,63 @@ def next_change_seq(*, owner_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
     deadlock). After commit, the cached entries of that conversation and of the owner's
     list go stale (cache.changed). Written as one upsert because the ORM has no
     "increment or create, and return the value" in a single statement.
+
+    ``stored_seqs`` (first, last): the write stored those messages of the conversation;
+    they are recorded at this number (``MessageBatch``, what sync with messages reads),
+    on PostgreSQL in the same statement as the upsert.
     """
-    table = connection.ops.quote_name(ChangeCounter._meta.db_table)
+    counter = connection.ops.quote_name(ChangeCounter._meta.db_table)
+    owner = owner_id.hex if connection.vendor == "sqlite" else owner_id
+    # The model's quoted table name; the owner is a parameter.
+    upsert = (
+        f"INSERT INTO {counter} (owner_id, value) VALUES (%s, 1) "  # noqa: S608
+        f"ON CONFLICT (owner_id) DO UPDATE SET value = {counter}.value + 1 RETURNING value"
+    )
+    recorded = False
     with connection.cursor() as cursor:
-        # The model's quoted table name; the owner is a parameter.
-        cursor.execute(
-            f"INSERT INTO {table} (owner_id, value) VALUES (%s, 1) "  # noqa: S608
-            f"ON CONFLICT (owner_id) DO UPDATE SET value = {table}.value + 1 RETURNING value",
-            [owner_id.hex if connection.vendor == "sqlite" else owner_id],
-        )
+        if stored_seqs is not None and connection.vendor == "postgresql":
+            batches = connection.ops.quote_name(MessageBatch._meta.db_table)
+            cursor.execute(
+                f"WITH taken AS ({upsert}) "  # noqa: S608 (quoted table names, parameters)
+                f"INSERT INTO {batches} (owner_id, conversation_id, change_seq, first_seq, "
+                f"last_seq) SELECT %s, %s, value, %s, %s FROM taken RETURNING change_seq",
+                [owner, owner, conversation_id, *stored_seqs],
+            )
+            recorded = True
+        else:
+            cursor.execute(upsert, [owner])
         change_seq = cursor.fetchone()[0]
+    if stored_seqs is not None and not recorded:
+        first_seq, last_seq = stored_seqs
+        MessageBatch.objects.create(
+            owner_id=owner_id,
+            conversation_id=conversation_id,
+            change_seq=change_seq,
+            first_seq=first_seq,
+            last_seq=last_seq,
+        )
     cache.on_commit_changed(
         owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq
     )
     return change_seq
 
 
-def save_changed(conversation: Conversation, *, fields: Sequence[str]) -> None:
+def save_changed(
+    conversation: Conversation,
+    *,
+    fields: Sequence[str],
+    stored_seqs: tuple[int, int] | None = None,
+) -> None:
     """Save a changed conversation row: the one path every write to a conversation takes.
 
     It stamps ``updated_at`` and the owner's next change number (sync), and it is where
     the after-commit work of a change (cache invalidation) hangs, so service modules
-    must not save a conversation any other way.
+    must not save a conversation any other way. A write that stored messages passes
+    their seqs (first, last) as ``stored_seqs``, so sync carries them at this change.
     """
     conversation.updated_at = timezone.now()
     conversation.change_seq = next_change_seq(
-        owner_id=conversation.owner_id, conversation_id=conversation.id
+        owner_id=conversation.owner_id, conversation_id=conversation.id, stored_seqs=stored_seqs
     )
     conversation.save(update_fields=[*fields, "updated_at", "change_seq"])
 
@@ -378,7 +418,7 @@ def _append(
         # A new branch (an edit, a regenerated reply): it may not reach the summary
         # shown. Growing the current branch keeps every summary it had.
         fields += branch_summaries.show_for_current_branch(conversation)
-    save_changed(conversation, fields=fields)
+    save_changed(conversation, fields=fields, stored_seqs=(rows[0].seq, newest.seq))
     return rows
 
 

@@ -13,7 +13,8 @@ neither the summary nor the context. Rows go in with PostgreSQL's COPY, each und
 row before it (the first under the conversation's current message), so a key's messages
 extend the branch being shown and the last becomes current, with no query per message;
 an existing conversation row changes through ``save_changed`` and a new one takes
-``next_change_seq`` (as ``create_conversation`` does), so sync sees every import.
+``next_change_seq`` (as ``create_conversation`` does), each naming the seqs it stored,
+so sync sees every import and its messages.
 ``stored_conversations`` looks a whole batch of keys up at once, so new and unchanged
 keys skip the per-key lookups of the locked path.
 """
@@ -99,6 +100,7 @@ def _stored_fingerprints(conversation: Conversation, *, limit: int) -> list[str]
 
 # A row as ``_rows`` builds it, in this order (plain tuples: see ``_rows``).
 Row = tuple[uuid.UUID, int, uuid.UUID | None, int, str, str, str, datetime]
+SEQ: Final = 1
 CONTENT: Final = 5
 CREATED_AT: Final = 7
 
@@ -238,7 +240,11 @@ def _create(
         last_activity_at=max(times),
         created_at=min(times),
         updated_at=now,
-        change_seq=next_change_seq(owner_id=user.pk, conversation_id=conversation_id),
+        change_seq=next_change_seq(
+            owner_id=user.pk,
+            conversation_id=conversation_id,
+            stored_seqs=(rows[0][SEQ], rows[-1][SEQ]) if rows else None,
+        ),
     )
     return ImportOutcome(created=True, imported=len(rows))
 
@@ -386,6 +392,7 @@ def _import_locked(
         if dry_run or (not new and not summary_changed):
             return ImportOutcome(imported=len(new), already_present=present)
         fields = []
+        stored_seqs = None
         if new:
             rows = _rows(
                 new,
@@ -395,6 +402,7 @@ def _import_locked(
                 parent_depth=conversation.current_depth or 0,
             )
             _insert(conversation_id=conversation.id, owner_id=conversation.owner_id, rows=rows)
+            stored_seqs = (rows[0][SEQ], rows[-1][SEQ])
             conversation.message_count += len(rows)
             conversation.current_message_id = rows[-1][0]
             conversation.preview = rows[-1][CONTENT][:200]
@@ -405,5 +413,5 @@ def _import_locked(
         if summary_changed:
             conversation.summary = summary or ""
             fields.append("summary")
-        save_changed(conversation, fields=fields)
+        save_changed(conversation, fields=fields, stored_seqs=stored_seqs)
     return ImportOutcome(imported=len(new), already_present=present)

@@ -305,5 +305,9 @@ def import_conversation(
     )
     if created_at is not None:
         conversation.created_at = min(created_at, conversation.created_at)
-    save_changed(conversation, fields=fields)
+    save_changed(
+        conversation,
+        fields=fields,
+        stored_seqs=(1, conversation.message_count) if tree is not None else None,
+    )
     return conversation

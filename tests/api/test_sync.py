@@ -133,9 +133,55 @@ def test_sync_refuses_a_token_it_did_not_make(api, since):
 
 def test_sync_query_count_is_constant(api, user, django_assert_num_queries):
     services.create_conversation(user=user, tags=["a"])
-    with django_assert_num_queries(3):  # token with its user, conversations with tags, deletions
+    # The token with its user, the newest change number (the page's bound), conversations
+    # with tags, deletions.
+    with django_assert_num_queries(4):
         api.get(SYNC)
     for n in range(40):
         services.create_conversation(user=user, tags=["a", f"t{n}"])
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         api.get(SYNC)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_changes_committed_between_a_pages_reads_are_not_skipped():
+    """A rename and a deletion commit after the page read the conversations and before it
+    reads the deletions: the page must not take the deletion and skip the rename."""
+    from conversations import selectors
+
+    user = UserFactory()
+    renamed = services.create_conversation(user=user, title="before")
+    deleted = services.create_conversation(user=user)
+    since = selectors.sync_changes(user=user, since=0, limit=100).next_since
+    services.create_conversation(user=user, title="third")  # a page with something to read
+    wrote: list[bool] = []
+
+    def write() -> None:
+        try:
+            services.rename_conversation(user=user, conversation_id=renamed.id, title="after")
+            services.delete_conversation(user=user, conversation_id=deleted.id)
+        finally:
+            connection.close()
+
+    def between_reads(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if '"conversations_conversation"' in sql and not wrote:
+            wrote.append(True)
+            writer = threading.Thread(target=write)
+            writer.start()
+            writer.join()
+        return result
+
+    with connection.execute_wrapper(between_reads):
+        page = selectors.sync_changes(user=user, since=since, limit=100)
+    assert wrote
+    seen = [c.title for c in page.conversations]
+    deletions = list(page.deleted)
+    while True:
+        page = selectors.sync_changes(user=user, since=page.next_since, limit=100)
+        seen += [c.title for c in page.conversations]
+        deletions += page.deleted
+        if not page.has_more:
+            break
+    assert seen == ["third", "after"]
+    assert deletions == [deleted.id]

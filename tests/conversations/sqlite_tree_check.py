@@ -1,6 +1,7 @@
 """The tree's writes on the embedded SQLite default, run in a process of its own by
 test_sqlite_tree.py (the suite's database is PostgreSQL): migration 0007 on rows stored
-before the tree, the legacy import's bulk path, and an import of a branched document.
+before the tree, the legacy import's bulk path, an import of a branched document, and
+sync with messages over what those stored (the batches take their own statement here).
 Prints one line per part that holds; an assertion error ends it otherwise."""
 
 import os
@@ -15,7 +16,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from accounts.models import User  # noqa: E402
-from conversations import services  # noqa: E402
+from conversations import cursors, selectors, services  # noqa: E402
 from conversations.legacy.base import make_message  # noqa: E402
 from conversations.models import Conversation, Message  # noqa: E402
 from conversations.selectors import branches  # noqa: E402
@@ -93,8 +94,25 @@ def branched_import(user: User) -> None:
     print("import ok")
 
 
+def sync_with_messages(user: User) -> None:
+    """Every message the services stored comes once (the one migrated with change 0
+    never had a place in sync), page after page of 2."""
+    since, seen = cursors.SyncPoint(change=0), []
+    while True:
+        page = selectors.sync_changes(user=user, since=since, limit=2, include_messages=True)
+        seen += [message.id for message in page.messages]
+        since = cursors.SyncPoint(change=page.next_since, message_seq=page.next_message_seq)
+        if not page.has_more:
+            break
+    stored = Message.objects.filter(owner=user, conversation__change_seq__gt=0)
+    assert sorted(seen) == sorted(stored.values_list("id", flat=True)), seen
+    assert len(seen) == 6, seen  # legacy a, b, c; the import's three
+    print("sync ok")
+
+
 if __name__ == "__main__":
     assert connection.vendor == "sqlite", connection.vendor
     owner = migration()
     legacy_import(owner)
     branched_import(owner)
+    sync_with_messages(owner)
