@@ -134,7 +134,7 @@ def test_add_message_by_the_client_id_of_a_conversation_made_earlier_in_the_batc
             "conversation_id",
         ),
         ({"conversation_id": "not-a-uuid"}, "conversation_id"),
-        ({"conversation_client_id": 7}, "conversation_client_id"),
+        ({"conversation_client_id": "seven"}, "conversation_client_id"),
     ],
 )
 def test_add_message_without_one_clear_conversation_is_that_rows_400(api, target, field):
