@@ -464,8 +464,9 @@ def add_message(
     return AddedMessage(message=stored, created=True)
 
 
-def add_messages(*, user, conversation_id: Any, messages: Sequence[NewMessage]) -> list[Message]:
-    """Append many messages in one transaction (imports): all are stored or none."""
+def clean_new_messages(messages: Sequence[NewMessage]) -> list[NewMessage]:
+    """Every message cleaned, or one ``ValidationError`` naming each bad field by its
+    place (``messages[3].content``) before anything is stored."""
     errors = validation.FieldErrors()
     cleaned = []
     for index, message in enumerate(messages):
@@ -475,6 +476,12 @@ def add_messages(*, user, conversation_id: Any, messages: Sequence[NewMessage]) 
             for problem in problems:
                 errors.add(f"messages[{index}].{name}", problem)
     errors.raise_if_any()
+    return cleaned
+
+
+def add_messages(*, user, conversation_id: Any, messages: Sequence[NewMessage]) -> list[Message]:
+    """Append many messages in one transaction (imports): all are stored or none."""
+    cleaned = clean_new_messages(messages)
     if not cleaned:
         return []
     with transaction.atomic():

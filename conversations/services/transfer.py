@@ -31,7 +31,7 @@ from numina import metrics
 
 from .. import validation
 from ..models import Conversation, Message
-from .conversations import NewMessage, _clean_new_message, save_changed, start_import
+from .conversations import NewMessage, clean_new_messages, save_changed, start_import
 
 EXPORT_FORMAT = "numina.conversation"
 EXPORT_VERSION = 1
@@ -205,19 +205,6 @@ def import_document(*, user, document: Mapping[str, Any]) -> Conversation:
     )
 
 
-def _clean_messages(messages: Sequence[NewMessage]) -> list[NewMessage]:
-    errors = validation.FieldErrors()
-    cleaned = []
-    for index, message in enumerate(messages):
-        item_errors = validation.FieldErrors()
-        cleaned.append(_clean_new_message(message, errors=item_errors))
-        for name, problems in item_errors.errors.items():
-            for problem in problems:
-                errors.add(f"messages[{index}].{name}", problem)
-    errors.raise_if_any()
-    return cleaned
-
-
 def _count_messages(roles: Counter[str]) -> None:
     for role, count in roles.items():
         metrics.messages_stored.labels(role=role).inc(count)
@@ -278,7 +265,7 @@ def import_conversation(
     errors.check("messages", lambda value: validation.check_import_size(messages=value), messages)
     summary = errors.check("summary", validation.clean_summary, summary)
     errors.raise_if_any()
-    cleaned = _clean_messages(messages)
+    cleaned = clean_new_messages(messages)
     tree = tree if tree is not None else straight_branch(len(cleaned))
     if tree is not None and len(tree.parents) != len(cleaned):
         raise ValueError("The tree must place every message.")
