@@ -50,7 +50,7 @@ MIDDLEWARE = [
     "numina.middleware.ServerTimingMiddleware",
     "numina.middleware.StatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "numina.middleware.StaticFilesMiddleware",  # WhiteNoise
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
