@@ -15,6 +15,9 @@ from conversations.selectors.stats import AccountStats
 SLOT = 24  # each month's horizontal room
 BAR = 16  # the bar inside it
 HEIGHT = 80  # the tallest bar
+# The drawing is at least this many months wide, so a new account's one or two months
+# are bars, not a block across the page.
+MIN_MONTHS = 12
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ def _chart(months: list[str], values: list[int]) -> Chart:
             Bar(month=month, value=value, x=n * SLOT + (SLOT - BAR) // 2, y=HEIGHT - height,
                 height=height)
         )  # fmt: skip
-    return Chart(bars=bars, width=max(len(months), 1) * SLOT)
+    return Chart(bars=bars, width=max(len(months), MIN_MONTHS) * SLOT)
 
 
 def monthly_charts(stats: AccountStats) -> dict[str, Chart]:
