@@ -47,6 +47,7 @@ def test_export_all_downloads_the_archive_and_the_page_shows_the_chart(
         for conversation in chats:
             document = json.loads(archive.read(f"conversations/{conversation.id}.json"))
             assert document["messages"][0]["content"] == f"About {conversation.title}"
-            assert f"# {conversation.title}" in archive.read(
-                f"conversations/{conversation.id}.md"
-            ).decode()
+            assert (
+                f"# {conversation.title}"
+                in archive.read(f"conversations/{conversation.id}.md").decode()
+            )
