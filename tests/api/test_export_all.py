@@ -11,6 +11,7 @@ from django.db import close_old_connections
 
 from conversations import services, streams
 from conversations.models import Conversation
+from tests.api.test_export_import_branches import add
 
 pytestmark = pytest.mark.django_db
 
@@ -34,16 +35,6 @@ def download(api) -> zipfile.ZipFile:
 
 def without_export_time(document: dict) -> dict:
     return {k: v for k, v in document.items() if k != "exported_at"}
-
-
-def add(user, conversation, role, content, parent=None):
-    return services.add_message(
-        user=user,
-        conversation_id=conversation.id,
-        role=role,
-        content=content,
-        parent_id=parent.id if parent is not None else None,
-    ).message
 
 
 def make_chats(user, count: int, *, messages: int = 2) -> list[Conversation]:
