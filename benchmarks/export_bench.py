@@ -6,7 +6,7 @@
 In its own database (numina_exportbench unless DATABASE_URL names another): one user
 with ``--conversations`` chats of ``--messages`` messages each, loaded through COPY
 (benchmarks/generate.py's rows; loaded once, kept for later runs unless ``--reload``).
-Then gunicorn as benchmarks/run.py starts it (gunicorn.conf.py, gthread, DEBUG off),
+Then gunicorn as benchmarks/run.py starts it (gunicorn.conf.py: uvicorn workers, DEBUG off),
 one client downloads the export to a temporary file, and the archive is checked
 (manifest and every member). Printed: total time, MB/s, and the server's resident memory
 — master plus workers, from /proc/<pid>/status VmRSS every 50 ms — idle (before the
