@@ -10,6 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from conversations import access
+from conversations.models import ImportJob
+
 from . import selectors, services
 from .forms import SignupForm
 from .models import DeviceName, signed_in_user
@@ -46,7 +49,21 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 def account(request: HttpRequest) -> HttpResponse:
     """/account/: what the user has here and what they can do with all of it — its
     sections (templates/accounts/_account_*.html) each bring their own forms."""
-    return render(request, "accounts/account.html", {})
+    context: dict = {}
+    context.update(_import_section(request))  # issue 15, Import chats
+    return render(request, "accounts/account.html", context)
+
+
+def _import_section(request: HttpRequest) -> dict:
+    """/account/?import=<job id>: that import's outcome or progress (_account_import.html);
+    an unknown or another user's id shows nothing."""
+    job_id = request.GET.get("import")
+    if not job_id:
+        return {}
+    try:
+        return {"import_job": access.import_job_for(user=request.user, job_id=job_id)}
+    except ImportJob.DoesNotExist:
+        return {}
 
 
 @login_required

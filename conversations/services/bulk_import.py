@@ -161,6 +161,27 @@ def import_file(*, user, data: bytes, filename: str = "") -> ImportOutcome | Imp
     return import_upload(user=user, upload=upload)
 
 
+def import_file_for_display(*, user, data: bytes, filename: str = "") -> ImportJob:
+    """``import_file`` for the browser: a small file's outcome is kept as a finished job
+    too, so the page shows either the same way (/account/?import=<job id>)."""
+    result = import_file(user=user, data=data, filename=filename)
+    if isinstance(result, ImportJob):
+        return result
+    return ImportJob.objects.create(
+        owner=user,
+        status=ImportJob.Status.DONE,
+        filename=filename[:255],
+        size=len(data),
+        total=result.processed,
+        processed=result.processed,
+        created=result.created,
+        updated=result.updated,
+        skipped=result.skipped,
+        errors=result.errors,
+        finished_at=timezone.now(),
+    )
+
+
 @transaction.atomic
 def _start_job(*, user, data: bytes, filename: str, total: int = 0) -> ImportJob:
     job = ImportJob.objects.create(
