@@ -54,7 +54,9 @@ def test_chatgpt_export_keeps_branches_times_titles_and_skips_hidden_nodes(api, 
     assert first.parent_id is None and edited.parent_id is None
     assert reply.parent_id == first.id
     assert regenerated.parent_id == edited.id and final.parent_id == edited.id
-    assert final.content == "Take the CP train to Sintra from Rossio.\n\nIt leaves every 20 minutes."
+    assert (
+        final.content == "Take the CP train to Sintra from Rossio.\n\nIt leaves every 20 minutes."
+    )
     assert final.created_at == datetime.fromtimestamp(1714551110, tz=UTC)
     assert final.metadata == {"model": "gpt-4o"}
     assert lisbon.current_message_id == final.id
