@@ -858,7 +858,7 @@ def import_chats(request: HtmxHttpRequest) -> HttpResponse:
         flash.error(request, "Choose an archive to import.")
         return redirect("account")
     try:
-        bulk_import.check_upload_size(size=upload.size)
+        bulk_import.check_upload_size(size=upload.size or 0)
         job = bulk_import.import_file_for_display(
             user=request.user, data=upload.read(), filename=upload.name or ""
         )

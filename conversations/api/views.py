@@ -230,7 +230,7 @@ class ImportFileView(APIView):
     def post(self, request: Request) -> Response:
         upload = _body(s.ImportUploadInput, request)["file"]
         # The size before a byte is read into memory (the upload is on disk past 2.5 MB).
-        bulk_import.check_upload_size(size=upload.size)
+        bulk_import.check_upload_size(size=upload.size or 0)
         result = bulk_import.import_file(
             user=request.user, data=upload.read(), filename=upload.name or ""
         )

@@ -17,7 +17,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .common import Node, SourceConversation, SourceMessage, clean_text, from_epoch, title_of, walk
+from .common import (
+    Node,
+    SourceConversation,
+    SourceMessage,
+    as_dict,
+    clean_text,
+    from_epoch,
+    title_of,
+    walk,
+)
 
 SOURCE = "chatgpt"
 TEXT_TYPES = {"text", "multimodal_text"}
@@ -52,9 +61,9 @@ def _content(content: Any) -> str:
 def _message(message: Any) -> SourceMessage | None:
     if not isinstance(message, dict):
         return None
-    author = message.get("author") if isinstance(message.get("author"), dict) else {}
+    author = as_dict(message.get("author"))
     role = author.get("role")
-    metadata = message.get("metadata") if isinstance(message.get("metadata"), dict) else {}
+    metadata = as_dict(message.get("metadata"))
     if (
         role not in ROLES
         or metadata.get("is_visually_hidden_from_conversation")

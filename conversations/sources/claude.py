@@ -35,11 +35,12 @@ def _text(message: dict) -> str:
         ]
         if texts:
             return "\n\n".join(texts)
-    return message.get("text") if isinstance(message.get("text"), str) else ""
+    text = message.get("text")
+    return text if isinstance(text, str) else ""
 
 
 def _message(message: dict) -> SourceMessage | None:
-    role = ROLES.get(message.get("sender"))
+    role = ROLES.get(str(message.get("sender")))
     text = clean_text(_text(message))
     if role is None or not text.strip():
         return None

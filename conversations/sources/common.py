@@ -75,6 +75,11 @@ def describe(error: Any) -> str:
     return "; ".join(parts[:10]) or "Invalid."
 
 
+def as_dict(value: Any) -> dict:
+    """An object of the source's JSON, or an empty one where it has something else."""
+    return value if isinstance(value, dict) else {}
+
+
 def clean_text(value: Any) -> str:
     # NUL is refused by validation (PostgreSQL cannot store it); a foreign export's stray
     # one is not worth losing a whole conversation for.

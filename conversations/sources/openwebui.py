@@ -18,6 +18,7 @@ from .common import (
     Node,
     SourceConversation,
     SourceMessage,
+    as_dict,
     clean_text,
     from_epoch,
     title_of,
@@ -54,7 +55,7 @@ def _message(message: Any) -> SourceMessage | None:
 
 
 def _tree(history: dict) -> tuple[dict[str, Node], Any]:
-    messages = history.get("messages") if isinstance(history.get("messages"), dict) else {}
+    messages = as_dict(history.get("messages"))
     # A sibling's place is its index in the parent's childrenIds.
     rank: dict[str, int] = {}
     for message in messages.values():
@@ -87,7 +88,7 @@ def _conversation(item: Any, index: int) -> SourceConversation:
     if isinstance(history, dict) and isinstance(history.get("messages"), dict):
         nodes, current = _tree(history)
     else:
-        listed = chat.get("messages") if isinstance(chat.get("messages"), list) else []
+        listed: list = chat["messages"] if isinstance(chat.get("messages"), list) else []
         nodes = {
             f"#{position}": Node(
                 parent=f"#{position - 1}" if position else None,

@@ -121,7 +121,9 @@ def test_a_large_file_is_a_job_with_progress(
 
     assert response.status_code == 202, response.content
     job = response.json()
-    assert job["status"] == "pending" and job["total"] == 2 and job["filename"] == "big.json"
+    assert job["status"] == "pending"
+    assert job["total"] == 2
+    assert job["filename"] == "big.json"
     status = api.get(f"/api/v1/import/{job['id']}/")
     assert status.status_code == 200
     assert {k: status.json()[k] for k in ("status", "total", "processed", "created")} == {

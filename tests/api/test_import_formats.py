@@ -36,7 +36,8 @@ def test_chatgpt_export_keeps_branches_times_titles_and_skips_hidden_nodes(api, 
     assert response.status_code == 201, response.content
     assert response.json() == {"created": 2, "updated": 0, "skipped": 0, "errors": []}
     lisbon = imported(user, "chatgpt", "6630a1b2-0000-4000-8000-00000000c001")
-    assert lisbon.title == "Trip to Lisbon" and lisbon.title_set_by_user
+    assert lisbon.title == "Trip to Lisbon"
+    assert lisbon.title_set_by_user
     assert lisbon.created_at == datetime.fromtimestamp(1714550400.123, tz=UTC)
     messages = messages_of(lisbon)
     # The empty root, the hidden system message, the custom instructions, the tool call
@@ -51,9 +52,11 @@ def test_chatgpt_export_keeps_branches_times_titles_and_skips_hidden_nodes(api, 
     first, reply, edited, regenerated, final = messages
     # The edited prompt is a second version of the first message; the answer after the
     # tool call hangs under the prompt, next to the other answer.
-    assert first.parent_id is None and edited.parent_id is None
+    assert first.parent_id is None
+    assert edited.parent_id is None
     assert reply.parent_id == first.id
-    assert regenerated.parent_id == edited.id and final.parent_id == edited.id
+    assert regenerated.parent_id == edited.id
+    assert final.parent_id == edited.id
     assert (
         final.content == "Take the CP train to Sintra from Rossio.\n\nIt leaves every 20 minutes."
     )
@@ -69,13 +72,15 @@ def test_chatgpt_missing_title_multimodal_parts_and_null_create_time(api, user):
     upload(api, fixture_bytes("chatgpt_conversations.json"))
 
     untitled = imported(user, "chatgpt", "6630a1b2-0000-4000-8000-00000000c002")
-    assert untitled.title == "" and not untitled.title_set_by_user
+    assert untitled.title == ""
+    assert not untitled.title_set_by_user
     question, answer, follow_up = messages_of(untitled)
     assert question.content == "[image]\n\nWhat is in this picture?"
     # A null create_time takes its parent's time: a branch's times never go backwards.
     assert answer.created_at == question.created_at == datetime.fromtimestamp(1714640010, tz=UTC)
     # The reasoning node between the two answers is skipped; the second follows the first.
-    assert follow_up.parent_id == answer.id and follow_up.content == "It is a tabby."
+    assert follow_up.parent_id == answer.id
+    assert follow_up.content == "It is a tabby."
 
 
 def test_a_second_import_of_the_same_file_creates_nothing(api, user):
@@ -125,8 +130,9 @@ def test_claude_export_content_blocks_attachments_and_branches(api, user):
 
     primes = imported(user, "claude", "2f1c0a4e-1111-4aaa-9bbb-000000000002")
     assert primes.title == ""
-    ask, seven, bigger, even = messages_of(primes)
-    assert bigger.parent_id == seven.id and even.parent_id == seven.id
+    _ask, seven, bigger, even = messages_of(primes)
+    assert bigger.parent_id == seven.id
+    assert even.parent_id == seven.id
     assert current_branch(primes) == ["Name a prime.", "7", "An even one."]
 
 
@@ -137,7 +143,8 @@ def test_open_webui_export_history_tree_and_plain_message_list(api, user):
     haiku = imported(user, "openwebui", "7d3e5c1a-2222-4ccc-8ddd-000000000001")
     prompt, first, second, thanks = messages_of(haiku)
     assert haiku.title == "Rain haiku"
-    assert first.parent_id == prompt.id and second.parent_id == prompt.id
+    assert first.parent_id == prompt.id
+    assert second.parent_id == prompt.id
     assert thanks.parent_id == second.id
     assert haiku.current_message_id == thanks.id
     assert first.metadata == {"model": "llama3.1:8b"}

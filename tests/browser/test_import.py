@@ -32,9 +32,7 @@ def test_import_chats_with_a_chatgpt_file_shows_its_chats_in_the_sidebar(
 
     # The same file again: nothing new.
     import_file(page, live_server, FIXTURES / "chatgpt_conversations.json")
-    expect(page.get_by_role("status").filter(has_text="Import done")).to_contain_text(
-        "skipped 2"
-    )
+    expect(page.get_by_role("status").filter(has_text="Import done")).to_contain_text("skipped 2")
 
 
 def test_a_large_import_runs_as_a_job_and_the_page_shows_it(
@@ -47,9 +45,7 @@ def test_a_large_import_runs_as_a_job_and_the_page_shows_it(
 
     # No worker here: the eager task ran after the upload's commit, so the job the page
     # polls is already done when it loads (its progress is what a pending one shows).
-    expect(page.get_by_role("status").filter(has_text="Import done")).to_contain_text(
-        "Created 2"
-    )
+    expect(page.get_by_role("status").filter(has_text="Import done")).to_contain_text("Created 2")
 
 
 def test_a_bad_file_says_why(page, log_in, live_server, tmp_path):
