@@ -102,11 +102,12 @@ def _read_zip(archive: SafeZip) -> Upload:
     )
 
 
-_READERS = {
-    "chatgpt": chatgpt.read,
-    "claude": claude.read,
-    "openwebui": openwebui.read,
-    "numina": numina.read_documents,
+# Each format's reader of one item (the item, its index in the file).
+_READERS: dict[str, Callable[[Any, int], SourceConversation]] = {
+    "chatgpt": chatgpt.conversation,
+    "claude": claude.conversation,
+    "openwebui": openwebui.conversation,
+    "numina": numina.document,
 }
 
 
@@ -137,4 +138,8 @@ def _read_json(value: Any) -> Upload:
             "conversations.json, or an Open WebUI chat export."
         )
     reader = _READERS[found]
-    return Upload(format=found, count=len(items), items=lambda: reader(items))
+    return Upload(
+        format=found,
+        count=len(items),
+        items=lambda: (reader(item, index) for index, item in enumerate(items)),
+    )

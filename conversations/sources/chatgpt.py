@@ -14,7 +14,6 @@ its parent's time (or the conversation's). The model (``model_slug``) goes to me
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .common import (
@@ -24,8 +23,8 @@ from .common import (
     as_dict,
     clean_text,
     from_epoch,
+    from_tree,
     title_of,
-    walk,
 )
 
 SOURCE = "chatgpt"
@@ -83,7 +82,7 @@ def _message(message: Any) -> SourceMessage | None:
     )
 
 
-def _conversation(item: Any, index: int) -> SourceConversation:
+def conversation(item: Any, index: int) -> SourceConversation:
     if not isinstance(item, dict):
         return SourceConversation(source=SOURCE, source_id=f"#{index}", problem="Not an object.")
     source_id = str(item.get("id") or item.get("conversation_id") or "")
@@ -107,17 +106,11 @@ def _conversation(item: Any, index: int) -> SourceConversation:
             message=message,
             order=(time is None, time.timestamp() if time else 0, position),
         )
-    messages, current = walk(nodes, current=item.get("current_node"), default_time=created_at)
-    return SourceConversation(
+    return from_tree(
+        nodes,
         source=SOURCE,
         source_id=source_id,
         title=title_of(item.get("title")),
         created_at=created_at,
-        messages=messages,
-        current=current,
+        current=item.get("current_node"),
     )
-
-
-def read(items: Sequence[Any]) -> Iterator[SourceConversation]:
-    for index, item in enumerate(items):
-        yield _conversation(item, index)

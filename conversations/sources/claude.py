@@ -13,10 +13,17 @@ file names go to metadata). A missing ``name`` is an untitled chat.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .common import Node, SourceConversation, SourceMessage, clean_text, from_iso, title_of, walk
+from .common import (
+    Node,
+    SourceConversation,
+    SourceMessage,
+    clean_text,
+    from_iso,
+    from_tree,
+    title_of,
+)
 
 SOURCE = "claude"
 ROLES = {"human": "user", "assistant": "assistant"}
@@ -57,7 +64,7 @@ def _message(message: dict) -> SourceMessage | None:
     )
 
 
-def _conversation(item: Any, index: int) -> SourceConversation:
+def conversation(item: Any, index: int) -> SourceConversation:
     if not isinstance(item, dict) or not item.get("uuid"):
         return SourceConversation(
             source=SOURCE,
@@ -82,18 +89,11 @@ def _conversation(item: Any, index: int) -> SourceConversation:
         )
         nodes[node_id] = Node(parent=parent, message=_message(message), order=(position,))
     created_at = from_iso(item.get("created_at"))
-    current = item.get("current_leaf_message_uuid") if branched else None
-    messages, shown = walk(nodes, current=current, default_time=created_at)
-    return SourceConversation(
+    return from_tree(
+        nodes,
         source=SOURCE,
         source_id=str(item["uuid"]),
         title=title_of(item.get("name")),
         created_at=created_at,
-        messages=messages,
-        current=shown,
+        current=item.get("current_leaf_message_uuid") if branched else None,
     )
-
-
-def read(items: Sequence[Any]) -> Iterator[SourceConversation]:
-    for index, item in enumerate(items):
-        yield _conversation(item, index)

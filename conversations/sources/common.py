@@ -161,6 +161,28 @@ def walk(
     return out, shown
 
 
+def from_tree(
+    nodes: Mapping[str, Node],
+    *,
+    source: str,
+    source_id: str,
+    title: str,
+    created_at: datetime | None,
+    current: Any,
+) -> SourceConversation:
+    """A conversation of a tree-shaped source: ``walk`` over its nodes, ``current`` the
+    id of the node shown."""
+    messages, shown = walk(nodes, current=current, default_time=created_at)
+    return SourceConversation(
+        source=source,
+        source_id=source_id,
+        title=title,
+        created_at=created_at,
+        messages=messages,
+        current=shown,
+    )
+
+
 def _order_key(order: Any) -> tuple:
     # Missing times sort after known ones, in the source's own order among themselves.
     if isinstance(order, tuple):

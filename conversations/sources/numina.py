@@ -60,15 +60,13 @@ def read_archive(
         yield _document(raw, source_id=source_id, title=title)
 
 
-def read_documents(items: Sequence[Any]) -> Iterator[SourceConversation]:
-    """One-conversation export documents given as JSON (alone or in a list)."""
-    for index, raw in enumerate(items):
-        conversation = raw.get("conversation") if isinstance(raw, dict) else None
-        source_id = conversation.get("id") if isinstance(conversation, dict) else None
-        if not source_id:
-            # Without its id it has no key, and a second import could not know it.
-            yield SourceConversation(
-                source=SOURCE, source_id=f"#{index}", problem="conversation.id is missing."
-            )
-            continue
-        yield _document(raw, source_id=str(source_id), title="")
+def document(raw: Any, index: int) -> SourceConversation:
+    """One one-conversation export document given as JSON (alone or in a list)."""
+    conversation = raw.get("conversation") if isinstance(raw, dict) else None
+    source_id = conversation.get("id") if isinstance(conversation, dict) else None
+    if not source_id:
+        # Without its id it has no key, and a second import could not know it.
+        return SourceConversation(
+            source=SOURCE, source_id=f"#{index}", problem="conversation.id is missing."
+        )
+    return _document(raw, source_id=str(source_id), title="")

@@ -11,7 +11,6 @@ are recognised). The model name goes to metadata; files are not imported.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .common import (
@@ -21,8 +20,8 @@ from .common import (
     as_dict,
     clean_text,
     from_epoch,
+    from_tree,
     title_of,
-    walk,
 )
 
 SOURCE = "openwebui"
@@ -73,7 +72,7 @@ def _tree(history: dict) -> tuple[dict[str, Node], Any]:
     return nodes, history.get("currentId")
 
 
-def _conversation(item: Any, index: int) -> SourceConversation:
+def conversation(item: Any, index: int) -> SourceConversation:
     chat = item.get("chat") if isinstance(item, dict) else None
     if isinstance(item, dict) and chat is None and isinstance(item.get("history"), dict):
         chat = item  # the chat object alone
@@ -99,17 +98,11 @@ def _conversation(item: Any, index: int) -> SourceConversation:
         }
         current = None
     created_at = from_epoch(item.get("created_at")) or from_epoch(chat.get("timestamp"))
-    messages, shown = walk(nodes, current=current, default_time=created_at)
-    return SourceConversation(
+    return from_tree(
+        nodes,
         source=SOURCE,
         source_id=source_id,
         title=title_of(item.get("title") or chat.get("title")),
         created_at=created_at,
-        messages=messages,
-        current=shown,
+        current=current,
     )
-
-
-def read(items: Sequence[Any]) -> Iterator[SourceConversation]:
-    for index, item in enumerate(items):
-        yield _conversation(item, index)
