@@ -10,6 +10,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from conversations import access
+from conversations.models import ImportJob
 from conversations.selectors.stats import account_stats
 
 from . import selectors, services
@@ -49,13 +51,27 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 def account(request: HttpRequest) -> HttpResponse:
     """/account/: what the user has here and what they can do with all of it — its
     sections (templates/accounts/_account_*.html) each bring their own forms."""
-    return render(request, "accounts/account.html", {**_stats_context(request)})
+    return render(
+        request, "accounts/account.html", {**_stats_context(request), **_import_section(request)}
+    )
 
 
 def _stats_context(request: HttpRequest) -> dict:
     """The stats section's numbers and chart (issue 15)."""
     stats = account_stats(user=request.user)
     return {"stats": stats, "charts": monthly_charts(stats)}
+
+
+def _import_section(request: HttpRequest) -> dict:
+    """/account/?import=<job id>: that import's outcome or progress (_account_import.html);
+    an unknown or another user's id shows nothing."""
+    job_id = request.GET.get("import")
+    if not job_id:
+        return {}
+    try:
+        return {"import_job": access.import_job_for(user=request.user, job_id=job_id)}
+    except ImportJob.DoesNotExist:
+        return {}
 
 
 @login_required
