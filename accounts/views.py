@@ -48,9 +48,17 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 def account(request: HttpRequest) -> HttpResponse:
     """/account/: what the user has here and what they can do with all of it — its
     sections (templates/accounts/_account_*.html) each bring their own forms."""
+    return _account_page(request)
+
+
+def _account_page(
+    request: HttpRequest, *, status: int = 200, delete_form: DeleteAccountForm | None = None
+) -> HttpResponse:
+    """The whole page, also when a section's form comes back with errors: each section
+    adds its context here, one line each."""
     context: dict = {}
-    context.update(_delete_section())  # _account_delete.html
-    return render(request, "accounts/account.html", context)
+    context.update(_delete_section(delete_form))  # _account_delete.html
+    return render(request, "accounts/account.html", context, status=status)
 
 
 def _delete_section(form: DeleteAccountForm | None = None) -> dict:
@@ -76,7 +84,7 @@ def _delete_account(request: HttpRequest) -> HttpResponse:
             # After logout: the notice goes in the new, anonymous session.
             messages.success(request, "Your account and everything in it were deleted.")
             return redirect("login")
-    return render(request, "accounts/account.html", _delete_section(form), status=400)
+    return _account_page(request, status=400, delete_form=form)
 
 
 # Each attempt checks the password: the sign-in buckets count it (accounts/throttling.py).
