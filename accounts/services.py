@@ -94,8 +94,8 @@ def delete_account(*, user: User, password: str) -> None:
     API streams of the user end on their own: the next request or heartbeat finds no token.
     """
     # Local imports: the conversations app imports this module (its API names ours).
-    from conversations import cache, rendering, streams
-    from conversations.models import Message, PendingInvalidation
+    from conversations import access, cache, rendering, streams
+    from conversations.models import PendingInvalidation
 
     if not user.check_password(password):
         raise ValidationError({"password": [WRONG_PASSWORD]})
@@ -104,7 +104,8 @@ def delete_account(*, user: User, password: str) -> None:
         # The row lock orders this after any password change or other deletion underway.
         user = User.objects.select_for_update().get(pk=owner_id)
         # Their ids, for the rendered-HTML entries keyed by message, not by owner.
-        message_ids = list(Message.objects.filter(owner_id=owner_id).values_list("id", flat=True))
+        messages = access.every_message_of_leaving_user(user=user)
+        message_ids = list(messages.values_list("id", flat=True))
         PendingInvalidation.objects.filter(owner_id=owner_id).delete()
         # Django's cascade: the conversations are fetched, their messages deleted in bulk
         # (Message's own references are DO_NOTHING and all go in the same transaction;
