@@ -11,7 +11,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from conversations.selectors.stats import account_stats
+
 from . import selectors, services
+from .charts import monthly_charts
 from .forms import DeleteAccountForm, SignupForm
 from .models import DeviceName, signed_in_user
 from .throttling import ACCOUNT_DELETION_THROTTLES, throttle_sign_in
@@ -57,6 +60,7 @@ def _account_page(
     """The whole page, also when a section's form comes back with errors: each section
     adds its context here, one line each."""
     context: dict = {}
+    context.update(_stats_context(request))  # _account_stats.html
     context.update(_delete_section(delete_form))  # _account_delete.html
     return render(request, "accounts/account.html", context, status=status)
 
@@ -89,6 +93,12 @@ def _delete_account(request: HttpRequest) -> HttpResponse:
 
 # Each attempt checks the password: the sign-in buckets count it (accounts/throttling.py).
 delete_account = throttle_sign_in(_delete_account, throttles=ACCOUNT_DELETION_THROTTLES)
+
+
+def _stats_context(request: HttpRequest) -> dict:
+    """The stats section's numbers and chart (issue 15)."""
+    stats = account_stats(user=request.user)
+    return {"stats": stats, "charts": monthly_charts(stats)}
 
 
 @login_required
