@@ -51,6 +51,13 @@ def owned_messages(*, user) -> QuerySet[Message]:
     return Message.objects.owned_by(user)
 
 
+def every_message_of_leaving_user(*, user) -> QuerySet[Message]:
+    """Every message the user has, whatever any read hides (a trashed conversation's too):
+    only for deleting the account (accounts.services.delete_account), which must leave
+    nothing of theirs behind, so not narrowed as ``owned_by`` may be."""
+    return Message.objects.filter(owner=user)
+
+
 def conversation_for(
     *,
     user,
