@@ -26,7 +26,7 @@ from numina import metrics
 
 from . import cache, followups, llm
 from .models import Conversation
-from .services import spend, summaries, titles
+from .services import spend, summaries, titles, trash
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,10 @@ MODEL_TASK_OPTIONS: dict[str, Any] = {
 
 
 def _conversation(conversation_id: str) -> Conversation | None:
-    # Deleted since the task was enqueued: nothing to do.
-    return Conversation.objects.select_related("owner").filter(pk=conversation_id).first()
+    # Deleted (or trashed) since the task was enqueued: nothing to do.
+    return (
+        Conversation.objects.untrashed().select_related("owner").filter(pk=conversation_id).first()
+    )
 
 
 def _celery_retries(*, task: Task, error: llm.LLMError) -> bool:
@@ -135,3 +137,22 @@ def sweep_conversations() -> dict[str, int]:
 def replay_cache_invalidations() -> bool:
     """Raise the cache versions writers could not raise while Redis was away (cache.py)."""
     return cache.replay_pending()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def empty_trash() -> int:
+    """Delete for good what has been in the trash longer than NUMINA_TRASH_DAYS: bounded
+    batches, each its own transaction, a bounded number a run (the next run goes on).
+    Idempotent: a second run, or one redelivered, finds only what is still due."""
+    trashed_before = trash.purge_before()
+    emptied = 0
+    for _ in range(settings.NUMINA_TRASH_PURGE_MAX_BATCHES):
+        batch = trash.empty_trash(
+            trashed_before=trashed_before, limit=settings.NUMINA_TRASH_PURGE_BATCH
+        )
+        emptied += batch
+        if batch < settings.NUMINA_TRASH_PURGE_BATCH:
+            break
+    if emptied:
+        logger.info("Emptied %d conversations from the trash", emptied)
+    return emptied

@@ -43,6 +43,12 @@ urlpatterns = [
         chat_views.ContextView.as_view(),
         name="api-conversation-context",
     ),
+    path("trash/", views.TrashListView.as_view(), name="api-trash"),
+    path(
+        "trash/<uuid:conversation_id>/restore/",
+        views.TrashRestoreView.as_view(),
+        name="api-trash-restore",
+    ),
     path("search/", views.SearchView.as_view(), name="api-search"),
     path("sync/", views.SyncView.as_view(), name="api-sync"),
     path("batch/", batch.BatchView.as_view(), name="api-batch"),
