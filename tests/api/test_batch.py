@@ -209,7 +209,8 @@ def test_delete_conversation_answers_204_and_again_204_when_replayed(api, user):
 
     # In the trash, as DELETE leaves it; the replay did not delete it for good.
     trashed = Conversation.objects.get()
-    assert trashed.id == conversation.id and trashed.trashed_at is not None
+    assert trashed.id == conversation.id
+    assert trashed.trashed_at is not None
     assert DeletedConversation.objects.filter(conversation_id=conversation.id).count() == 1
 
 

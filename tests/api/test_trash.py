@@ -269,7 +269,8 @@ def test_the_trash_lists_newest_trashed_first_with_when_it_is_emptied(api, user,
     trashed_at = Conversation.objects.get(id=first.id).trashed_at
     assert item["trashed_at"] == trashed_at.isoformat().replace("+00:00", "Z")
     assert item["purge_at"] == (trashed_at + timedelta(days=7)).isoformat().replace("+00:00", "Z")
-    assert item["title"] == "first" and item["message_count"] == 2
+    assert item["title"] == "first"
+    assert item["message_count"] == 2
     assert str(live.id) not in {c["id"] for c in body["results"]}
 
 
@@ -298,9 +299,11 @@ def test_the_trash_refuses_a_bad_cursor_and_bounds_page_size(api, user, query, f
     response = api.get(TRASH + query)
     if field is None:
         # DRF's page_size rule: an unusable size falls back to the default.
-        assert response.status_code == 200 and len(response.json()["results"]) == 3
+        assert response.status_code == 200
+        assert len(response.json()["results"]) == 3
     else:
-        assert response.status_code == 400 and field in response.json()
+        assert response.status_code == 400
+        assert field in response.json()
 
 
 def test_the_trash_page_size_is_at_most_100(api, user, settings):
@@ -360,7 +363,8 @@ def test_sync_with_messages_carries_a_restored_conversations_messages_again_once
 
     services.delete_conversation(user=user, conversation_id=conversation.id)
     gone = follow(api, since=start["since"], include_messages=True)
-    assert gone["messages"] == [] and gone["deleted"] == [str(conversation.id)]
+    assert gone["messages"] == []
+    assert gone["deleted"] == [str(conversation.id)]
 
     services.restore_conversation(user=user, conversation_id=conversation.id)
     back = follow(api, since=gone["since"], include_messages=True)

@@ -28,7 +28,8 @@ def trashed(user, title, messages=("hi",)) -> Conversation:
 def test_the_sidebar_links_the_trash_and_says_a_delete_can_be_restored(browser, user):
     chat = make_chat(user, "mine")
     page = html(browser.get(reverse("chat", args=[chat.id])))
-    assert f'href="{reverse("trash")}"' in page and ">Trash</a>" in page
+    assert f'href="{reverse("trash")}"' in page
+    assert ">Trash</a>" in page
     assert "It moves to the trash, where you can restore it." in page
     assert "cannot be undone" not in page
 
@@ -37,7 +38,8 @@ def test_the_delete_confirmation_page_says_it_goes_to_the_trash(browser, user, s
     settings.NUMINA_TRASH_DAYS = 30
     chat = make_chat(user, "mine", ["a", "b"])
     page = html(browser.get(reverse("delete", args=[chat.id])))
-    assert "move to the trash" in page and "for 30 days" in page
+    assert "move to the trash" in page
+    assert "for 30 days" in page
     assert "deleted for good." in page  # only after the trash days
 
 
@@ -53,7 +55,8 @@ def test_the_trash_page_lists_trashed_chats_newest_first_with_their_buttons(brow
     assert reverse("trash_restore", args=[older.id]) in page
     assert reverse("trash_delete", args=[newer.id]) in page
     # The trash page's own list; the sidebar still shows the live chat, not the trashed.
-    assert f'id="chat-{live.id}"' in page and f'id="chat-{older.id}"' not in page
+    assert f'id="chat-{live.id}"' in page
+    assert f'id="chat-{older.id}"' not in page
     assert 'aria-current="page">Trash</a>' in page
 
 
@@ -65,11 +68,15 @@ def test_the_trash_page_pages_and_ignores_a_garbled_cursor(browser, user, settin
     settings.NUMINA_PAGE_SIZE = 2
     chats = [trashed(user, f"chat {n}") for n in range(3)]
     first = html(browser.get(reverse("trash")))
-    assert "chat 2" in first and "chat 1" in first and "chat 0" not in first
+    assert "chat 2" in first
+    assert "chat 1" in first
+    assert "chat 0" not in first
     assert "Older deleted chats" in first
     cursor = first.split("?cursor=")[1].split('"')[0]
     second = html(browser.get(reverse("trash") + f"?cursor={cursor}"))
-    assert "chat 0" in second and "chat 1" not in second and "Older deleted chats" not in second
+    assert "chat 0" in second
+    assert "chat 1" not in second
+    assert "Older deleted chats" not in second
     assert "chat 2" in html(browser.get(reverse("trash") + "?cursor=%%%garbage"))
     assert len(chats) == 3
 
@@ -77,7 +84,8 @@ def test_the_trash_page_pages_and_ignores_a_garbled_cursor(browser, user, settin
 def test_restore_without_javascript_goes_back_to_the_trash_with_a_notice(browser, user):
     chat = trashed(user, "back again")
     response = browser.post(reverse("trash_restore", args=[chat.id]))
-    assert response.status_code == 302 and response["Location"] == reverse("trash")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("trash")
     assert Conversation.objects.get(id=chat.id).trashed_at is None
     page = html(browser.get(reverse("trash")))
     assert "“back again” is back in your chats." in page
@@ -87,7 +95,8 @@ def test_restore_without_javascript_goes_back_to_the_trash_with_a_notice(browser
 def test_restore_with_htmx_removes_the_row_and_reloads_the_sidebar(browser, user):
     chat = trashed(user, "back again")
     response = browser.post(reverse("trash_restore", args=[chat.id]), **HTMX)
-    assert response.status_code == 200 and response.content == b""
+    assert response.status_code == 200
+    assert response.content == b""
     assert response["HX-Trigger"] == "conversationsChanged"
     assert Conversation.objects.get(id=chat.id).trashed_at is None
 
@@ -95,7 +104,8 @@ def test_restore_with_htmx_removes_the_row_and_reloads_the_sidebar(browser, user
 def test_delete_forever_asks_first_without_javascript_then_deletes(browser, user):
     chat = trashed(user, "doomed", ["a", "b"])
     page = html(browser.get(reverse("trash_delete", args=[chat.id])))
-    assert "Delete “doomed” forever?" in page and "This cannot be undone." in page
+    assert "Delete “doomed” forever?" in page
+    assert "This cannot be undone." in page
     assert Conversation.objects.filter(id=chat.id).exists()
     response = browser.post(reverse("trash_delete", args=[chat.id]))
     assert response["Location"] == reverse("trash")
@@ -107,7 +117,8 @@ def test_delete_forever_asks_first_without_javascript_then_deletes(browser, user
 def test_delete_forever_with_htmx_removes_the_row(browser, user):
     chat = trashed(user, "doomed")
     response = browser.post(reverse("trash_delete", args=[chat.id]), **HTMX)
-    assert response.status_code == 200 and response["HX-Trigger"] == "conversationsChanged"
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "conversationsChanged"
     assert not Conversation.objects.filter(id=chat.id).exists()
 
 
@@ -155,7 +166,8 @@ def test_a_trashed_chat_is_a_404_on_every_chat_page(browser, user):
 
 def test_the_trash_needs_a_login(client):
     response = client.get(reverse("trash"))
-    assert response.status_code == 302 and "login" in response["Location"]
+    assert response.status_code == 302
+    assert "login" in response["Location"]
 
 
 def test_the_trash_page_runs_a_fixed_number_of_queries(
