@@ -7,6 +7,12 @@ that does not exist or an id that is not a UUID (the API's 404, with nothing tha
 which of the three it was). The filter itself is the models' ``owned_by`` queryset
 method; nothing else in the project filters conversations or messages by owner.
 
+A conversation in the trash (``trashed_at`` set) is not the user's through these doors:
+every read and write answers it as one that does not exist, and so do its messages. The
+trash has its own door, ``trashed_conversations`` / ``trashed_conversation_for``, used
+only by the trash list, restore and the permanent delete (services/trash.py,
+selectors/trash.py).
+
 The exceptions, each acting for no user: the admin (support staff see every row), the
 legacy importer (keyed by the globally unique ``legacy_key``: it must tell "another
 user's" from "none yet" to refuse rather than create), the background sweepers and
@@ -101,3 +107,20 @@ def import_job_for(*, user, job_id: Any) -> ImportJob:
     if job_uuid is None:
         raise ImportJob.DoesNotExist
     return ImportJob.objects.defer("data").get(owner=user, id=job_uuid)
+
+
+def trashed_conversations(*, user) -> ConversationQuerySet:
+    """The user's conversations in the trash (and only those)."""
+    return Conversation.objects.trashed_by(user)
+
+
+def trashed_conversation_for(*, user, conversation_id: Any, lock: bool = False) -> Conversation:
+    """The user's trashed conversation with this id, or ``Conversation.DoesNotExist``
+    (also for one that is not in the trash: the trash door opens on the trash only)."""
+    conversation_uuid = as_uuid(conversation_id)
+    if conversation_uuid is None:
+        raise Conversation.DoesNotExist
+    conversations = trashed_conversations(user=user)
+    if lock:
+        conversations = conversations.select_for_update()
+    return conversations.get(id=conversation_uuid)

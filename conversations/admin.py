@@ -56,8 +56,11 @@ class ConversationAdmin(admin.ModelAdmin):
         "is_archived",
         "is_pinned",
         "last_activity_at",
+        "trashed_at",
     )
-    list_filter = ("is_archived", "is_pinned")
+    # Support sees the trash too (read-only: trashing and restoring go through the
+    # services, which keep the tombstone sync reads in step).
+    list_filter = ("is_archived", "is_pinned", "trashed_at")
     search_fields = ("title", "owner__username")
     list_select_related = ("owner",)
     raw_id_fields = ("owner",)
@@ -69,6 +72,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "title_set_by_user",
         "summary",
         "archived_at",
+        "trashed_at",
         "message_count",
         "preview",
         "last_activity_at",

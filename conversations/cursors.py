@@ -44,18 +44,30 @@ def _decode(cursor: str) -> str:
         raise InvalidCursor(cursor) from None
 
 
-def sidebar_cursor(*, last_activity_at: datetime, conversation_id: uuid.UUID) -> str:
-    """The cursor of the sidebar page that follows this conversation."""
-    return _encode(f"{last_activity_at.isoformat()}|{conversation_id}")
+def moment_cursor(*, moment: datetime, conversation_id: uuid.UUID) -> str:
+    """The cursor of a page of conversations ordered by (a moment, id), newest first,
+    that follows this conversation: the sidebar's (last activity) and the trash page's
+    (when trashed)."""
+    return _encode(f"{moment.isoformat()}|{conversation_id}")
 
 
-def sidebar_position(*, cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (last_activity_at, id) a sidebar cursor points after."""
+def moment_position(*, cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (moment, id) a ``moment_cursor`` points after."""
     moment, _, conversation_id = _decode(cursor).partition("|")
     try:
         return datetime.fromisoformat(moment), uuid.UUID(conversation_id)
     except ValueError:
         raise InvalidCursor(cursor) from None
+
+
+def sidebar_cursor(*, last_activity_at: datetime, conversation_id: uuid.UUID) -> str:
+    """The cursor of the sidebar page that follows this conversation."""
+    return moment_cursor(moment=last_activity_at, conversation_id=conversation_id)
+
+
+def sidebar_position(*, cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (last_activity_at, id) a sidebar cursor points after."""
+    return moment_position(cursor=cursor)
 
 
 @dataclass(frozen=True)

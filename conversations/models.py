@@ -51,8 +51,19 @@ class Tag(models.Model):
 class ConversationQuerySet(models.QuerySet):
     def owned_by(self, user) -> "ConversationQuerySet":
         # The project's one ownership filter on conversations: called only by
-        # conversations/access.py, which every reader and writer goes through.
-        return self.filter(owner=user)
+        # conversations/access.py, which every reader and writer goes through. A
+        # conversation in the trash is no longer the user's to read or change (API.md:
+        # it answers 404 everywhere but the trash), so the one door leaves it out.
+        return self.filter(owner=user).untrashed()
+
+    def trashed_by(self, user) -> "ConversationQuerySet":
+        # The user's trash: the only door to trashed conversations (access.py again).
+        return self.filter(owner=user, trashed_at__isnull=False)
+
+    def untrashed(self) -> "ConversationQuerySet":
+        # For the readers that act for no user (the sweepers, the tasks): a trashed
+        # conversation gets no title, summary or other follow-up work.
+        return self.filter(trashed_at__isnull=True)
 
     def active(self) -> "ConversationQuerySet":
         return self.filter(is_archived=False)
@@ -94,6 +105,10 @@ class Conversation(models.Model):
     last_activity_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # When the user moved it to the trash (null: not in the trash). Everything else of
+    # the row is kept as it was, so a restore puts it back where it was; the trash is
+    # emptied NUMINA_TRASH_DAYS after this (services/trash.py).
+    trashed_at = models.DateTimeField(null=True, blank=True)
     # Position in the owner's change stream (ChangeCounter); sync pages over it.
     change_seq = models.BigIntegerField(default=0)
     legacy_key = models.CharField(max_length=1024, null=True, blank=True, unique=True)
@@ -130,6 +145,20 @@ class Conversation(models.Model):
                 name="conv_owner_archived_activity",
             ),
             models.Index(fields=["owner", "change_seq"], name="conv_owner_change_seq"),
+            # Partial: only trashed rows, a small share of all. The trash list (newest
+            # trashed first, keyset-paged) and the messages' "not in the trash" filter
+            # (MessageQuerySet.owned_by) read the first; emptying the trash across all
+            # users reads the second.
+            models.Index(
+                fields=["owner", "-trashed_at", "-id"],
+                condition=Q(trashed_at__isnull=False),
+                name="conv_owner_trash",
+            ),
+            models.Index(
+                fields=["trashed_at"],
+                condition=Q(trashed_at__isnull=False),
+                name="conv_trash_purge",
+            ),
         ]
         constraints = [
             # Also the index a replayed create finds its conversation by.
@@ -164,8 +193,12 @@ class Conversation(models.Model):
 class MessageQuerySet(models.QuerySet):
     def owned_by(self, user) -> "MessageQuerySet":
         # By the owner copied onto each message (no join); as ConversationQuerySet's,
-        # called only by conversations/access.py.
-        return self.filter(owner=user)
+        # called only by conversations/access.py. The messages of a trashed conversation
+        # are kept but are no longer the user's to read (search, sync, export leave them
+        # out): an anti-join against the user's trash, which the partial index
+        # conv_owner_trash answers from its few rows, still no join per message.
+        trash = Conversation.objects.trashed_by(user).values("pk")
+        return self.filter(owner=user).exclude(conversation_id__in=trash)
 
 
 class MessageManager(models.Manager.from_queryset(MessageQuerySet)):  # type: ignore[misc]  # django-stubs types from_queryset only at module level

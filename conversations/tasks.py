@@ -26,7 +26,7 @@ from numina import metrics
 
 from . import cache, followups, llm
 from .models import Conversation
-from .services import bulk_import, spend, summaries, titles
+from .services import bulk_import, spend, summaries, titles, trash
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,10 @@ MODEL_TASK_OPTIONS: dict[str, Any] = {
 
 
 def _conversation(conversation_id: str) -> Conversation | None:
-    # Deleted since the task was enqueued: nothing to do.
-    return Conversation.objects.select_related("owner").filter(pk=conversation_id).first()
+    # Deleted (or trashed) since the task was enqueued: nothing to do.
+    return (
+        Conversation.objects.untrashed().select_related("owner").filter(pk=conversation_id).first()
+    )
 
 
 def _celery_retries(*, task: Task, error: llm.LLMError) -> bool:
@@ -142,3 +144,22 @@ def run_import(job_id: str) -> None:
     """A large upload's import (services.bulk_import.run_job). Redelivered after a worker
     died, it goes on where it stopped: what was imported is skipped by its key."""
     bulk_import.run_job(job_id=job_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def empty_trash() -> int:
+    """Delete for good what has been in the trash longer than NUMINA_TRASH_DAYS: bounded
+    batches, each its own transaction, a bounded number a run (the next run goes on).
+    Idempotent: a second run, or one redelivered, finds only what is still due."""
+    trashed_before = trash.purge_before()
+    emptied = 0
+    for _ in range(settings.NUMINA_TRASH_PURGE_MAX_BATCHES):
+        batch = trash.empty_trash(
+            trashed_before=trashed_before, limit=settings.NUMINA_TRASH_PURGE_BATCH
+        )
+        emptied += batch
+        if batch < settings.NUMINA_TRASH_PURGE_BATCH:
+            break
+    if emptied:
+        logger.info("Emptied %d conversations from the trash", emptied)
+    return emptied

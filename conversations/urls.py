@@ -1,9 +1,9 @@
 """Routes of the browser UI (UI.md): /, /chats/<id>/, the actions on a chat and on one
-of its messages."""
+of its messages, and the trash."""
 
 from django.urls import path
 
-from . import views
+from . import trash_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -19,6 +19,13 @@ urlpatterns = [
     path("chats/<uuid:conversation_id>/rename/", views.rename, name="rename"),
     path("chats/<uuid:conversation_id>/delete/", views.delete, name="delete"),
     path("chats/<uuid:conversation_id>/export/", views.export, name="export"),
+    path("trash/", trash_views.trash_list, name="trash"),
+    path("trash/<uuid:conversation_id>/restore/", trash_views.restore, name="trash_restore"),
+    path(
+        "trash/<uuid:conversation_id>/delete/",
+        trash_views.delete_forever,
+        name="trash_delete",
+    ),
     path(
         "chats/<uuid:conversation_id>/messages/<uuid:message_id>/",
         views.message_item,

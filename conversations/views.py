@@ -442,15 +442,19 @@ def chat_item(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def delete(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
-    """GET: a confirmation page (without JavaScript); POST: delete."""
+    """GET: a confirmation page (without JavaScript); POST: move it to the trash."""
     if request.method == "GET":
         conversation = _get_or_404(request, conversation_id)
         return render(
             request,
             "conversations/delete.html",
-            {"conversation": conversation, **_sidebar(request, current_id=conversation_id)},
+            {
+                "conversation": conversation,
+                "trash_days": settings.NUMINA_TRASH_DAYS,
+                **_sidebar(request, current_id=conversation_id),
+            },
         )
-    _act(services.delete_conversation, request, conversation_id)
+    _act(services.trash_conversation, request, conversation_id)
     chat_url = reverse("chat", args=[conversation_id])
     if request.htmx:
         if _current_chat_id(request) == str(conversation_id):

@@ -296,6 +296,14 @@ NUMINA_SWEEP_BATCH = env.int("NUMINA_SWEEP_BATCH", default=200)
 # that is merely queued is not doubled.
 NUMINA_SWEEP_GRACE = env.int("NUMINA_SWEEP_GRACE", default=120)
 
+# The trash: a deleted conversation is kept this many days, then emptied for good by the
+# beat task below, at most NUMINA_TRASH_PURGE_BATCH conversations a transaction and
+# NUMINA_TRASH_PURGE_MAX_BATCHES transactions a run (the next run takes the rest).
+NUMINA_TRASH_DAYS = env.int("NUMINA_TRASH_DAYS", default=30)
+NUMINA_TRASH_PURGE_INTERVAL = env.int("NUMINA_TRASH_PURGE_INTERVAL", default=3600)
+NUMINA_TRASH_PURGE_BATCH = env.int("NUMINA_TRASH_PURGE_BATCH", default=100)
+NUMINA_TRASH_PURGE_MAX_BATCHES = env.int("NUMINA_TRASH_PURGE_MAX_BATCHES", default=50)
+
 # --- Celery tasks that call the model -------------------------------------------------
 # one attempt's timeout < soft limit < hard limit < broker visibility timeout: a
 # task is never killed mid-call by its own limits, and Redis never redelivers a task that
@@ -314,6 +322,10 @@ CELERY_BEAT_SCHEDULE = {
     "replay-cache-invalidations": {
         "task": "conversations.tasks.replay_cache_invalidations",
         "schedule": 60.0,
+    },
+    "empty-trash": {
+        "task": "conversations.tasks.empty_trash",
+        "schedule": float(NUMINA_TRASH_PURGE_INTERVAL),
     },
 }
 

@@ -49,9 +49,18 @@ def update_conversation(*, user, conversation_id: uuid.UUID, data: Any) -> Respo
     return Response(s.ConversationSerializer(conversation).data)
 
 
-def delete_conversation(*, user, conversation_id: uuid.UUID) -> Response:
-    """DELETE /conversations/{id}/."""
-    services.delete_conversation(user=user, conversation_id=conversation_id)
+def delete_conversation(*, user, conversation_id: uuid.UUID, permanent: bool = False) -> Response:
+    """DELETE /conversations/{id}/: into the trash; for good with ``permanent`` or when it
+    is in the trash already."""
+    services.delete_conversation(user=user, conversation_id=conversation_id, permanent=permanent)
+    return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def trash_conversation(*, user, conversation_id: uuid.UUID) -> Response:
+    """The offline queue's ``delete_conversation``: DELETE without ``permanent``, for a
+    conversation not yet in the trash (a replay must never delete for good what the
+    first run put in the trash)."""
+    services.trash_conversation(user=user, conversation_id=conversation_id)
     return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -11,7 +11,9 @@ answer it sends the whole queue again. So each operation:
 - is idempotent: creates by their ``client_id`` (conversations and messages), updates set
   the same values again, and deleting a conversation this user already deleted answers
   204 again (``DeletedConversation`` remembers it), where an id that was never theirs
-  stays a 404.
+  stays a 404. A delete moves the conversation to the trash, as DELETE does; unlike
+  DELETE, its replay leaves one already in the trash there (204) instead of deleting it
+  for good, so sending a queue twice never destroys what the user can still restore.
 
 Only the envelope is all-or-nothing: a body that is not an object, ``operations`` missing,
 not a list, longer than NUMINA_BATCH_MAX_OPERATIONS, or holding an item that is not an
@@ -98,7 +100,7 @@ def _update_conversation(*, user, operation: Mapping[str, Any]) -> Response:
 def _delete_conversation(*, user, operation: Mapping[str, Any]) -> Response:
     conversation_id: uuid.UUID = answers.valid(ConversationTarget, operation)["conversation_id"]
     try:
-        return answers.delete_conversation(user=user, conversation_id=conversation_id)
+        return answers.trash_conversation(user=user, conversation_id=conversation_id)
     except ObjectDoesNotExist:
         # The replay of a delete that already happened: the same answer as the first time.
         if offline_queue.deleted_by(user=user, conversation_id=conversation_id):

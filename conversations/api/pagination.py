@@ -80,3 +80,8 @@ class MessageCursorPagination(NuminaCursorPagination):
 class SearchCursorPagination(NuminaCursorPagination):
     # rank is an annotation (selectors.search_messages); the id orders equal ranks.
     ordering = ("-rank", "-id")
+
+
+class TrashCursorPagination(NuminaCursorPagination):
+    # The partial index conv_owner_trash's order (selectors.trash).
+    ordering = ("-trashed_at", "-id")

@@ -2,6 +2,7 @@
 check types. Limits are enforced once, by the services (conversations/validation.py)."""
 
 import uuid
+from datetime import datetime
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -9,6 +10,7 @@ from rest_framework import serializers
 from .. import selectors
 from ..documents import ExportSerializer  # noqa: F401  (the views name it s.ExportSerializer)
 from ..models import Conversation, Message, Role
+from ..selectors import trash
 from ..services import NO_PARENT
 
 
@@ -94,6 +96,23 @@ class ConversationDetailSerializer(ConversationSerializer):
     class Meta(ConversationSerializer.Meta):
         fields = [*ConversationSerializer.Meta.fields, "messages"]
         read_only_fields = fields
+
+
+class TrashedConversationSerializer(ConversationSerializer):
+    """A conversation in the trash: when it went there and when the trash is emptied of it."""
+
+    trashed_at = serializers.DateTimeField(read_only=True)
+    purge_at = serializers.SerializerMethodField(
+        help_text="When it is deleted for good: trashed_at + NUMINA_TRASH_DAYS."
+    )
+
+    class Meta(ConversationSerializer.Meta):
+        fields = [*ConversationSerializer.Meta.fields, "trashed_at", "purge_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.DateTimeField())
+    def get_purge_at(self, conversation: Conversation) -> datetime | None:
+        return trash.purge_at(conversation)
 
 
 # --- input --------------------------------------------------------------------------------
@@ -183,6 +202,16 @@ class ConversationListQuery(serializers.Serializer):
     pinned = serializers.BooleanField(required=False, allow_null=True, default=None)
     tag = serializers.CharField(required=False, max_length=200)
     q = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
+
+
+class DeleteQuery(serializers.Serializer):
+    permanent = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "true: gone for good at once, with its messages; otherwise it goes to the trash."
+        ),
+    )
 
 
 class RetrieveQuery(serializers.Serializer):

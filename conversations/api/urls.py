@@ -47,6 +47,12 @@ urlpatterns = [
     ),
     path("import/", views.ImportFileView.as_view(), name="api-import"),
     path("import/<uuid:job_id>/", views.ImportJobView.as_view(), name="api-import-job"),
+    path("trash/", views.TrashListView.as_view(), name="api-trash"),
+    path(
+        "trash/<uuid:conversation_id>/restore/",
+        views.TrashRestoreView.as_view(),
+        name="api-trash-restore",
+    ),
     path("search/", views.SearchView.as_view(), name="api-search"),
     path("sync/", views.SyncView.as_view(), name="api-sync"),
     path("batch/", batch.BatchView.as_view(), name="api-batch"),

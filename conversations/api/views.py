@@ -18,12 +18,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import access, archive, cursors, exports, selectors, services, streams
-from ..selectors import stats
+from ..selectors import stats, trash
 from ..services import bulk_import
 from . import answers
 from . import serializers as s
 from .chat_views import limit_response
-from .pagination import MessageCursorPagination, SearchCursorPagination
+from .pagination import MessageCursorPagination, SearchCursorPagination, TrashCursorPagination
 
 _ARCHIVED = {"false": False, "true": True, "all": None}
 NOT_FOUND = OpenApiResponse(
@@ -128,9 +128,58 @@ class ConversationDetailView(APIView):
             user=request.user, conversation_id=conversation_id, data=request.data
         )
 
-    @extend_schema(responses={204: None, 404: NOT_FOUND})
+    @extend_schema(
+        parameters=[s.DeleteQuery],
+        responses={
+            204: OpenApiResponse(
+                description=(
+                    "In the trash (sync reports it deleted); with permanent=true, or for "
+                    "one already in the trash, gone for good."
+                )
+            ),
+            400: BAD_REQUEST,
+            404: NOT_FOUND,
+        },
+    )
     def delete(self, request: Request, conversation_id: uuid.UUID) -> Response:
-        return answers.delete_conversation(user=request.user, conversation_id=conversation_id)
+        query = _query(s.DeleteQuery, request)
+        return answers.delete_conversation(
+            user=request.user, conversation_id=conversation_id, permanent=query["permanent"]
+        )
+
+
+class TrashListView(GenericAPIView):
+    serializer_class = s.TrashedConversationSerializer
+    pagination_class = TrashCursorPagination
+
+    @extend_schema(
+        parameters=[_page_size_parameter()],
+        responses={200: s.TrashedConversationSerializer(many=True), 400: BAD_REQUEST},
+    )
+    def get(self, request: Request) -> Response:
+        page = self.paginate_queryset(trash.trashed_conversations(user=request.user))
+        return self.get_paginated_response(s.TrashedConversationSerializer(page, many=True).data)
+
+
+class TrashRestoreView(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(
+                s.ConversationSerializer,
+                description="Back where it was; sync reports it changed again.",
+            ),
+            404: OpenApiResponse(
+                description="Not in this user's trash (also: another user's, or not a UUID)."
+            ),
+        },
+    )
+    def post(self, request: Request, conversation_id: uuid.UUID) -> Response:
+        services.restore_conversation(user=request.user, conversation_id=conversation_id)
+        conversation = selectors.get_conversation(
+            user=request.user, conversation_id=conversation_id
+        )
+        return Response(s.ConversationSerializer(conversation).data)
 
 
 class MessageListView(GenericAPIView):

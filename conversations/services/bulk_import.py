@@ -59,10 +59,14 @@ class ImportOutcome:
 
 
 def _already_imported(*, user, key: tuple[str, str]) -> bool:
-    return (
-        access.owned_conversations(user=user)
-        .filter(import_source=key[0], import_id=key[1])
-        .exists()
+    """Imported before, and kept or in the trash: one the user put in the trash is not
+    brought back by importing the same file again (Restore does that)."""
+    return any(
+        conversations.filter(import_source=key[0], import_id=key[1]).exists()
+        for conversations in (
+            access.owned_conversations(user=user),
+            access.trashed_conversations(user=user),
+        )
     )
 
 

@@ -601,16 +601,3 @@ def unpin_conversation(*, user, conversation_id: Any) -> Conversation:
 
 def set_tags(*, user, conversation_id: Any, tags: Sequence[str]) -> Conversation:
     return update_conversation(user=user, conversation_id=conversation_id, tags=tags)
-
-
-@transaction.atomic
-def delete_conversation(*, user, conversation_id: Any) -> None:
-    """Delete a conversation and its messages, recording the deletion for sync."""
-    conversation = _lock_conversation(user=user, conversation_id=conversation_id)
-    DeletedConversation.objects.create(
-        owner=user,
-        conversation_id=conversation.id,
-        client_id=conversation.client_id,
-        change_seq=next_change_seq(owner_id=user.pk, conversation_id=conversation.id),
-    )
-    conversation.delete()

@@ -153,7 +153,8 @@ def conversations_needing_summary(*, limit: int) -> list:
     )
     return list(
         # message_count first: no branch is longer than all the messages.
-        Conversation.objects.filter(message_count__gte=backlog, last_activity_at__lt=idle_since)
+        Conversation.objects.untrashed()
+        .filter(message_count__gte=backlog, last_activity_at__lt=idle_since)
         .annotate(
             outside=ExpressionWrapper(
                 F("current_message__depth") - covered, output_field=IntegerField()

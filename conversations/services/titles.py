@@ -116,7 +116,8 @@ def conversations_missing_title(*, limit: int) -> list:
     """
     idle_since = timezone.now() - timedelta(seconds=settings.NUMINA_SWEEP_GRACE)
     return list(
-        Conversation.objects.filter(
+        Conversation.objects.untrashed()
+        .filter(
             title="", title_set_by_user=False, message_count__gt=0, last_activity_at__lt=idle_since
         )
         .exclude(owner__in=spend.owners_over_budget())

@@ -207,7 +207,10 @@ def test_delete_conversation_answers_204_and_again_204_when_replayed(api, user):
     assert run(api, delete) == [{"status": 204, "body": None}]
     assert run(api, delete) == [{"status": 204, "body": None}]
 
-    assert not Conversation.objects.exists()
+    # In the trash, as DELETE leaves it; the replay did not delete it for good.
+    trashed = Conversation.objects.get()
+    assert trashed.id == conversation.id
+    assert trashed.trashed_at is not None
     assert DeletedConversation.objects.filter(conversation_id=conversation.id).count() == 1
 
 
@@ -349,8 +352,10 @@ def test_a_whole_queue_replayed_three_times_leaves_one_copy_of_everything(api, u
     for position in range(4):
         assert replays[1][position]["body"]["id"] == replays[0][position]["body"]["id"]
         assert replays[2][position]["body"]["id"] == replays[0][position]["body"]["id"]
-    assert Conversation.objects.count() == 2
-    assert Message.objects.count() == 3
+    # The deleted one is in the trash (not deleted for good by the replays).
+    assert Conversation.objects.untrashed().count() == 2
+    assert Conversation.objects.filter(trashed_at__isnull=False).count() == 1
+    assert Message.objects.filter(conversation__trashed_at__isnull=True).count() == 3
     assert DeletedConversation.objects.count() == 1
     assert Tag.objects.count() == 3
     made = Conversation.objects.get(client_id=offline)
@@ -375,8 +380,9 @@ def test_a_replayed_queue_does_not_bring_back_a_conversation_deleted_since(api, 
         {"status": 404, "body": NOT_FOUND},
         {"status": 204, "body": None},
     ]
-    assert not Conversation.objects.exists()
-    assert not Message.objects.exists()
+    # Still the one conversation, in the trash, with its one message: nothing new.
+    assert Conversation.objects.get().trashed_at is not None
+    assert Message.objects.count() == 1
 
 
 # --- the envelope ----------------------------------------------------------------------

@@ -77,7 +77,8 @@ def test_the_client_id_of_a_deleted_conversation_does_not_bring_it_back(api, use
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found.", "code": "not_found"}
-    assert not Conversation.objects.exists()
+    # The trashed one only; it stays there.
+    assert Conversation.objects.get().trashed_at is not None
 
 
 def test_every_conversation_answer_carries_the_client_id(api, user):

@@ -353,14 +353,17 @@ def test_patch_ignores_fields_a_client_must_not_set(api, user):
 # --- delete ----------------------------------------------------------------------------
 
 
-def test_delete_removes_the_conversation_and_records_it(api, user):
+def test_delete_trashes_the_conversation_and_records_it(api, user):
     conversation = make(user)
     say(user, conversation)
     assert api.delete(detail(conversation.id)).status_code == 204
     assert api.get(detail(conversation.id)).status_code == 404
-    assert api.delete(detail(conversation.id)).status_code == 404
     assert DeletedConversation.objects.filter(conversation_id=conversation.id, owner=user).exists()
     assert str(conversation.id) in api.get("/api/v1/sync/").json()["deleted"]
+    # A second DELETE (it is in the trash) deletes it for good; a third finds nothing.
+    assert api.delete(detail(conversation.id)).status_code == 204
+    assert not Conversation.objects.filter(id=conversation.id).exists()
+    assert api.delete(detail(conversation.id)).status_code == 404
 
 
 # --- session auth ----------------------------------------------------------------------

@@ -96,6 +96,19 @@ def test_a_second_import_of_the_same_file_creates_nothing(api, user):
     assert Message.objects.filter(owner=user).count() == before
 
 
+def test_a_chat_put_in_the_trash_is_not_brought_back_by_importing_again(api, user):
+    data = fixture_bytes("chatgpt_conversations.json")
+    upload(api, data)
+    trashed = Conversation.objects.filter(owner=user).first()
+    assert api.delete(f"/api/v1/conversations/{trashed.id}/").status_code == 204
+
+    again = upload(api, data)
+
+    assert again.json() == {"created": 0, "updated": 0, "skipped": 2, "errors": []}
+    trashed.refresh_from_db()
+    assert trashed.trashed_at is not None  # still in the trash; Restore brings it back
+
+
 def test_the_keys_are_per_owner(api, user, token_for):
     from rest_framework.test import APIClient
 

@@ -81,12 +81,20 @@ def test_sign_up_chat_rename_archive_search_delete(page, live_server, eager_task
     page.get_by_role("searchbox", name="Search chats").fill("")
     expect(page.get_by_role("link", name="Archived")).to_be_visible()
 
-    # Delete asks first; then the chat is gone and the page goes home.
-    page.once("dialog", lambda dialog: dialog.accept())
+    # Delete asks first (saying it can be restored); then the chat is gone from the
+    # sidebar, into the trash, and the page goes home.
+    asked: list[str] = []
+
+    def accept(dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
     act(page, "Photosynthesis", "Delete")
     expect(page.get_by_role("link", name="Photosynthesis", exact=True)).to_have_count(0)
     expect(page).to_have_url(f"{live_server.url}/")
-    assert not Conversation.objects.filter(owner__username="ada").exists()
+    assert asked == ["Delete “Photosynthesis”? It moves to the trash, where you can restore it."]
+    assert not Conversation.objects.untrashed().filter(owner__username="ada").exists()
 
 
 def test_title_with_markup_shows_as_text(page, log_in, live_server):
@@ -281,6 +289,22 @@ def test_everything_works_without_javascript(chromium, live_server):
         expect(page.get_by_role("heading", name="Delete “Plain forms”?")).to_be_visible()
         page.get_by_role("main").get_by_role("button", name="Delete").click()
         expect(page.get_by_role("link", name="Plain forms", exact=True)).to_have_count(0)
+        assert not Conversation.objects.untrashed().filter(owner__username="nojs").exists()
+
+        # The trash, with plain forms: Restore brings it back; Delete forever asks on
+        # a page of its own, then it is gone for good.
+        page.get_by_role("link", name="Trash", exact=True).click()
+        trashed = page.get_by_role("listitem", name="Plain forms")
+        trashed.get_by_role("button", name="Restore", exact=True).click()
+        expect(page.get_by_text("“Plain forms” is back in your chats.")).to_be_visible()
+        expect(page.get_by_role("link", name="Plain forms", exact=True)).to_be_visible()
+        act(page, "Plain forms", "Delete")
+        page.get_by_role("main").get_by_role("button", name="Delete").click()
+        page.get_by_role("link", name="Trash", exact=True).click()
+        trashed.get_by_role("button", name="Delete forever", exact=True).click()
+        expect(page.get_by_role("heading", name="Delete “Plain forms” forever?")).to_be_visible()
+        page.get_by_role("main").get_by_role("button", name="Delete forever").click()
+        expect(page.get_by_text("The trash is empty.")).to_be_visible()
         assert not Conversation.objects.filter(owner__username="nojs").exists()
     finally:
         context.close()

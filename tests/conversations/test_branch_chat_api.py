@@ -472,7 +472,9 @@ def test_conversation_deleted_while_a_reply_is_regenerated_ends_with_an_error_ev
     last = text.strip().split("\n\n")[-1].splitlines()
     assert last[0] == "event: error"
     assert json.loads(last[1].split(": ", 1)[1])["code"] == "conversation_deleted"
-    assert not Message.objects.exists()
+    # The regenerated reply is not stored; the exchange waits in the trash, as it was.
+    assert Message.objects.filter(conversation=conversation).count() == 2
+    assert Conversation.objects.get(id=conversation.id).trashed_at is not None
 
 
 def test_regenerate_shares_the_chat_throttle(api, user, conversation, offline, settings):

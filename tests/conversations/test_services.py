@@ -140,14 +140,24 @@ def test_tags_of_two_users_are_separate(user, other_user):
     assert theirs.tags.get().owner == other_user
 
 
-def test_delete_records_the_deletion(user):
+def test_delete_moves_to_the_trash_and_records_the_deletion(user):
     conversation = services.create_conversation(user=user)
     add(user, conversation)
     services.delete_conversation(user=user, conversation_id=conversation.id)
+    kept = Conversation.objects.get(id=conversation.id)
+    assert kept.trashed_at is not None
+    assert Message.objects.filter(conversation_id=conversation.id).count() == 1
+    record = DeletedConversation.objects.get(conversation_id=conversation.id)
+    assert (record.owner, record.change_seq) == (user, kept.change_seq)
+
+
+def test_permanent_delete_removes_it_and_records_the_deletion(user):
+    conversation = services.create_conversation(user=user)
+    add(user, conversation)
+    services.delete_conversation(user=user, conversation_id=conversation.id, permanent=True)
     assert not Conversation.objects.filter(id=conversation.id).exists()
     assert not Message.objects.filter(conversation_id=conversation.id).exists()
-    record = DeletedConversation.objects.get(conversation_id=conversation.id)
-    assert record.owner == user
+    assert DeletedConversation.objects.get(conversation_id=conversation.id).owner == user
 
 
 def test_every_write_moves_the_change_stream_forward(user):

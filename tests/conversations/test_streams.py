@@ -216,7 +216,8 @@ def test_conversation_deleted_while_its_reply_streams_ends_with_an_error_event(a
     name, error = events[-1]
     assert (name, error["code"]) == ("error", "conversation_deleted")
     assert error["user_message"]["content"] == "Hi"
-    assert not Message.objects.exists()
+    # No reply stored; the user's message waits in the trash with its conversation.
+    assert list(Message.objects.values_list("role", flat=True)) == ["user"]
 
 
 def test_composer_stream_of_a_chat_deleted_meanwhile_ends_with_an_error_line(client, user, claude):

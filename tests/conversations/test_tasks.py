@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from conversations import followups, llm, services, tasks
 from conversations.models import Conversation
-from conversations.services import titles
+from conversations.services import summaries, titles
 from numina.celery import app as celery_app
 from tests.fake_anthropic import Fail, Gate, Reply
 
@@ -110,12 +110,13 @@ def test_model_tasks_back_off_with_celerys_capped_full_jitter_from_settings():
         assert task.retry_jitter is True
 
 
-def test_beat_schedules_the_sweeper_and_the_cache_replay():
+def test_beat_schedules_the_sweeper_the_cache_replay_and_emptying_the_trash():
     scheduled = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
 
     assert scheduled == {
         tasks.sweep_conversations.name,
         tasks.replay_cache_invalidations.name,
+        tasks.empty_trash.name,
     }
 
 
@@ -230,6 +231,22 @@ def test_generate_title_for_a_deleted_conversation_does_nothing(user, claude):
     services.delete_conversation(user=user, conversation_id=conversation.id)
 
     assert run(tasks.generate_title, conversation).result is None
+    assert claude.requests == []
+
+
+def test_the_sweepers_and_tasks_leave_a_trashed_conversation_alone(user, claude, settings):
+    settings.NUMINA_SWEEP_GRACE = 0
+    settings.NUMINA_SUMMARY_THRESHOLD = 1
+    settings.NUMINA_CONTEXT_RECENT_MESSAGES = 1
+    conversation = chatted(user, ("Hi", "Hello"), ("More", "Still more"), ("And", "So on"))
+    assert conversation.id in titles.conversations_missing_title(limit=10)
+    assert conversation.id in summaries.conversations_needing_summary(limit=10)
+    services.trash_conversation(user=user, conversation_id=conversation.id)
+
+    assert conversation.id not in titles.conversations_missing_title(limit=10)
+    assert conversation.id not in summaries.conversations_needing_summary(limit=10)
+    assert run(tasks.generate_title, conversation).result is None
+    assert run(tasks.summarize_conversation, conversation).result is None
     assert claude.requests == []
 
 

@@ -418,11 +418,12 @@ def test_delete_without_javascript_asks_to_confirm(browser, user):
     assert Conversation.objects.filter(pk=chat.pk).exists()
 
 
-def test_delete_removes_the_chat(browser, user):
+def test_delete_moves_the_chat_to_the_trash(browser, user):
     chat = make_chat(user, "doomed", ["bye"])
     response = browser.post(reverse("delete", args=[chat.id]))
     assert response["Location"] == reverse("home")
-    assert not Conversation.objects.filter(pk=chat.pk).exists()
+    assert Conversation.objects.get(pk=chat.pk).trashed_at is not None
+    assert browser.get(reverse("chat", args=[chat.id])).status_code == 404
 
 
 def test_delete_of_the_open_chat_with_htmx_goes_home(browser, user):
