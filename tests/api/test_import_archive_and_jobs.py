@@ -86,6 +86,54 @@ def test_round_trip_through_a_numina_archive_into_a_fresh_account(api, history, 
     assert Message.objects.filter(owner=fresh_user).count() == 5
 
 
+def whole_export(client) -> tuple[bytes, dict[str, dict]]:
+    """GET /api/v1/export/: the ZIP, and its conversations' JSON by title."""
+    import io
+    import zipfile
+
+    response = client.get("/api/v1/export/")
+    assert response.status_code == 200
+    data = b"".join(response.streaming_content)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        documents = [json.loads(archive.read(item["json"])) for item in manifest["conversations"]]
+    return data, {doc["conversation"]["title"]: doc for doc in documents}
+
+
+def without_ids(doc: dict) -> dict:
+    position = {m["id"]: index for index, m in enumerate(doc["messages"])}
+    conversation = {
+        k: doc["conversation"][k]
+        for k in ("title", "title_set_by_user", "tags", "message_count", "created_at")
+    }
+    conversation["current"] = position.get(doc["conversation"]["current_message_id"])
+    return {
+        "conversation": conversation,
+        "messages": [
+            {
+                "parent": position.get(m["parent_id"]),
+                **{k: m[k] for k in ("seq", "role", "content", "metadata", "created_at")},
+            }
+            for m in doc["messages"]
+        ],
+    }
+
+
+def test_round_trip_numina_to_zip_to_a_fresh_account_to_zip(api, history, token_for):
+    # The archive GET /api/v1/export/ writes, not one built by hand.
+    archive, exported = whole_export(api)
+    fresh = APIClient()
+    fresh.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(UserFactory())}")
+
+    assert upload(fresh, archive, "numina-export.zip").json()["created"] == len(history)
+    _, exported_again = whole_export(fresh)
+
+    assert exported_again.keys() == exported.keys()
+    for title, doc in exported.items():
+        assert without_ids(exported_again[title]) == without_ids(doc)
+    assert upload(fresh, archive, "numina-export.zip").json()["created"] == 0
+
+
 def test_one_conversation_export_json_imports_too(api, user, history):
     doc = export_document(api, history[1].id)
     other = UserFactory()
