@@ -50,7 +50,7 @@ from django_htmx.middleware import HtmxDetails
 
 from numina.throttling import ChatRateThrottle
 
-from . import access, cache, exports, llm, rendering, selectors, services, streams, validation
+from . import access, cache, exports, llm, rendering, selectors, services, streams
 from .forms import EditForm, ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
 from .models import Conversation, Message, Role
@@ -66,9 +66,6 @@ class HtmxHttpRequest(HttpRequest):
 
 CHANGED = "conversationsChanged"
 SEARCH_LIMIT = 20
-# The title partial asks again every two seconds while a chat has no title, this many
-# times at most: a stopped worker must not keep every open tab polling for ever.
-TITLE_POLLS = 30
 STREAM_HEADER = "X-Numina-Stream"
 # The chat page's cached message list; a new name whenever its shape changes, so that an
 # entry of the old shape is never read (2: the current branch, with message tools).
@@ -263,7 +260,6 @@ def _chat_page(
         "form": form or MessageForm(),
         "errors": errors or [],
         "offline": _is_offline(),
-        "poll_title": _should_poll_title(conversation, polls=0),
         **_sidebar(request, current_id=conversation.id if conversation else None),
     }
     return render(request, "conversations/chat.html", context, status=status)
@@ -273,15 +269,6 @@ def _before_id(request: HtmxHttpRequest) -> uuid.UUID | None:
     """The message of ?before= ("earlier messages": those above it on its branch); a
     value that is no message id shows the newest messages, as a page without it would."""
     return access.as_uuid(request.GET.get("before")) if request.GET.get("before") else None
-
-
-def _should_poll_title(conversation: Conversation | None, *, polls: int) -> bool:
-    return bool(
-        conversation
-        and not conversation.title
-        and conversation.message_count
-        and polls < TITLE_POLLS
-    )
 
 
 @login_required
@@ -321,28 +308,11 @@ def chat_list(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def chat_title(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
-    """The chat's heading; polls itself while the worker has not titled the chat yet."""
+    """The chat's heading: reloaded after this page's own actions (conversationsChanged)
+    and, by the script, when the event stream says the chat changed elsewhere (a rename,
+    the worker's title)."""
     conversation = _get_or_404(request, conversation_id)
-    try:
-        polls = validation.parse_count(request.GET.get("polls", "0"), maximum=TITLE_POLLS) + 1
-    except ValidationError:
-        polls = TITLE_POLLS  # garbled or past the limit: stop polling
-    return render(
-        request,
-        "conversations/_chat_title.html",
-        {
-            "conversation": conversation,
-            "poll_title": _should_poll_title(conversation, polls=polls),
-            "polls": polls,
-            # The worker's title just arrived: the sidebar's entry takes it too, in place
-            # (an out-of-band swap), so an open menu there stays open.
-            "title_arrived": bool(
-                conversation.title
-                and not conversation.title_set_by_user
-                and request.GET.get("polls")
-            ),
-        },
-    )
+    return render(request, "conversations/_chat_title.html", {"conversation": conversation})
 
 
 def _next_url(request: HtmxHttpRequest, default: str) -> str:
@@ -634,8 +604,8 @@ def _finished(
     whole_list: bool,
 ) -> dict:
     """The ``done`` event: the stored messages as HTML (or, ``whole_list``, the message
-    list) and, for a new chat, its address and its heading (which polls until the
-    worker has titled the chat)."""
+    list) and, for a new chat, its address and its heading (the worker's title reaches
+    it later as a ``conversation`` event of the event stream)."""
     if whole_list:
         event = {"type": "done", "html": "", "list": _list_html(request, conversation)}
     else:
@@ -646,7 +616,7 @@ def _finished(
         event["send_url"] = reverse("send", args=[conversation.id])
         event["heading"] = render_to_string(
             "conversations/_chat_title.html",
-            {"conversation": conversation, "poll_title": _should_poll_title(conversation, polls=0)},
+            {"conversation": conversation},
             request=request,
         )
     return event

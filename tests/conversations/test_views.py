@@ -4,6 +4,7 @@ import json
 import uuid
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from conversations import llm, services
@@ -275,7 +276,10 @@ def test_send_streaming_to_a_new_chat_gives_its_address(browser, user):
     chat = Conversation.objects.get(owner=user)
     assert events[-1]["url"] == reverse("chat", args=[chat.id])
     assert 'id="chat-title"' in events[-1]["heading"]
-    assert "load delay:2s" in events[-1]["heading"]
+    # The heading names its chat, so the event stream's title for it finds it; it does
+    # not poll for the title.
+    assert f'data-conversation-id="{chat.id}"' in events[-1]["heading"]
+    assert "load delay" not in events[-1]["heading"]
 
 
 def test_send_blank_keeps_the_page_with_an_error(browser, user):
@@ -453,25 +457,26 @@ def test_export_downloads(browser, user, fmt, content_type, extension):
     assert b"some content" in b"".join(response.streaming_content)
 
 
-def test_title_partial_polls_while_untitled(browser, user):
-    chat = make_chat(user, None, ["hello"])
-    page = html(browser.get(reverse("chat_title", args=[chat.id]), {"polls": "0"}, **HTMX))
-    assert "load delay:2s" in page
-
-
-def test_title_partial_stops_polling_once_titled(browser, user):
+def test_title_partial_is_the_heading_without_polling(browser, user):
     chat = make_chat(user, None, ["hello"])
     Conversation.objects.filter(pk=chat.pk).update(title="Now titled")
-    response = browser.get(reverse("chat_title", args=[chat.id]), {"polls": "3"}, **HTMX)
-    assert "load delay" not in html(response)
-    assert "Now titled" in html(response)
-    assert f'<span id="chat-title-{chat.id}" hx-swap-oob="true">Now titled</span>' in html(response)
-
-
-def test_title_partial_gives_up_polling(browser, user):
-    chat = make_chat(user, None, ["hello"])
-    page = html(browser.get(reverse("chat_title", args=[chat.id]), {"polls": "30"}, **HTMX))
+    page = html(browser.get(reverse("chat_title", args=[chat.id]), **HTMX))
+    assert f'data-conversation-id="{chat.id}"' in page
+    assert "Now titled" in page
     assert "load delay" not in page
+    assert "polls" not in page
+
+
+def test_chat_page_heading_does_not_poll_for_the_title(browser, user):
+    chat = make_chat(user, None, ["hello"])
+    page = html(browser.get(reverse("chat", args=[chat.id])))
+    assert "load delay" not in page
+    assert "polls=" not in page
+
+
+def test_signed_in_pages_name_the_event_stream(browser):
+    assert 'data-events-url="/api/v1/events/"' in html(browser.get(reverse("home")))
+    assert "data-events-url" not in html(Client().get(reverse("login")))
 
 
 # --- another user's chats ---------------------------------------------------------------
