@@ -254,8 +254,13 @@ def _chat_page(
     form=None,
     status=200,
     errors: list[str] | None = None,
+    events_since: str | None = None,
 ) -> HttpResponse:
+    """``events_since``: the event stream's token read before ``conversation`` was (the
+    views that read it first pass it); the page's script follows the stream from there,
+    so a change that commits while the page is being made is not missed."""
     context = {
+        "events_since": events_since or selectors.current_sync_token(user=request.user),
         **_message_list(request, conversation, before_id=_before_id(request)),
         "form": form or MessageForm(),
         "errors": errors or [],
@@ -275,8 +280,9 @@ def _before_id(request: HtmxHttpRequest) -> uuid.UUID | None:
 @require_GET
 def home(request: HtmxHttpRequest) -> HttpResponse:
     """The newest active chat, or an empty composer for a first one."""
+    since = selectors.current_sync_token(user=request.user)
     newest = selectors.list_conversations(user=request.user).prefetch_related(None).first()
-    return _chat_page(request, newest)
+    return _chat_page(request, newest, events_since=since)
 
 
 @login_required
@@ -288,7 +294,8 @@ def new_chat(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def chat_detail(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
-    return _chat_page(request, _get_or_404(request, conversation_id))
+    since = selectors.current_sync_token(user=request.user)
+    return _chat_page(request, _get_or_404(request, conversation_id), events_since=since)
 
 
 @login_required

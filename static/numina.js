@@ -308,15 +308,15 @@
   }
 
   // --- Live updates: the event stream of the user's changes (API.md, GET /api/v1/events/).
-  // Every signed-in page follows it with one EventSource, which reconnects by itself
-  // with Last-Event-ID, so the server replays what was missed: everything here is applied
-  // so that seeing an event twice changes nothing. What is shown comes from the server's
+  // Every signed-in page follows it with one EventSource; after a drop it reconnects
+  // from the last event it saw, and the server replays what was missed: everything here
+  // is applied so that seeing an event twice changes nothing. What is shown comes from the server's
   // own partials (the sidebar list, the heading, one message), never from markup built
   // here, so escaping and sanitising stay in one place.
   const live = (function () {
     const SIDEBAR_DELAY = 150; // ms: a burst of events (a bulk action) is one reload
-    const RETRY_FIRST = 2000; // ms: after the server refused the stream (not a dropped one)
-    const RETRY_MOST = 60000;
+    const RETRY_FIRST = 500; // ms before reconnecting, doubled while it keeps failing
+    const RETRY_MOST = 30000;
     const FOCUSABLE = "a[href], button, summary, input, select, textarea";
     let source = null;
     let lastId = "";
@@ -480,6 +480,7 @@
     }
 
     function onMessage(message) {
+      sidebarChanged(); // its preview and place in the list
       // This page's own send, edit or regenerate puts its messages on the page itself
       // (under pending bubbles until the server answers with their ids): what arrives
       // meanwhile waits, and is then looked at again, by id.
@@ -519,15 +520,16 @@
     function open() {
       const url = document.body.dataset.eventsUrl;
       if (!url || !window.EventSource || source) return;
-      // A new EventSource sends no Last-Event-ID: say where to resume in the query.
+      // Resumed from the last event seen (or where the page was made) by the query,
+      // for a new EventSource sends no Last-Event-ID.
       source = new EventSource(lastId ? url + "?since=" + encodeURIComponent(lastId) : url);
       source.addEventListener("open", () => {
         retryIn = RETRY_FIRST;
       });
       source.addEventListener("error", () => {
-        // A dropped connection is retried by EventSource itself (CONNECTING); one the
-        // server refused (CLOSED: an error status) is retried here, less and less often.
-        if (!source || source.readyState !== EventSource.CLOSED) return;
+        // Reconnected here rather than by EventSource itself, which would ask again
+        // with the first URL's `since`: from the last event seen, sooner or later as
+        // the server keeps failing.
         close();
         retryTimer = setTimeout(open, retryIn);
         retryIn = Math.min(retryIn * 2, RETRY_MOST);
@@ -544,6 +546,9 @@
     }
 
     function start() {
+      // The chat page says where in the stream it was made: following from there, a
+      // change that committed while the page loaded is not missed.
+      lastId = document.querySelector("[data-events-since]")?.dataset.eventsSince || "";
       open();
       // Leaving the page closes the stream (and keeps the page fit for the back-forward
       // cache); coming back to it resumes where it stopped.
