@@ -1,13 +1,14 @@
 """The browser UI through Django's test client: pages, actions, ownership, query counts."""
 
 import json
+import re
 import uuid
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
-from conversations import llm, services
+from conversations import cursors, llm, selectors, services
 from conversations.models import Conversation, Message
 from tests.factories import UserFactory
 from tests.fake_anthropic import Fail, Stream
@@ -472,6 +473,42 @@ def test_chat_page_heading_does_not_poll_for_the_title(browser, user):
     page = html(browser.get(reverse("chat", args=[chat.id])))
     assert "load delay" not in page
     assert "polls=" not in page
+
+
+def _events_since(page: str) -> str:
+    match = re.search(r'data-events-since="([^"]+)"', page)
+    assert match, "the chat page names no place in the event stream"
+    return match.group(1)
+
+
+def _changed_since(user, token: str) -> set:
+    page = selectors.sync_changes(
+        user=user, since=cursors.sync_point(token=token), limit=100, include_messages=True
+    )
+    return {conversation.id for conversation in page.conversations} | set(page.deleted)
+
+
+@pytest.mark.parametrize("route", ["home", "chat"])
+def test_chat_page_says_where_in_the_event_stream_it_was_made(browser, user, route):
+    """The script follows the stream from the page's token: nothing the page already
+    shows comes again, and a change made after it comes."""
+    chat = make_chat(user, "Shown", ["hello"])
+    other = make_chat(user, "Also shown")
+    url = reverse("chat", args=[chat.id]) if route == "chat" else reverse("home")
+    token = _events_since(html(browser.get(url)))
+    assert _changed_since(user, token) == set()
+    services.rename_conversation(user=user, conversation_id=chat.id, title="Renamed later")
+    services.delete_conversation(user=user, conversation_id=other.id)
+    assert _changed_since(user, token) == {chat.id, other.id}
+
+
+def test_event_stream_token_is_the_users_own(browser, user):
+    """Another user's changes do not move the user's place in the stream."""
+    token = _events_since(html(browser.get(reverse("new_chat"))))
+    stranger = UserFactory()
+    make_chat(stranger, "Not yours", ["hi"])
+    assert _events_since(html(browser.get(reverse("new_chat")))) == token
+    assert _changed_since(user, token) == set()
 
 
 def test_signed_in_pages_name_the_event_stream(browser):
