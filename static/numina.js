@@ -523,20 +523,46 @@
       // Resumed from the last event seen (or where the page was made) by the query,
       // for a new EventSource sends no Last-Event-ID.
       source = new EventSource(lastId ? url + "?since=" + encodeURIComponent(lastId) : url);
+      let opened = false;
       source.addEventListener("open", () => {
+        opened = true;
         retryIn = RETRY_FIRST;
       });
       source.addEventListener("error", () => {
         // Reconnected here rather than by EventSource itself, which would ask again
         // with the first URL's `since`: from the last event seen, sooner or later as
         // the server keeps failing.
+        const from = lastId;
         close();
         retryTimer = setTimeout(open, retryIn);
         retryIn = Math.min(retryIn * 2, RETRY_MOST);
+        if (!opened && from) refusedFrom(url, from);
       });
       listen("conversation", onConversation);
       listen("deleted", onDeleted);
       listen("message", onMessage);
+    }
+
+    // EventSource does not say why it could not connect. A stream refused from where
+    // the page stands (a 400: a token the server does not know, say) would be refused
+    // for ever: ask once for the status, and if so start from now, with the list read
+    // afresh. Unreachable (offline) keeps the place, to catch up from it later.
+    async function refusedFrom(url, from) {
+      const asked = new AbortController();
+      try {
+        const response = await fetch(url + "?since=" + encodeURIComponent(from), {
+          credentials: "same-origin",
+          signal: asked.signal,
+        });
+        if (response.status === 400 && lastId === from) {
+          lastId = "";
+          sidebarChanged();
+        }
+      } catch (_) {
+        /* unreachable: keep the place */
+      } finally {
+        asked.abort(); // an answer that is a stream is not read
+      }
     }
 
     function close() {
