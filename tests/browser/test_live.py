@@ -139,15 +139,47 @@ def test_changes_made_elsewhere_while_typing_a_rename_keep_it(page, log_in, live
     assert Conversation.objects.get(pk=mine.pk).title == "Half-typed"
 
 
+# Keeps each EventSource the page makes within reach of the test, which can then drop
+# one the way a network failure does: closed, and an ``error`` event.
+KEEP_EVENT_SOURCES = """
+window.__eventSources = [];
+window.EventSource = class extends window.EventSource {
+  constructor(...args) { super(...args); window.__eventSources.push(this); }
+};
+"""
+DROP_STREAM = """() => {
+  const source = window.__eventSources.at(-1);
+  source.close();
+  source.dispatchEvent(new Event("error"));
+}"""
+
+
 def test_a_dropped_stream_reconnects_and_catches_up(page, log_in, live_server):
     user = log_in(page)
     chat = services.create_conversation(user=user, title="Before the drop")
+    services.add_message(user=user, conversation_id=chat.id, role="user", content="First words")
+    page.add_init_script(KEEP_EVENT_SOURCES)
+    streams = []
+    page.on("request", lambda r: "/api/v1/events/" in r.url and streams.append(r.url))
     page.goto(f"{live_server.url}/chats/{chat.id}/")
     expect(link(page, "Before the drop")).to_be_visible()
-    # The connection drops (offline), a change is made meanwhile, the network is back:
-    # the stream resumes from the last event it saw and the change shows.
-    page.context.set_offline(True)
+    services.rename_conversation(user=user, conversation_id=chat.id, title="Seen live")
+    expect(link(page, "Seen live")).to_be_visible()
+
+    # The stream drops and cannot come back for now (the network is down)…
+    page.route("**/api/v1/events/**", lambda route: route.abort("internetdisconnected"))
+    page.evaluate(DROP_STREAM)
+    # … while a change is made elsewhere: a rename and a message.
     services.rename_conversation(user=user, conversation_id=chat.id, title="Made while away")
-    page.context.set_offline(False)
+    services.add_message(
+        user=user, conversation_id=chat.id, role="user", content="Written on the phone"
+    )
+    assert not link(page, "Made while away").count()
+    # The network is back: the stream resumes from the last event it saw and the
+    # changes show, each once.
+    page.unroute("**/api/v1/events/**")
     expect(link(page, "Made while away")).to_be_visible()
     expect(page.get_by_role("heading", name="Made while away")).to_be_visible()
+    expect(page.locator("#messages .role-user")).to_have_count(2)
+    expect(page.locator("#messages .role-user").last).to_contain_text("Written on the phone")
+    assert "since=" in streams[-1]
