@@ -47,6 +47,7 @@ def test_rename_send_and_delete_in_one_tab_show_in_the_other(page, log_in, live_
         user=user, conversation_id=tides.id, role="user", content="When is high tide?"
     )
     doomed = services.create_conversation(user=user, title="Old shopping list")
+    services.create_conversation(user=user, title="Packing list")
     url = f"{live_server.url}/chats/{tides.id}/"
     page.goto(url)
     other = open_tab(page, url)
@@ -80,6 +81,14 @@ def test_rename_send_and_delete_in_one_tab_show_in_the_other(page, log_in, live_
     expect(page.locator("#messages .role-user")).to_have_count(2)
     expect(page.locator("#messages article[data-message-id]")).to_have_count(3)
 
+    # A pin, then an archive, in the first tab: the entry moves to the top of the second
+    # tab's list (the server's order, pinned first), then leaves it.
+    act(page, "Packing list", "Pin")
+    first = other.locator("#chat-list li.chat-item").first
+    expect(first.get_by_role("link", name="Packing list", exact=True)).to_be_visible()
+    act(page, "Packing list", "Archive")
+    expect(link(other, "Packing list")).to_have_count(0)
+
     # A delete in the first tab: gone from the second tab's list.
     page.once("dialog", lambda dialog: dialog.accept())
     act(page, "Old shopping list", "Delete")
@@ -91,7 +100,7 @@ def test_rename_send_and_delete_in_one_tab_show_in_the_other(page, log_in, live_
     # is live), and only it.
     services.create_conversation(user=stranger_user, title="Stranger's own chat")
     expect(link(stranger_page, "Stranger's own chat")).to_be_visible()
-    for title in ["Tide tables", "Tides at Brest", "Old shopping list"]:
+    for title in ["Tide tables", "Tides at Brest", "Old shopping list", "Packing list"]:
         expect(link(stranger_page, title)).to_have_count(0)
     expect(stranger_page.get_by_text("tidal range")).to_have_count(0)
 
