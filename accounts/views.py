@@ -43,6 +43,13 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 
 @login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """/account/: what the user has here and what they can do with all of it — its
+    sections (templates/accounts/_account_*.html) each bring their own forms."""
+    return render(request, "accounts/account.html", {})
+
+
+@login_required
 @require_POST
 def revoke_device(request: HttpRequest, device_id: str) -> HttpResponse:
     try:
