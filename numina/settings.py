@@ -213,6 +213,10 @@ NUMINA_IMPORT_MAX_MESSAGES = env.int("NUMINA_IMPORT_MAX_MESSAGES", default=10_00
 NUMINA_SYNC_PAGE_SIZE = env.int("NUMINA_SYNC_PAGE_SIZE", default=100)
 # Operations one POST /api/v1/batch/ (the offline queue) may carry.
 NUMINA_BATCH_MAX_OPERATIONS = env.int("NUMINA_BATCH_MAX_OPERATIONS", default=100)
+# The live event stream (/api/v1/events/): a comment line at least this often (API.md: 15 s
+# at most), and how many streams one user may hold open in one web process.
+NUMINA_EVENTS_HEARTBEAT_SECONDS = env.float("NUMINA_EVENTS_HEARTBEAT_SECONDS", default=15.0)
+NUMINA_EVENTS_MAX_STREAMS_PER_USER = env.int("NUMINA_EVENTS_MAX_STREAMS_PER_USER", default=20)
 # Request bodies (an import is the largest) are refused past this size with a 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("NUMINA_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)
 NUMINA_ALLOW_SIGNUP = env.bool("NUMINA_ALLOW_SIGNUP", default=True)

@@ -9,6 +9,7 @@ that does not exist.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from numina import metrics
 
-from .. import access, cache, validation
+from .. import access, cache, live, validation
 from ..models import (
     ChangeCounter,
     Conversation,
@@ -85,7 +86,8 @@ def next_change_seq(
     number order (sync relies on it). Called last in every write so the lock is held
     briefly and always taken after the conversation's own lock (one lock order, no
     deadlock). After commit, the cached entries of that conversation and of the owner's
-    list go stale (cache.changed). Written as one upsert because the ORM has no
+    list go stale (cache.changed) and the owner's open event streams hear of it
+    (live.committed). Written as one upsert because the ORM has no
     "increment or create, and return the value" in a single statement.
 
     ``stored_seqs`` (first, last): the write stored those messages of the conversation;
@@ -124,6 +126,11 @@ def next_change_seq(
         )
     cache.on_commit_changed(
         owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq
+    )
+    # Registered after the cache's hook and so run after it: a client that reads the
+    # conversation when its event arrives never gets the entry from before the change.
+    transaction.on_commit(
+        functools.partial(live.committed, owner_id=owner_id, change_seq=change_seq)
     )
     return change_seq
 
