@@ -87,6 +87,12 @@ class EventStreamGate(APIView):
     """The stream's way in: bearer token or session, the user throttle, a 400 for a bad
     ``Last-Event-ID`` or ``since``, all as DRF answers them elsewhere."""
 
+    def perform_content_negotiation(self, request, force=False):
+        # A browser's EventSource sends "Accept: text/event-stream", which no renderer
+        # of the gate's offers: without force that is a 406 and the page never hears a
+        # change; the admission and the refusals answer as JSON (as the chat stream's).
+        return super().perform_content_negotiation(request, force=True)
+
     def get(self, request: Request) -> Response:
         user_id: uuid.UUID = request.user.pk  # type: ignore[assignment]  # authenticated
         return Response(Admission(user_id=user_id, start=_start(request=request)))

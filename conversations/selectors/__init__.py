@@ -351,7 +351,7 @@ def current_sync_token(*, user) -> str:
     """The sync token of the user's change stream as it is now. A page read after it and
     following the event stream from it (``since``) misses no change made meanwhile; one
     already shown may come again, which the page applies idempotently."""
-    return cursors.sync_token(position=_horizon(user=user))
+    return cursors.sync_token(position=sync_horizon(user=user))
 
 
 def sync_changes(
