@@ -10,6 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,10 +52,9 @@ def test_access_log_leaves_out_query_strings_and_referers(tmp_path):
                 time.sleep(0.2)
         # The event stream is served by Django's ASGI handler, not the WSGI pool: logged alike.
         events = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/events/?since=secret")
-        try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(events, timeout=5)  # noqa: S310
-        except urllib.error.HTTPError as refused:
-            assert refused.code == 401
+        assert refused.value.code == 401
         deadline = time.monotonic() + 10
         while "/api/v1/events/" not in (log.read_text() if log.exists() else ""):
             assert time.monotonic() < deadline, "nothing logged"
