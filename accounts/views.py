@@ -10,7 +10,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from conversations.selectors.stats import account_stats
+
 from . import selectors, services
+from .charts import monthly_charts
 from .forms import SignupForm
 from .models import DeviceName, signed_in_user
 
@@ -46,7 +49,13 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 def account(request: HttpRequest) -> HttpResponse:
     """/account/: what the user has here and what they can do with all of it — its
     sections (templates/accounts/_account_*.html) each bring their own forms."""
-    return render(request, "accounts/account.html", {})
+    return render(request, "accounts/account.html", {**_stats_context(request)})
+
+
+def _stats_context(request: HttpRequest) -> dict:
+    """The stats section's numbers and chart (issue 15)."""
+    stats = account_stats(user=request.user)
+    return {"stats": stats, "charts": monthly_charts(stats)}
 
 
 @login_required

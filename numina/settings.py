@@ -50,7 +50,7 @@ MIDDLEWARE = [
     "numina.middleware.ServerTimingMiddleware",
     "numina.middleware.StatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "numina.middleware.StaticFilesMiddleware",  # WhiteNoise
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -210,6 +210,9 @@ NUMINA_RETRIEVE_MESSAGES = env.int("NUMINA_RETRIEVE_MESSAGES", default=50)
 NUMINA_RETRIEVE_MESSAGES_MAX = env.int("NUMINA_RETRIEVE_MESSAGES_MAX", default=500)
 NUMINA_SEARCH_QUERY_MAX_LENGTH = env.int("NUMINA_SEARCH_QUERY_MAX_LENGTH", default=500)
 NUMINA_IMPORT_MAX_MESSAGES = env.int("NUMINA_IMPORT_MAX_MESSAGES", default=10_000)
+# Conversations the whole-account export (GET /api/v1/export/) reads per batch: each
+# batch is three queries, and its messages are streamed, never all held.
+NUMINA_EXPORT_BATCH = env.int("NUMINA_EXPORT_BATCH", default=200)
 NUMINA_SYNC_PAGE_SIZE = env.int("NUMINA_SYNC_PAGE_SIZE", default=100)
 # Operations one POST /api/v1/batch/ (the offline queue) may carry.
 NUMINA_BATCH_MAX_OPERATIONS = env.int("NUMINA_BATCH_MAX_OPERATIONS", default=100)

@@ -29,7 +29,9 @@ class EventReader:
     def __init__(self, *, url: str, headers: dict[str, str] | None = None, cookies=None) -> None:
         self._events: queue.Queue[Event | Exception] = queue.Queue()
         self._client = httpx.Client(timeout=httpx.Timeout(30, read=None), cookies=cookies)
-        self._context = self._client.stream("GET", url, headers=headers or {})
+        # What EventSource sends.
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **(headers or {})}
+        self._context = self._client.stream("GET", url, headers=headers)
         self.response = self._context.__enter__()
         self.status_code = self.response.status_code
         self.last_id: str | None = None

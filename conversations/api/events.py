@@ -36,6 +36,7 @@ from django.http import (
 )
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -83,15 +84,22 @@ def _start(*, request: Request) -> cursors.SyncPoint:
     return point
 
 
+class _AnswerInJson(BaseContentNegotiation):
+    """EventSource asks for ``text/event-stream``: the stream is that, and a refusal is the
+    API's JSON whatever was asked, never a 406."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class EventStreamGate(APIView):
     """The stream's way in: bearer token or session, the user throttle, a 400 for a bad
     ``Last-Event-ID`` or ``since``, all as DRF answers them elsewhere."""
 
-    def perform_content_negotiation(self, request, force=False):
-        # A browser's EventSource sends "Accept: text/event-stream", which no renderer
-        # of the gate's offers: without force that is a 406 and the page never hears a
-        # change; the admission and the refusals answer as JSON (as the chat stream's).
-        return super().perform_content_negotiation(request, force=True)
+    content_negotiation_class = _AnswerInJson
 
     def get(self, request: Request) -> Response:
         user_id: uuid.UUID = request.user.pk  # type: ignore[assignment]  # authenticated
@@ -107,6 +115,13 @@ def _admit(request: HttpRequest) -> HttpResponseBase | Admission:
         return response.data
     response.render()  # a refusal, rendered here in the thread as Django would
     return response
+
+
+# Not thread-sensitive, as the reads below: in the loop's small shared pool, whose
+# threads keep their database connections from one stream to the next. In the thread of
+# its own that Django's ASGI handler gives each request, the connection would stay open
+# (persistent connections) for as long as the stream does: one per stream.
+_admit_async = sync_to_async(_admit, thread_sensitive=False)
 
 
 @dataclass(frozen=True)
@@ -150,8 +165,7 @@ def _read(*, user_id: uuid.UUID, after: cursors.SyncPoint) -> Batch:
         close_old_connections()
 
 
-# Not thread-sensitive: reads of many streams run side by side in the loop's pool, not
-# one after another in the one thread Django keeps for thread-sensitive work.
+# Not thread-sensitive: reads of many streams run side by side in the loop's shared pool.
 _read_async = sync_to_async(_read, thread_sensitive=False)
 
 
@@ -209,7 +223,7 @@ async def _stream(*, request: HttpRequest, admission: Admission) -> AsyncIterato
 @csrf_exempt
 async def stream(request: HttpRequest) -> HttpResponseBase:
     """GET /api/v1/events/ (see the module's docstring)."""
-    admitted = await sync_to_async(_admit)(request)
+    admitted = await _admit_async(request)
     if not isinstance(admitted, Admission):
         return admitted  # 401, 429, 400, 405 …, in the API's format
     if request.method != "GET":  # HEAD: the headers a stream would have, no stream

@@ -307,3 +307,18 @@ class ExportSerializer(serializers.Serializer):
     exported_at = serializers.DateTimeField(required=False)
     conversation = ExportedConversationSerializer()
     messages = ExportedMessageSerializer(many=True)
+
+
+class MonthStatsSerializer(serializers.Serializer):
+    month = serializers.CharField(help_text="YYYY-MM (UTC).")
+    messages = serializers.IntegerField()
+    tokens_in = serializers.IntegerField()
+    tokens_out = serializers.IntegerField()
+
+
+class AccountStatsSerializer(serializers.Serializer):
+    conversations = serializers.IntegerField()
+    messages = serializers.IntegerField()
+    tokens_in = serializers.IntegerField()
+    tokens_out = serializers.IntegerField()
+    by_month = MonthStatsSerializer(many=True, help_text="Months with activity, oldest first.")

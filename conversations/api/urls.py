@@ -19,6 +19,8 @@ urlpatterns = [
         name="api-device",
     ),
     path("me/", accounts_api.MeView.as_view(), name="api-me"),
+    path("me/stats/", views.StatsView.as_view(), name="api-me-stats"),
+    path("export/", views.ExportAllView.as_view(), name="api-export"),
     path("conversations/", views.ConversationListView.as_view(), name="api-conversations"),
     path("conversations/import/", views.ImportView.as_view(), name="api-conversation-import"),
     path(

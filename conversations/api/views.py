@@ -16,7 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import cursors, exports, selectors, services, streams
+from .. import archive, cursors, exports, selectors, services, streams
+from ..selectors import stats
 from . import answers
 from . import serializers as s
 from .chat_views import limit_response
@@ -194,6 +195,32 @@ class ExportView(APIView):
         return exports.export_download(
             user=request.user, conversation=conversation, export_format=query["format"], slot=slot
         )
+
+
+class ExportAllView(APIView):
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="Numina's archive: manifest.json, and per conversation "
+                "conversations/<id>.json and conversations/<id>.md.",
+            ),
+            429: OpenApiResponse(description="Too many streams open at once (too_many_streams)."),
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse | Response:
+        """Every conversation of the user's as one ZIP, streamed in bounded memory."""
+        try:
+            slot = streams.acquire_stream_slot(user=request.user)
+        except streams.TooManyStreams as exc:
+            return limit_response(exc)
+        return archive.archive_download(user=request.user, slot=slot)
+
+
+class StatsView(APIView):
+    @extend_schema(responses={200: s.AccountStatsSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(s.AccountStatsSerializer(stats.account_stats(user=request.user)).data)
 
 
 class ImportView(APIView):

@@ -257,6 +257,9 @@ def test_a_bad_last_event_id_or_since_is_a_400(server, user, token_for, header, 
 
 
 def test_no_credentials_or_a_bad_token_is_a_401_and_other_methods_a_405(server, user, token_for):
+    asked_for_events = httpx.get(f"{server.url}{EVENTS}", headers={"Accept": "text/event-stream"})
+    assert asked_for_events.status_code == 401  # the API's JSON, not a 406
+    assert asked_for_events.json()["code"] == "not_authenticated"
     assert httpx.get(f"{server.url}{EVENTS}").status_code == 401
     assert httpx.get(f"{server.url}{EVENTS}", headers=bearer("nope")).status_code == 401
     token = token_for(user)
