@@ -37,6 +37,7 @@ urlpatterns = [
     path("api/v1/", include("conversations.api.urls")),
     path("accounts/", include("accounts.urls")),
     path("account/", account_views.account, name="account"),
+    path("account/delete/", account_views.delete_account, name="account_delete"),
     path("", include("conversations.urls")),
 ]
 

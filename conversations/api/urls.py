@@ -45,6 +45,8 @@ urlpatterns = [
         chat_views.ContextView.as_view(),
         name="api-conversation-context",
     ),
+    path("import/", views.ImportFileView.as_view(), name="api-import"),
+    path("import/<uuid:job_id>/", views.ImportJobView.as_view(), name="api-import-job"),
     path("search/", views.SearchView.as_view(), name="api-search"),
     path("sync/", views.SyncView.as_view(), name="api-sync"),
     path("batch/", batch.BatchView.as_view(), name="api-batch"),

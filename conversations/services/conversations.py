@@ -271,7 +271,12 @@ def _made_with(*, user, client_id: uuid.UUID) -> Conversation | None:
 
 
 def start_import(
-    *, user, title: str | None, tags: Sequence[str] | None, is_pinned: bool
+    *,
+    user,
+    title: str | None,
+    tags: Sequence[str] | None,
+    is_pinned: bool,
+    import_key: tuple[str, str] | None = None,
 ) -> Conversation:
     """A new conversation row for an import, not yet stamped with a change number.
 
@@ -281,7 +286,12 @@ def start_import(
     ``save_changed``, just before commit; until then the row is invisible to everyone.
     """
     return _insert_conversation(
-        user=user, title=title, tags=tags, is_pinned=is_pinned, stamp_change=False
+        user=user,
+        title=title,
+        tags=tags,
+        is_pinned=is_pinned,
+        import_key=import_key,
+        stamp_change=False,
     )
 
 
@@ -302,6 +312,7 @@ def _insert_conversation(
     summary: str = "",
     legacy_key: str | None = None,
     client_id: uuid.UUID | None = None,
+    import_key: tuple[str, str] | None = None,
     stamp_change: bool,
 ) -> Conversation:
     errors = validation.FieldErrors()
@@ -318,6 +329,8 @@ def _insert_conversation(
         is_pinned=bool(is_pinned),
         legacy_key=legacy_key,
         client_id=client_id,
+        import_source=import_key[0] if import_key else None,
+        import_id=import_key[1] if import_key else None,
         last_activity_at=now,
         created_at=now,
         updated_at=now,
