@@ -60,7 +60,6 @@ from . import (
     services,
     sources,
     streams,
-    validation,
 )
 from .forms import EditForm, ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
@@ -77,9 +76,6 @@ class HtmxHttpRequest(HttpRequest):
 
 CHANGED = "conversationsChanged"
 SEARCH_LIMIT = 20
-# The title partial asks again every two seconds while a chat has no title, this many
-# times at most: a stopped worker must not keep every open tab polling for ever.
-TITLE_POLLS = 30
 STREAM_HEADER = "X-Numina-Stream"
 # The chat page's cached message list; a new name whenever its shape changes, so that an
 # entry of the old shape is never read (2: the current branch, with message tools).
@@ -268,13 +264,17 @@ def _chat_page(
     form=None,
     status=200,
     errors: list[str] | None = None,
+    events_since: str | None = None,
 ) -> HttpResponse:
+    """``events_since``: the event stream's token read before ``conversation`` was (the
+    views that read it first pass it); the page's script follows the stream from there,
+    so a change that commits while the page is being made is not missed."""
     context = {
+        "events_since": events_since or selectors.current_sync_token(user=request.user),
         **_message_list(request, conversation, before_id=_before_id(request)),
         "form": form or MessageForm(),
         "errors": errors or [],
         "offline": _is_offline(),
-        "poll_title": _should_poll_title(conversation, polls=0),
         **_sidebar(request, current_id=conversation.id if conversation else None),
     }
     return render(request, "conversations/chat.html", context, status=status)
@@ -286,21 +286,13 @@ def _before_id(request: HtmxHttpRequest) -> uuid.UUID | None:
     return access.as_uuid(request.GET.get("before")) if request.GET.get("before") else None
 
 
-def _should_poll_title(conversation: Conversation | None, *, polls: int) -> bool:
-    return bool(
-        conversation
-        and not conversation.title
-        and conversation.message_count
-        and polls < TITLE_POLLS
-    )
-
-
 @login_required
 @require_GET
 def home(request: HtmxHttpRequest) -> HttpResponse:
     """The newest active chat, or an empty composer for a first one."""
+    since = selectors.current_sync_token(user=request.user)
     newest = selectors.list_conversations(user=request.user).prefetch_related(None).first()
-    return _chat_page(request, newest)
+    return _chat_page(request, newest, events_since=since)
 
 
 @login_required
@@ -312,7 +304,8 @@ def new_chat(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def chat_detail(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
-    return _chat_page(request, _get_or_404(request, conversation_id))
+    since = selectors.current_sync_token(user=request.user)
+    return _chat_page(request, _get_or_404(request, conversation_id), events_since=since)
 
 
 @login_required
@@ -332,28 +325,11 @@ def chat_list(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def chat_title(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
-    """The chat's heading; polls itself while the worker has not titled the chat yet."""
+    """The chat's heading: reloaded after this page's own actions (conversationsChanged)
+    and, by the script, when the event stream says the chat changed elsewhere (a rename,
+    the worker's title)."""
     conversation = _get_or_404(request, conversation_id)
-    try:
-        polls = validation.parse_count(request.GET.get("polls", "0"), maximum=TITLE_POLLS) + 1
-    except ValidationError:
-        polls = TITLE_POLLS  # garbled or past the limit: stop polling
-    return render(
-        request,
-        "conversations/_chat_title.html",
-        {
-            "conversation": conversation,
-            "poll_title": _should_poll_title(conversation, polls=polls),
-            "polls": polls,
-            # The worker's title just arrived: the sidebar's entry takes it too, in place
-            # (an out-of-band swap), so an open menu there stays open.
-            "title_arrived": bool(
-                conversation.title
-                and not conversation.title_set_by_user
-                and request.GET.get("polls")
-            ),
-        },
-    )
+    return render(request, "conversations/_chat_title.html", {"conversation": conversation})
 
 
 def _next_url(request: HtmxHttpRequest, default: str) -> str:
@@ -649,8 +625,8 @@ def _finished(
     whole_list: bool,
 ) -> dict:
     """The ``done`` event: the stored messages as HTML (or, ``whole_list``, the message
-    list) and, for a new chat, its address and its heading (which polls until the
-    worker has titled the chat)."""
+    list) and, for a new chat, its address and its heading (the worker's title reaches
+    it later as a ``conversation`` event of the event stream)."""
     if whole_list:
         event = {"type": "done", "html": "", "list": _list_html(request, conversation)}
     else:
@@ -661,7 +637,7 @@ def _finished(
         event["send_url"] = reverse("send", args=[conversation.id])
         event["heading"] = render_to_string(
             "conversations/_chat_title.html",
-            {"conversation": conversation, "poll_title": _should_poll_title(conversation, polls=0)},
+            {"conversation": conversation},
             request=request,
         )
     return event

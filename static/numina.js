@@ -185,6 +185,7 @@
     form.dataset.busy = "1";
     button.disabled = true;
     showError(form, "");
+    live.beginWrite();
     const list = messageList();
     document.getElementById("empty-state")?.remove();
     const mine = pendingMessage("user", text);
@@ -224,6 +225,7 @@
       delete form.dataset.busy;
       button.disabled = false;
       textarea.focus();
+      live.endWrite();
     }
   }
 
@@ -236,6 +238,7 @@
     if (!text.trim() || form.dataset.busy) return;
     form.dataset.busy = "1";
     form.querySelectorAll("button").forEach((button) => { button.disabled = true; });
+    live.beginWrite();
     const article = form.closest("article");
     const list = messageList();
     const mine = pendingMessage("user", text);
@@ -262,6 +265,7 @@
     } finally {
       delete form.dataset.busy;
       form.querySelectorAll("button").forEach((button) => { button.disabled = false; });
+      live.endWrite();
     }
   }
 
@@ -275,6 +279,7 @@
     button.dataset.busy = "1";
     button.disabled = true;
     if (composer) showError(composer, "");
+    live.beginWrite();
     const list = messageList();
     const reply = typingReply();
     let removed = null;
@@ -298,8 +303,291 @@
     } finally {
       delete button.dataset.busy;
       button.disabled = false;
+      live.endWrite();
     }
   }
+
+  // --- Live updates: the event stream of the user's changes (API.md, GET /api/v1/events/).
+  // Every signed-in page follows it with one EventSource; after a drop it reconnects
+  // from the last event it saw, and the server replays what was missed: everything here
+  // is applied so that seeing an event twice changes nothing. What is shown comes from the server's
+  // own partials (the sidebar list, the heading, one message), never from markup built
+  // here, so escaping and sanitising stay in one place.
+  const live = (function () {
+    const SIDEBAR_DELAY = 150; // ms: a burst of events (a bulk action) is one reload
+    const RETRY_FIRST = 500; // ms before reconnecting, doubled while it keeps failing
+    const RETRY_MOST = 30000;
+    const FOCUSABLE = "a[href], button, summary, input, select, textarea";
+    let source = null;
+    let lastId = "";
+    let retryIn = RETRY_FIRST;
+    let retryTimer = null;
+    let sidebarTimer = null;
+    let sidebarBusy = false;
+    let sidebarAgain = false;
+    let writes = 0; // this page's own sends / edits / regenerates under way
+    let held = []; // message events that came in meanwhile
+    let queue = Promise.resolve(); // message events are applied one after the other, in order
+
+    function partial(url) {
+      return fetch(url, {
+        headers: { "HX-Request": "true", "HX-Current-URL": location.href },
+        credentials: "same-origin",
+      }).then((response) => (response.ok ? response.text() : null));
+    }
+
+    function openChatId() {
+      return document.getElementById("chat-title")?.dataset.conversationId || null;
+    }
+
+    // --- the sidebar: reloaded as the page's own actions reload it (the same partial,
+    // same tab, same search), keeping what the person is in the middle of there.
+    function sidebarChanged() {
+      clearTimeout(sidebarTimer);
+      sidebarTimer = setTimeout(reloadSidebar, SIDEBAR_DELAY);
+    }
+
+    async function reloadSidebar() {
+      const list = document.getElementById("chat-list");
+      if (!list) return;
+      if (sidebarBusy) {
+        sidebarAgain = true;
+        return;
+      }
+      sidebarBusy = true;
+      const url = list.getAttribute("hx-get");
+      try {
+        const html = await partial(url);
+        const current = document.getElementById("chat-list");
+        // Another tab or search was chosen meanwhile: its own answer is on its way.
+        if (html && current && current.getAttribute("hx-get") === url) swapSidebar(current, html);
+      } catch (_) {
+        /* unreachable for now: the next event or reconnect tries again */
+      } finally {
+        sidebarBusy = false;
+        if (sidebarAgain) {
+          sidebarAgain = false;
+          sidebarChanged();
+        }
+      }
+    }
+
+    // Where the focus is, as something that can be found again in the new list: the
+    // entry (by its id) and the control's place among the entry's controls.
+    function focusPlace(list) {
+      const active = document.activeElement;
+      if (!active || !list.contains(active)) return null;
+      const item = active.closest("li[id]");
+      const scope = item || list;
+      const controls = Array.from(scope.querySelectorAll(FOCUSABLE));
+      return {
+        item: item ? item.id : null,
+        index: controls.indexOf(active),
+        selection: "selectionStart" in active ? [active.selectionStart, active.selectionEnd] : null,
+      };
+    }
+
+    function refocus(list, place) {
+      if (!place) return;
+      const scope = place.item ? list.querySelector("#" + CSS.escape(place.item)) : list;
+      const control = scope && Array.from(scope.querySelectorAll(FOCUSABLE))[place.index];
+      if (!control) return; // the entry left the list (archived, deleted): nothing to keep
+      control.focus({ preventScroll: true });
+      if (place.selection && control.setSelectionRange) {
+        try {
+          control.setSelectionRange(...place.selection);
+        } catch (_) { /* not a text field any more */ }
+      }
+    }
+
+    function swapSidebar(list, html) {
+      const next = fragment(html).firstElementChild;
+      if (!next || next.id !== "chat-list") return;
+      const place = focusPlace(list);
+      // An inline rename being typed stays as it is, in the entry's new place.
+      list.querySelectorAll("li.is-renaming[id]").forEach((item) => {
+        next.querySelector("#" + CSS.escape(item.id))?.replaceWith(item);
+      });
+      // An open actions menu stays open.
+      list.querySelectorAll("li[id] details.chat-actions[open]").forEach((menu) => {
+        const twin = next.querySelector("#" + CSS.escape(menu.closest("li").id) + " details.chat-actions");
+        if (twin) twin.open = true;
+      });
+      const scrolled = list.scrollTop;
+      list.replaceWith(next);
+      next.scrollTop = scrolled;
+      if (window.htmx) window.htmx.process(next);
+      refocus(next, place);
+    }
+
+    // --- the open chat
+    async function reloadHeading(id) {
+      const heading = document.getElementById("chat-title");
+      if (!heading || heading.dataset.conversationId !== id) return;
+      const html = await partial(heading.getAttribute("hx-get"));
+      const current = document.getElementById("chat-title");
+      const replacement = html && fragment(html).firstElementChild;
+      if (!replacement || !current || current.dataset.conversationId !== id) return;
+      current.replaceWith(replacement);
+      if (window.htmx) window.htmx.process(replacement);
+      document.title = replacement.textContent.trim() + " · Numina";
+    }
+
+    function notice(text) {
+      const place = document.getElementById("chat-notice");
+      if (place) place.textContent = text;
+      const composer = document.getElementById("composer");
+      composer?.querySelectorAll("textarea, button").forEach((control) => {
+        control.disabled = Boolean(text);
+      });
+    }
+
+    function onConversation(conversation) {
+      sidebarChanged();
+      if (conversation.id !== openChatId()) return;
+      // Back from the trash elsewhere: the chat can be written to again.
+      if (document.getElementById("chat-notice")?.textContent) notice("");
+      reloadHeading(conversation.id).catch(() => {});
+    }
+
+    function onDeleted(deleted) {
+      sidebarChanged();
+      if (deleted.id === openChatId()) {
+        notice("This chat was deleted in another window or device. Start a new chat to go on.");
+      }
+    }
+
+    // A message stored elsewhere goes on the page if it continues the branch shown
+    // there (its parent is the last message shown) and is not on the page yet.
+    async function showMessage(message) {
+      const list = messageList();
+      if (!list || message.conversation_id !== openChatId()) return;
+      if (list.querySelector('article[data-message-id="' + CSS.escape(message.id) + '"]')) return;
+      const shown = list.querySelectorAll("article[data-message-id]");
+      const last = shown.length ? shown[shown.length - 1].dataset.messageId : null;
+      if ((message.parent_id || null) !== last) return;
+      const url = "/chats/" + encodeURIComponent(message.conversation_id) + "/messages/"
+        + encodeURIComponent(message.id) + "/";
+      const html = await partial(url);
+      const again = messageList();
+      // Checked again: the page may have changed while the message was on its way.
+      if (!html || !again || again.querySelector('article[data-message-id="' + CSS.escape(message.id) + '"]')) return;
+      const messages = document.getElementById("messages");
+      const atEnd = messages && messages.scrollHeight - messages.scrollTop - messages.clientHeight < 80;
+      document.getElementById("empty-state")?.remove();
+      insertHtml(html, (nodes) => again.append(...nodes));
+      if (atEnd) scrollToEnd(); // never pull someone reading further up down to the end
+    }
+
+    function onMessage(message) {
+      sidebarChanged(); // its preview and place in the list
+      // This page's own send, edit or regenerate puts its messages on the page itself
+      // (under pending bubbles until the server answers with their ids): what arrives
+      // meanwhile waits, and is then looked at again, by id.
+      if (writes > 0) {
+        held.push(message);
+        return;
+      }
+      queue = queue.then(() => showMessage(message)).catch(() => {});
+    }
+
+    function beginWrite() {
+      writes += 1;
+    }
+
+    function endWrite() {
+      writes = Math.max(0, writes - 1);
+      if (writes > 0) return;
+      const waiting = held;
+      held = [];
+      waiting.forEach(onMessage);
+    }
+
+    // --- the stream
+    function listen(name, apply) {
+      source.addEventListener(name, (event) => {
+        lastId = event.lastEventId || lastId;
+        let data;
+        try {
+          data = JSON.parse(event.data);
+        } catch (_) {
+          return;
+        }
+        apply(data);
+      });
+    }
+
+    function open() {
+      const url = document.body.dataset.eventsUrl;
+      if (!url || !window.EventSource || source) return;
+      // Resumed from the last event seen (or where the page was made) by the query,
+      // for a new EventSource sends no Last-Event-ID.
+      source = new EventSource(lastId ? url + "?since=" + encodeURIComponent(lastId) : url);
+      let opened = false;
+      source.addEventListener("open", () => {
+        opened = true;
+        retryIn = RETRY_FIRST;
+      });
+      source.addEventListener("error", () => {
+        // Reconnected here rather than by EventSource itself, which would ask again
+        // with the first URL's `since`: from the last event seen, sooner or later as
+        // the server keeps failing.
+        const from = lastId;
+        close();
+        retryTimer = setTimeout(open, retryIn);
+        retryIn = Math.min(retryIn * 2, RETRY_MOST);
+        if (!opened && from) refusedFrom(url, from);
+      });
+      listen("conversation", onConversation);
+      listen("deleted", onDeleted);
+      listen("message", onMessage);
+    }
+
+    // EventSource does not say why it could not connect. A stream refused from where
+    // the page stands (a 400: a token the server does not know, say) would be refused
+    // for ever: ask once for the status, and if so start from now, with the list read
+    // afresh. Unreachable (offline) keeps the place, to catch up from it later.
+    async function refusedFrom(url, from) {
+      const asked = new AbortController();
+      try {
+        const response = await fetch(url + "?since=" + encodeURIComponent(from), {
+          credentials: "same-origin",
+          signal: asked.signal,
+        });
+        if (response.status === 400 && lastId === from) {
+          lastId = "";
+          sidebarChanged();
+        }
+      } catch (_) {
+        /* unreachable: keep the place */
+      } finally {
+        asked.abort(); // an answer that is a stream is not read
+      }
+    }
+
+    function close() {
+      clearTimeout(retryTimer);
+      if (source) source.close();
+      source = null;
+    }
+
+    function start() {
+      // The chat page says where in the stream it was made: following from there, a
+      // change that committed while the page loaded is not missed.
+      lastId = document.querySelector("[data-events-since]")?.dataset.eventsSince || "";
+      open();
+      // Leaving the page closes the stream (and keeps the page fit for the back-forward
+      // cache); coming back to it resumes where it stopped.
+      window.addEventListener("pagehide", close);
+      window.addEventListener("pageshow", (event) => {
+        if (!event.persisted) return;
+        if (!lastId) sidebarChanged(); // nothing to resume from: at least the list is fresh
+        open();
+      });
+    }
+
+    return { start, beginWrite, endWrite };
+  })();
 
   function setUpMessageTools() {
     if (!window.fetch || !window.ReadableStream) return;
@@ -437,6 +725,7 @@
     setUpMenus();
     setUpRename();
     setUpHtmx();
+    live.start();
     scrollToEnd();
     if (location.hash.startsWith("#m-")) document.querySelector(location.hash)?.scrollIntoView();
   });

@@ -347,6 +347,13 @@ def sync_horizon(*, user) -> int:
     return next(iter(values), 0)
 
 
+def current_sync_token(*, user) -> str:
+    """The sync token of the user's change stream as it is now. A page read after it and
+    following the event stream from it (``since``) misses no change made meanwhile; one
+    already shown may come again, which the page applies idempotently."""
+    return cursors.sync_token(position=sync_horizon(user=user))
+
+
 def sync_changes(
     *, user, since: int | cursors.SyncPoint, limit: int, include_messages: bool = False
 ) -> SyncPage:

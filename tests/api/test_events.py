@@ -277,3 +277,17 @@ def test_a_malformed_notice_on_the_channel_is_ignored(server, user, token_for):
         get_redis_connection("default").publish(live.CHANNEL, f"{uuid.uuid4()}:x")
         services.create_conversation(user=user, title="After the noise")
         assert stream.next_event().data["title"] == "After the noise"
+
+
+def test_an_event_source_accepting_only_event_streams_opens_it(server, user, token_for):
+    """A browser's EventSource sends ``Accept: text/event-stream``: the stream opens, and
+    a refusal is still the API's JSON 400, not a 406."""
+    with open_stream(server, token_for(user), Accept="text/event-stream") as stream:
+        services.create_conversation(user=user, title="Heard by the browser")
+        assert stream.next_event().data["title"] == "Heard by the browser"
+    refused = httpx.get(
+        f"{server.url}{EVENTS}",
+        headers={**bearer(token_for(user)), "Accept": "text/event-stream", "Last-Event-ID": "x"},
+    )
+    assert refused.status_code == 400
+    assert "Last-Event-ID" in refused.json()

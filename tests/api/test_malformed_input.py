@@ -181,14 +181,3 @@ def test_ui_before_that_is_no_seq_shows_the_newest_messages(browser, conversatio
     response = browser.get(reverse("chat", args=[conversation.id]), {"before": before})
     assert response.status_code == 200
     assert "herons nest" in response.content.decode()
-
-
-@pytest.mark.parametrize("polls", ["²", "٣", "9" * 5000, "-1"])
-def test_ui_polls_that_is_no_count_stops_polling(browser, user, polls):
-    untitled = services.create_conversation(user=user)
-    services.add_message(user=user, conversation_id=untitled.id, role="user", content="hi")
-    response = browser.get(
-        reverse("chat_title", args=[untitled.id]), {"polls": polls}, HTTP_HX_REQUEST="true"
-    )
-    assert response.status_code == 200
-    assert "load delay" not in response.content.decode()

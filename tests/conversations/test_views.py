@@ -1,12 +1,14 @@
 """The browser UI through Django's test client: pages, actions, ownership, query counts."""
 
 import json
+import re
 import uuid
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
-from conversations import llm, services
+from conversations import cursors, llm, selectors, services
 from conversations.models import Conversation, Message
 from tests.factories import UserFactory
 from tests.fake_anthropic import Fail, Stream
@@ -275,7 +277,10 @@ def test_send_streaming_to_a_new_chat_gives_its_address(browser, user):
     chat = Conversation.objects.get(owner=user)
     assert events[-1]["url"] == reverse("chat", args=[chat.id])
     assert 'id="chat-title"' in events[-1]["heading"]
-    assert "load delay:2s" in events[-1]["heading"]
+    # The heading names its chat, so the event stream's title for it finds it; it does
+    # not poll for the title.
+    assert f'data-conversation-id="{chat.id}"' in events[-1]["heading"]
+    assert "load delay" not in events[-1]["heading"]
 
 
 def test_send_blank_keeps_the_page_with_an_error(browser, user):
@@ -454,25 +459,62 @@ def test_export_downloads(browser, user, fmt, content_type, extension):
     assert b"some content" in b"".join(response.streaming_content)
 
 
-def test_title_partial_polls_while_untitled(browser, user):
-    chat = make_chat(user, None, ["hello"])
-    page = html(browser.get(reverse("chat_title", args=[chat.id]), {"polls": "0"}, **HTMX))
-    assert "load delay:2s" in page
-
-
-def test_title_partial_stops_polling_once_titled(browser, user):
+def test_title_partial_is_the_heading_without_polling(browser, user):
     chat = make_chat(user, None, ["hello"])
     Conversation.objects.filter(pk=chat.pk).update(title="Now titled")
-    response = browser.get(reverse("chat_title", args=[chat.id]), {"polls": "3"}, **HTMX)
-    assert "load delay" not in html(response)
-    assert "Now titled" in html(response)
-    assert f'<span id="chat-title-{chat.id}" hx-swap-oob="true">Now titled</span>' in html(response)
-
-
-def test_title_partial_gives_up_polling(browser, user):
-    chat = make_chat(user, None, ["hello"])
-    page = html(browser.get(reverse("chat_title", args=[chat.id]), {"polls": "30"}, **HTMX))
+    page = html(browser.get(reverse("chat_title", args=[chat.id]), **HTMX))
+    assert f'data-conversation-id="{chat.id}"' in page
+    assert "Now titled" in page
     assert "load delay" not in page
+    assert "polls" not in page
+
+
+def test_chat_page_heading_does_not_poll_for_the_title(browser, user):
+    chat = make_chat(user, None, ["hello"])
+    page = html(browser.get(reverse("chat", args=[chat.id])))
+    assert "load delay" not in page
+    assert "polls=" not in page
+
+
+def _events_since(page: str) -> str:
+    match = re.search(r'data-events-since="([^"]+)"', page)
+    assert match, "the chat page names no place in the event stream"
+    return match.group(1)
+
+
+def _changed_since(user, token: str) -> set:
+    page = selectors.sync_changes(
+        user=user, since=cursors.sync_point(token=token), limit=100, include_messages=True
+    )
+    return {conversation.id for conversation in page.conversations} | set(page.deleted)
+
+
+@pytest.mark.parametrize("route", ["home", "chat"])
+def test_chat_page_says_where_in_the_event_stream_it_was_made(browser, user, route):
+    """The script follows the stream from the page's token: nothing the page already
+    shows comes again, and a change made after it comes."""
+    chat = make_chat(user, "Shown", ["hello"])
+    other = make_chat(user, "Also shown")
+    url = reverse("chat", args=[chat.id]) if route == "chat" else reverse("home")
+    token = _events_since(html(browser.get(url)))
+    assert _changed_since(user, token) == set()
+    services.rename_conversation(user=user, conversation_id=chat.id, title="Renamed later")
+    services.delete_conversation(user=user, conversation_id=other.id)
+    assert _changed_since(user, token) == {chat.id, other.id}
+
+
+def test_event_stream_token_is_the_users_own(browser, user):
+    """Another user's changes do not move the user's place in the stream."""
+    token = _events_since(html(browser.get(reverse("new_chat"))))
+    stranger = UserFactory()
+    make_chat(stranger, "Not yours", ["hi"])
+    assert _events_since(html(browser.get(reverse("new_chat")))) == token
+    assert _changed_since(user, token) == set()
+
+
+def test_signed_in_pages_name_the_event_stream(browser):
+    assert 'data-events-url="/api/v1/events/"' in html(browser.get(reverse("home")))
+    assert "data-events-url" not in html(Client().get(reverse("login")))
 
 
 # --- another user's chats ---------------------------------------------------------------
