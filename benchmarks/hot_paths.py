@@ -129,11 +129,24 @@ def routing_files(path: str) -> tuple[str, ...]:
             return tuple(found)
 
 
+def _class_file(klass: type, cache: dict[type, str | None]) -> str | None:
+    if klass not in cache:
+        module = sys.modules.get(getattr(klass, "__module__", "") or "")
+        cache[klass] = _relative(getattr(module, "__file__", None) or "")
+    return cache[klass]
+
+
 def files_run(send: Callable[[], Any]) -> tuple[Any, set[str]]:
-    """``send()``'s result, and the project files whose functions ran inside it, leaving
-    out whatever runs while a module is being imported (its body, its class bodies, the
-    decorators they call): that is the first request's import, not the path."""
+    """``send()``'s result, and the project files whose code ran inside it.
+
+    A file counts when a function defined in it runs, and also when code inherited from
+    a library runs on a class defined in it (DRF's ``dispatch`` on our view, its
+    ``is_valid`` on our serializer, its pagination on our paginator): a class that only
+    declares fields still decides what that code does. Left out: whatever runs while a
+    module is being imported (its body, its class bodies, the decorators they call),
+    which is the first request's import, not the path."""
     seen_codes: dict[Any, str | None] = {}
+    seen_classes: dict[type, str | None] = {}
     files: set[str] = set()
     importing = 0
 
@@ -152,6 +165,12 @@ def files_run(send: Callable[[], Any]) -> tuple[Any, set[str]]:
             seen_codes[code] = _relative(code.co_filename)
         if seen_codes[code]:
             files.add(seen_codes[code])  # type: ignore[arg-type]
+        if code.co_argcount and code.co_varnames[0] in ("self", "cls"):
+            bound = frame.f_locals.get(code.co_varnames[0])
+            klass = bound if isinstance(bound, type) else type(bound)
+            owner = _class_file(klass, seen_classes)
+            if owner:
+                files.add(owner)
 
     previous = sys.getprofile()
     sys.setprofile(profile)
@@ -191,6 +210,7 @@ def measure_hot_paths() -> list[HotPath]:
     edited, so there are siblings), then record retrieve and list on a cache miss and a
     hit, and append. Needs a migrated database and the cache; leaves the user behind for
     the caller to remove (``remove_user``), or to the test's own database."""
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from rest_framework.test import APIClient
 
@@ -214,6 +234,10 @@ def measure_hot_paths() -> list[HotPath]:
     services.add_message(
         user=user, conversation_id=conversation.id, role="assistant", content="Hi again"
     )
+
+    # More conversations than a page holds, so the list's answer carries a next link.
+    for number in range(settings.NUMINA_PAGE_SIZE):
+        services.create_conversation(user=user, title=f"Older {number}")
 
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(user=user, device_name='hot-paths')[0]}")
