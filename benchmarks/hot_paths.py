@@ -107,7 +107,11 @@ def plumbing_files() -> set[str]:
     if framework.get("EXCEPTION_HANDLER"):
         named.append(framework["EXCEPTION_HANDLER"])
     files = {source for source in map(_source_of, named) if source}
-    files |= {f"{package}/models.py" for package in PROJECT_PACKAGES if (ROOT / package / "models.py").exists()}
+    files |= {
+        f"{package}/models.py"
+        for package in PROJECT_PACKAGES
+        if (ROOT / package / "models.py").exists()
+    }
     return files
 
 
@@ -240,7 +244,9 @@ def measure_hot_paths() -> list[HotPath]:
         services.create_conversation(user=user, title=f"Older {number}")
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(user=user, device_name='hot-paths')[0]}")
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Bearer {issue_token(user=user, device_name='hot-paths')[0]}"
+    )
     detail = f"/api/v1/conversations/{conversation.id}/"
     listing = "/api/v1/conversations/"
     messages = f"/api/v1/conversations/{conversation.id}/messages/"

@@ -175,19 +175,6 @@ class MessageCreateInput(serializers.Serializer):
     parent_id = ParentIdField()
 
 
-class ConversationListQuery(serializers.Serializer):
-    archived = serializers.ChoiceField(
-        choices=["false", "true", "all"], required=False, default="false"
-    )
-    pinned = serializers.BooleanField(required=False, allow_null=True, default=None)
-    tag = serializers.CharField(required=False, max_length=200)
-    q = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
-
-
-class RetrieveQuery(serializers.Serializer):
-    messages = serializers.IntegerField(required=False, min_value=0)
-
-
 class MessageListQuery(serializers.Serializer):
     after_seq = serializers.IntegerField(
         required=False, min_value=0, default=0, max_value=2**31 - 1
