@@ -27,8 +27,15 @@ Each file that ran is put in one of two lists, and only by these rules:
 Not counted, and printed apart so nothing is hidden: the URLconf modules that route the
 request (``numina/urls.py``, ``conversations/api/urls.py``). They hold no code that runs
 per request; Django's resolver reads their patterns as data, so the profiler never sees
-them. Import-time code (a module's body, when the request happens to import it first)
+them. Likewise not counted: ``conversations/api/serializers.py`` on retrieve and list,
+whose output serializers' field lists (class attributes, data) the views read to key
+their plain-dict answers; none of its code runs and no DRF code runs on its classes
+there. Import-time code (a module's body, when the request happens to import it first)
 is not the path either and is left out (``<module>`` frames).
+
+Append is measured as a client's append of a user message, with the write's commit and
+its after-commit cache invalidation inside the request; it enqueues no follow-up work
+(only the chat endpoint's reply does, through conversations/followups.py).
 """
 
 from __future__ import annotations
@@ -211,9 +218,10 @@ def _expect(path: HotPath, *, status: int, x_cache: str | None) -> HotPath:
 
 def measure_hot_paths() -> list[HotPath]:
     """Make a user with a Bearer token and a conversation of a few messages (one of them
-    edited, so there are siblings), then record retrieve and list on a cache miss and a
-    hit, and append. Needs a migrated database and the cache; leaves the user behind for
-    the caller to remove (``remove_user``), or to the test's own database."""
+    edited, so there are siblings) among more than a page of conversations, then record
+    retrieve and list on a cache miss and a hit, the list's next page, and append.
+    Needs a migrated database and the cache; leaves the user behind for the caller to
+    remove (``remove_user``)."""
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from rest_framework.test import APIClient
@@ -254,42 +262,39 @@ def measure_hot_paths() -> list[HotPath]:
     list_ = "GET /api/v1/conversations/"
     append = "POST /api/v1/conversations/{id}/messages/"
 
-    def get(path: str) -> Callable[[], Any]:
-        return lambda: client.get(path)
+    answers: dict[str, Any] = {}
 
+    def get(path: str) -> Callable[[], Any]:
+        def send() -> Any:
+            answers[path] = client.get(path)
+            return answers[path]
+
+        return send
+
+    def next_page() -> Any:
+        # The link the first page's answer gave: a client's second page (never cached).
+        return client.get(answers[listing].json()["next"])
+
+    def post_message() -> Any:
+        return client.post(messages, {"role": "user", "content": "One more"}, format="json")
+
+    # In this order: each miss is the first read since the data was written, each hit
+    # the read right after it.
+    plan: list[tuple[str, str, str, Callable[[], Any], int, str | None]] = [
+        ("retrieve (miss)", retrieve, detail, get(detail), 200, "miss"),
+        ("retrieve (hit)", retrieve, detail, get(detail), 200, "hit"),
+        ("list (miss)", list_, listing, get(listing), 200, "miss"),
+        ("list (hit)", list_, listing, get(listing), 200, "hit"),
+        ("list (next page)", list_ + "?cursor=…", listing, next_page, 200, None),
+        ("append", append, messages, post_message, 201, None),
+    ]
     return [
         _expect(
-            _measure(name="retrieve (miss)", request=retrieve, path=detail, send=get(detail)),
-            status=200,
-            x_cache="miss",
-        ),
-        _expect(
-            _measure(name="retrieve (hit)", request=retrieve, path=detail, send=get(detail)),
-            status=200,
-            x_cache="hit",
-        ),
-        _expect(
-            _measure(name="list (miss)", request=list_, path=listing, send=get(listing)),
-            status=200,
-            x_cache="miss",
-        ),
-        _expect(
-            _measure(name="list (hit)", request=list_, path=listing, send=get(listing)),
-            status=200,
-            x_cache="hit",
-        ),
-        _expect(
-            _measure(
-                name="append",
-                request=append,
-                path=messages,
-                send=lambda: client.post(
-                    messages, {"role": "user", "content": "One more"}, format="json"
-                ),
-            ),
-            status=201,
-            x_cache=None,
-        ),
+            _measure(name=name, request=request, path=path, send=send),
+            status=status,
+            x_cache=x_cache,
+        )
+        for name, request, path, send, status, x_cache in plan
     ]
 
 

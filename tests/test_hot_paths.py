@@ -12,10 +12,30 @@ from benchmarks import hot_paths
 from conversations import access
 from conversations.api import serializers
 
-ENDPOINTS = ["retrieve (miss)", "retrieve (hit)", "list (miss)", "list (hit)", "append"]
-# Not yet within the bound; strict, so meeting it fails here until the mark goes.
-OVER_THE_BOUND = {
-    "append": "the service alone runs access, validation and cache besides itself",
+ENDPOINTS = [
+    "retrieve (miss)",
+    "retrieve (hit)",
+    "list (miss)",
+    "list (hit)",
+    "list (next page)",
+    "append",
+]
+# Not within the bound; strict, so meeting it fails here until the mark goes. Append's
+# write alone is four files, each the one place of a rule (DESIGN.md, issue 12): the
+# service, the ownership door (access), the limits (validation) and the after-commit
+# cache invalidation (cache); with the view that is five, and the answer's sibling_ids
+# are a read of selectors/branches. Four would take one of those rules out of its place.
+OVER_THE_BOUND = {"append": "the write's own rules are four files besides the view"}
+# What append runs today, so its path cannot grow unnoticed while it is over the bound.
+APPEND_FILES = {
+    "conversations/access.py",
+    "conversations/api/answers.py",
+    "conversations/api/serializers.py",
+    "conversations/api/views.py",
+    "conversations/cache.py",
+    "conversations/selectors/branches.py",
+    "conversations/services/conversations.py",
+    "conversations/validation.py",
 }
 
 
@@ -46,11 +66,22 @@ def test_the_endpoint_runs_at_most_four_project_files_of_its_own(measured, endpo
     assert len(path.own) <= hot_paths.OWN_PATH_MAX, hot_paths.report([path])
 
 
+def test_append_runs_no_file_beyond_those_it_runs_today(measured):
+    assert set(measured["append"].own) <= APPEND_FILES, hot_paths.report([measured["append"]])
+
+
 def test_every_endpoint_was_measured_in_the_state_it_names(measured):
     # measure_hot_paths refuses a miss that was a hit (and so on); this holds it to
-    # having measured all five.
+    # having measured each of them.
     assert sorted(measured) == sorted(ENDPOINTS)
-    assert [measured[name].x_cache for name in ENDPOINTS] == ["miss", "hit", "miss", "hit", None]
+    assert [measured[name].x_cache for name in ENDPOINTS] == [
+        "miss",
+        "hit",
+        "miss",
+        "hit",
+        None,
+        None,
+    ]
 
 
 def test_the_plumbing_is_what_settings_name_and_the_models():

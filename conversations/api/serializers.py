@@ -1,5 +1,9 @@
 """Shapes of the API: output serializers match API.md's objects; input serializers only
-check types. Limits are enforced once, by the services (conversations/validation.py)."""
+check types. Limits are enforced once, by the services (conversations/validation.py).
+
+Retrieve and list answer with plain dicts keyed by these output serializers' field
+lists (api/views.py, off their hot path); the schema still documents them with these.
+Their query serializers live beside those views."""
 
 import uuid
 
