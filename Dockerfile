@@ -17,4 +17,4 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 RUN useradd --create-home numina && mkdir -p var && chown numina var
 USER numina
 EXPOSE 8000
-CMD ["gunicorn", "numina.wsgi", "--config", "gunicorn.conf.py"]
+CMD ["gunicorn", "numina.asgi", "--config", "gunicorn.conf.py"]

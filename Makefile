@@ -19,7 +19,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-# Development server. With no DATABASE_URL / REDIS_URL it runs on the embedded default
+# Development server: numina/asgi.py under uvicorn (the event stream needs ASGI), reloading
+# on code changes. With no DATABASE_URL / REDIS_URL it runs on the embedded default
 # (SQLite in var/, in-process cache and tasks); with REDIS_URL it also starts a worker,
 # with the beat scheduler inside it (CELERY_BEAT_SCHEDULE: the title/summary sweeper, the
 # cache replay).
@@ -32,7 +33,8 @@ run: install
 		$(BIN)/celery -A numina worker --beat --schedule=var/celerybeat-schedule \
 			--loglevel=INFO --concurrency=2 & \
 	fi; \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/uvicorn numina.asgi:application --host $(HOST) --port $(PORT) --reload \
+		--lifespan on --no-access-log --no-proxy-headers
 
 # The whole suite against PostgreSQL and Redis (defaults in pyproject.toml's pytest env:
 # postgres://postgres@127.0.0.1:5432/numina and redis://127.0.0.1:6379/0).

@@ -1,6 +1,8 @@
-"""gunicorn settings for Numina (`gunicorn numina.wsgi` picks this file up).
+"""gunicorn settings for Numina (`gunicorn numina.asgi` picks this file up).
 
-Threads per worker because a Numina request mostly waits on PostgreSQL and Redis.
+uvicorn workers (numina/serving.py) serve numina/asgi.py: the live event streams as
+coroutines on each worker's event loop, everything else in a pool of GUNICORN_THREADS
+threads per worker, because a Numina request mostly waits on PostgreSQL and Redis.
 Prometheus counters live in each worker process; with PROMETHEUS_MULTIPROC_DIR set,
 /metrics adds up all of them (prometheus_client's multiprocess mode).
 """
@@ -10,13 +12,15 @@ import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread"
+# GUNICORN_THREADS (default 4): request threads per worker, read by numina/asgi.py.
+worker_class = "numina.serving.Worker"
+# numina/asgi.py writes each line: the path without its query string and no Referer
+# (both carry ?q= search terms, which are the user's words and stay out of the logs).
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-") or None  # "" turns it off
-# The path without its query string (%(U)s, not the request line %(r)s) and no Referer:
-# both carry ?q= search terms, which are the user's words and stay out of the logs.
-access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# With uvicorn workers this is the heartbeat of a worker's event loop, not a request's
+# time limit: an event stream stays open for hours.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "10"))
 
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="numina-metrics-")

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from . import selectors, services
 from .models import DeviceName, User, signed_in_user
-from .throttling import SIGN_IN_THROTTLES
+from .throttling import ACCOUNT_DELETION_THROTTLES, SIGN_IN_THROTTLES
 
 
 class UserSerializer(serializers.ModelSerializer):
@@ -126,10 +126,41 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class DeleteAccountInput(serializers.Serializer):
+    password = serializers.CharField(
+        max_length=128, trim_whitespace=False, style={"input_type": "password"}
+    )
+
+
 class MeView(APIView):
+    def get_throttles(self):
+        # Deleting checks the password: it counts in the sign-in buckets, like log-in.
+        if self.request.method == "DELETE":
+            return [*super().get_throttles(), *(t() for t in ACCOUNT_DELETION_THROTTLES)]
+        return super().get_throttles()
+
     @extend_schema(responses={200: UserSerializer})
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(request.user).data)
+
+    @extend_schema(
+        request=DeleteAccountInput,
+        responses={
+            204: None,
+            400: OpenApiResponse(description="Missing or wrong password; nothing was deleted."),
+            429: OpenApiResponse(description="Too many password attempts; see Retry-After."),
+        },
+    )
+    def delete(self, request: Request) -> Response:
+        serializer = DeleteAccountInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.delete_account(
+            user=signed_in_user(request), password=serializer.validated_data["password"]
+        )
+        if request.auth is None:
+            # Signed in with a session (the browser): it names a user who is gone.
+            session_logout(request._request)  # noqa: SLF001
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class LogoutAllView(APIView):

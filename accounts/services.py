@@ -1,4 +1,5 @@
-"""Accounts: sign-up and API tokens (one per device, hashed, expiring — django-rest-knox).
+"""Accounts: sign-up, API tokens (one per device, hashed, expiring — django-rest-knox) and
+leaving (the account and everything it owns deleted).
 
 Usernames go through ``User.normalize_username`` (NFKC) here, as Django's forms do for the
 browser: a fullwidth "ada" is the plain "ada" at sign-up and at log-in, whichever door is used.
@@ -18,6 +19,7 @@ from . import selectors
 from .models import DeviceName, User
 
 BAD_CREDENTIALS = "Unable to log in with provided credentials."
+WRONG_PASSWORD = "That is not your password; nothing was deleted."  # noqa: S105 (a message, not a password)
 
 
 @transaction.atomic
@@ -78,3 +80,41 @@ def revoke_device(*, user: User, device_id: uuid.UUID | str) -> None:
     DeviceName.DoesNotExist (a 404), and so is an id that is not a UUID."""
     device = selectors.device_for(user=user, device_id=device_id)
     device.token.delete()
+
+
+def delete_account(*, user: User, password: str) -> None:
+    """The account and everything it owns, gone for good, once its password is given:
+    conversations (trashed ones too), messages, summaries, tags, tombstones, the change
+    counter, message batches, token usage, API tokens and their devices — every model with
+    a foreign key to the user goes with it by cascade, in one transaction — and the rows
+    that name the owner without a key (``PendingInvalidation``). After the commit, their
+    Redis entries: cached lists and conversations, rendered messages, stream slots.
+
+    A wrong password is a ``ValidationError`` on ``password`` and deletes nothing. Open
+    API streams of the user end on their own: the next request or heartbeat finds no token.
+    """
+    # Local imports: the conversations app imports this module (its API names ours).
+    from conversations import access, cache, rendering, streams
+    from conversations.models import PendingInvalidation
+
+    if not user.check_password(password):
+        raise ValidationError({"password": [WRONG_PASSWORD]})
+    owner_id = user.pk
+    with transaction.atomic():
+        # The row lock orders this after any password change or other deletion underway.
+        user = User.objects.select_for_update().get(pk=owner_id)
+        # Their ids, for the rendered-HTML entries keyed by message, not by owner.
+        messages = access.every_message_of_leaving_user(user=user)
+        message_ids = list(messages.values_list("id", flat=True))
+        PendingInvalidation.objects.filter(owner_id=owner_id).delete()
+        # Django's cascade: the conversations are fetched, their messages deleted in bulk
+        # (Message's own references are DO_NOTHING and all go in the same transaction;
+        # PostgreSQL checks the deferred keys at commit).
+        user.delete()
+
+        def forget_cached() -> None:
+            cache.forget_owner(owner_id=owner_id)
+            rendering.forget_rendered(message_ids=message_ids)
+            streams.forget_slots(user_id=owner_id)
+
+        transaction.on_commit(forget_cached)

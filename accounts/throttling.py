@@ -59,10 +59,29 @@ class SignInUsernameThrottle(SimpleRateThrottle):
 SIGN_IN_THROTTLES = (SignInAddressThrottle, SignInUsernameThrottle)
 
 
-def sign_in_wait(request: HttpRequest | Request) -> float | None:
+class AccountDeletionUsernameThrottle(SignInUsernameThrottle):
+    """Deleting the account checks the password of the signed-in user: a stolen session
+    must not guess it there faster than at log-in, so it counts in that user's sign-in
+    bucket (and the address bucket) — the same buckets as every other door."""
+
+    def get_cache_key(self, request, view) -> str | None:
+        if not request.user.is_authenticated:
+            return None
+        ident = sha256(throttle_username(request.user.get_username()).encode()).hexdigest()
+        return self.cache_format % {"scope": "auth-username", "ident": ident}
+
+
+ACCOUNT_DELETION_THROTTLES = (SignInAddressThrottle, AccountDeletionUsernameThrottle)
+
+
+def sign_in_wait(
+    request: HttpRequest | Request,
+    *,
+    throttles: tuple[type[SimpleRateThrottle], ...] = SIGN_IN_THROTTLES,
+) -> float | None:
     """Counts this attempt in every sign-in bucket; the seconds to wait if any is full."""
     waits = []
-    for throttle_class in SIGN_IN_THROTTLES:
+    for throttle_class in throttles:
         throttle = throttle_class()
         # DRF's rate throttles read only META, user and the scope: a Django request has them,
         # and no view is involved.
@@ -73,6 +92,8 @@ def sign_in_wait(request: HttpRequest | Request) -> float | None:
 
 def throttle_sign_in(
     view: Callable[..., HttpResponseBase],
+    *,
+    throttles: tuple[type[SimpleRateThrottle], ...] = SIGN_IN_THROTTLES,
 ) -> Callable[..., HttpResponseBase]:
     """For the browser's and the admin's forms: each POST counts, and one past the rate
     gets a 429 page saying how long to wait, before any password is checked."""
@@ -80,7 +101,7 @@ def throttle_sign_in(
     @wraps(view)
     def throttled_view(request: HttpRequest, *args, **kwargs) -> HttpResponseBase:
         if request.method == "POST":
-            wait = sign_in_wait(request)
+            wait = sign_in_wait(request, throttles=throttles)
             if wait is not None:
                 seconds = max(1, round(wait))
                 response = render(

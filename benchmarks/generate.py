@@ -218,15 +218,52 @@ def add_branch_chats(*, owner, words, cum_weights, rng, now, change_seq: int) ->
     return {"straight": str(straight), "tree": str(tree)}
 
 
+def write_manifest_again() -> None:
+    """dataset.json for data loaded earlier (the tokens are stored as digests only, so new
+    ones are issued); without the branch chats, which only the load names."""
+    from conversations.models import Conversation
+
+    users = list(User.objects.filter(username__startswith="bench").order_by("username"))
+    by_user: dict[str, list[str]] = {user.username: [] for user in users}
+    names = {user.id: user.username for user in users}
+    for conversation_id, owner_id in Conversation.objects.values_list("id", "owner_id"):
+        if owner_id in names:
+            by_user[names[owner_id]].append(str(conversation_id))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM conversations_message")
+        messages = cursor.fetchone()[0]
+    RESULTS.mkdir(exist_ok=True)
+    manifest = {
+        "users": len(users),
+        "conversations": sum(len(ids) for ids in by_user.values()),
+        "messages": messages,
+        "tokens": {
+            user.username: issue_token(user=user, device_name="benchmark")[0] for user in users
+        },
+        "conversation_ids": by_user,
+        "search_words": ["benchmark"],
+    }
+    (RESULTS / "dataset.json").write_text(json.dumps(manifest))
+    print(f"wrote {RESULTS / 'dataset.json'} for {len(users)} users")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--manifest-only",
+        action="store_true",
+        help="keep the loaded data; issue new tokens and write dataset.json again",
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("The benchmark data set needs PostgreSQL: set DATABASE_URL.")
+    if args.manifest_only:
+        write_manifest_again()
+        return
 
     rng = random.Random(args.seed)
     started = time.perf_counter()

@@ -159,21 +159,20 @@ def start_server(*, port: int, workers: int, threads: int) -> subprocess.Popen:
         "ANTHROPIC_API_KEY": "",  # the offline provider: the benchmark never calls the model
         "NUMINA_BENCHMARK_FLOOR": "true",
         "GUNICORN_ACCESSLOG": "",
+        "GUNICORN_THREADS": str(threads),
     }
     server = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "gunicorn",
-            "numina.wsgi",
+            "numina.asgi",
+            "--config",
+            "gunicorn.conf.py",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
             str(workers),
-            "--threads",
-            str(threads),
-            "--worker-class",
-            "gthread",
             "--log-level",
             "warning",
         ],
@@ -243,7 +242,8 @@ def main() -> None:
     header = f"{columns}  statuses, X-Cache"
     print(
         f"data set: {manifest['users']} users, {manifest['conversations']:,} conversations, "
-        f"{manifest['messages']:,} messages; gunicorn {args.workers}x{args.threads} gthread; "
+        f"{manifest['messages']:,} messages; gunicorn {args.workers} uvicorn workers "
+        f"x {args.threads} threads; "
         f"concurrency {args.concurrency}; median of {args.rounds} rounds of {args.seconds:.0f}s"
     )
     print(header)

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from .models import Conversation, ConversationQuerySet, Message
+from .models import Conversation, ConversationQuerySet, ImportJob, Message
 
 
 def as_uuid(value: Any) -> uuid.UUID | None:
@@ -49,6 +49,13 @@ def owned_conversations(
 def owned_messages(*, user) -> QuerySet[Message]:
     """The user's messages (by the owner copied onto each message, so no join)."""
     return Message.objects.owned_by(user)
+
+
+def every_message_of_leaving_user(*, user) -> QuerySet[Message]:
+    """Every message the user has, whatever any read hides (a trashed conversation's too):
+    only for deleting the account (accounts.services.delete_account), which must leave
+    nothing of theirs behind, so not narrowed as ``owned_by`` may be."""
+    return Message.objects.filter(owner=user)
 
 
 def conversation_for(
@@ -85,3 +92,12 @@ def owned_conversation_id(*, user, conversation_id: Any) -> uuid.UUID:
     ):
         raise Conversation.DoesNotExist
     return conversation_uuid
+
+
+def import_job_for(*, user, job_id: Any) -> ImportJob:
+    """The user's import job with this id, or ``ImportJob.DoesNotExist`` (another user's
+    answers as a missing one does); the upload's bytes are not read."""
+    job_uuid = as_uuid(job_id)
+    if job_uuid is None:
+        raise ImportJob.DoesNotExist
+    return ImportJob.objects.defer("data").get(owner=user, id=job_uuid)

@@ -289,3 +289,49 @@ def store_immutable(*, kind: str, values: dict[str, Any], timeout: int) -> None:
             {_immutable_key(kind, entry_id): value for entry_id, value in values.items()},
             timeout,
         )
+
+
+# --- an owner gone for good ---------------------------------------------------------------
+
+# Keys one SCAN round asks Redis for: many rounds, each short, never a blocking KEYS.
+_SCAN_BATCH = 1000
+
+
+def _owner_patterns(*, owner_id: Any) -> list[str]:
+    """Every key of an owner's entries and versions, as SCAN patterns, built by the same
+    functions that name the keys (a new kind is added here with them)."""
+    every_conversation = conversation_scope(owner_id=owner_id, conversation_id="*")
+    return [
+        _version_key(LIST, list_scope(owner_id=owner_id)),
+        _entry_key(LIST, list_scope(owner_id=owner_id), "*"),
+        _version_key(CONVERSATION, every_conversation),
+        _entry_key(CONVERSATION, every_conversation, "*"),
+    ]
+
+
+def forget_owner(*, owner_id: Any) -> bool:
+    """Delete every cached entry and version of an owner whose account is gone (after the
+    deletion committed); False when Redis could not be reached.
+
+    Deleting, not raising versions: nobody can ever read these again (the owner is part of
+    every key, and no token or session of theirs is left), so they are only someone's data
+    left behind. A request of theirs still running at that moment may store one entry
+    after this; it is as unreachable and expires with NUMINA_CACHE_TTL. The embedded
+    local-memory cache lives in one process and goes with it (and by TTL): nothing to scan.
+    """
+    if not _uses_redis():
+        return True
+    for pattern in _owner_patterns(owner_id=owner_id):
+        # django-redis: SCAN MATCH over the prefixed keys, deleting as it goes.
+        ok, _ = _client_call("delete_pattern", pattern, itersize=_SCAN_BATCH)
+        if not ok:
+            logger.warning("cache: %s's entries are left to expire", owner_id)
+            return False
+    return True
+
+
+def forget_immutable(*, kind: str, ids: list[str]) -> None:
+    """Delete cached values of things that no longer exist (kept with ``store_immutable``)."""
+    for start in range(0, len(ids), _SCAN_BATCH):
+        batch = ids[start : start + _SCAN_BATCH]
+        _client_call("delete_many", [_immutable_key(kind, entry_id) for entry_id in batch])

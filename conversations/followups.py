@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 # The names Celery registers conversations/tasks.py's tasks under (module + function).
 GENERATE_TITLE = "conversations.tasks.generate_title"
 SUMMARIZE_CONVERSATION = "conversations.tasks.summarize_conversation"
+RUN_IMPORT = "conversations.tasks.run_import"
 
 
 def send(*, task_name: str, conversation_id: Any) -> None:
@@ -56,3 +57,11 @@ def after_commit_summarize(*, conversation_id: Any) -> None:
     transaction.on_commit(
         functools.partial(send, task_name=SUMMARIZE_CONVERSATION, conversation_id=conversation_id)
     )
+
+
+def after_commit_run_import(*, job_id: Any) -> None:
+    """Run a large upload's import job (services.bulk_import) once its row is committed.
+
+    A broker that is down leaves the job pending (logged); the user sees it pending and
+    can upload again."""
+    transaction.on_commit(functools.partial(send, task_name=RUN_IMPORT, conversation_id=job_id))

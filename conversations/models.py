@@ -109,6 +109,12 @@ class Conversation(models.Model):
     # Position in the owner's change stream (ChangeCounter); sync pages over it.
     change_seq = models.BigIntegerField(default=0)
     legacy_key = models.CharField(max_length=1024, null=True, blank=True, unique=True)
+    # Where an import brought the conversation from (chatgpt, claude, openwebui, numina)
+    # and its id there: a second import of the same file finds it and creates nothing.
+    # Unique per owner (two users may import the same shared export); null otherwise:
+    # null, not "", so the partial unique index holds imported rows only.
+    import_source = models.CharField(max_length=16, null=True, blank=True)  # noqa: DJ001
+    import_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     # Chosen by a client that created the conversation offline (API.md, the offline
     # queue): a create sent again with it answers the stored conversation instead of
     # making a second one. Unique per owner; two users may pick the same one.
@@ -143,7 +149,13 @@ class Conversation(models.Model):
                 fields=["owner", "client_id"],
                 condition=Q(client_id__isnull=False),
                 name="conversation_unique_client_id",
-            )
+            ),
+            # Also the index a re-import finds its conversations by.
+            models.UniqueConstraint(
+                fields=["owner", "import_source", "import_id"],
+                condition=Q(import_id__isnull=False),
+                name="conversation_unique_import_key",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -381,3 +393,40 @@ class TokenUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id} {self.day}: {self.input_tokens}+{self.output_tokens}"
+
+
+class ImportJob(models.Model):
+    """One uploaded file imported in the background (a large one: see
+    services.bulk_import), with what it has done so far for the UI to show.
+
+    The upload itself waits in ``data`` — in the database, so the web and the worker
+    need no shared disk — and is dropped once the job has run."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    filename = models.CharField(max_length=255, blank=True, default="")
+    size = models.BigIntegerField(default=0)
+    data = models.BinaryField(null=True, editable=False)
+    # Conversations found in the file, and how many have been dealt with so far.
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    # [{"item", "detail"}], as the synchronous answer lists them (bounded: bulk_import).
+    errors = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "-created_at"], name="import_job_owner_created")]
+
+    def __str__(self) -> str:
+        return f"import {self.id} ({self.status})"

@@ -101,3 +101,9 @@ def clean_snippet(snippet: str) -> str:
     template never trusts a string it did not sanitise itself.
     """
     return nh3.clean(snippet, tags={"mark"}, attributes={})
+
+
+def forget_rendered(*, message_ids: Sequence) -> None:
+    """Drop the cached HTML of messages that were deleted (an account that left): it is
+    their content, and would otherwise linger for RENDERED_TTL."""
+    cache.forget_immutable(kind=cache.RENDERED, ids=[_cache_id(m) for m in message_ids])

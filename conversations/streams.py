@@ -120,6 +120,20 @@ def acquire_stream_slot(*, user) -> StreamSlot:
     return StreamSlot(user_id=user.pk, member=member)
 
 
+def forget_slots(*, user_id) -> None:
+    """Drop a deleted user's slot count: nobody is left to give the slots back (their
+    open streams end without them, and a late release of a gone key is harmless)."""
+    from redis.exceptions import RedisError
+
+    try:
+        client = _redis()
+        if client is not None:
+            client.delete(slots_key(user_id))
+    except RedisError:
+        # The key expires NUMINA_STREAM_SLOT_TTL after its last slot moved.
+        logger.warning("streams: Redis unreachable, slots of %s left to expire", user_id)
+
+
 class HeldStream:
     """A response body that holds a stream slot until it is closed.
 

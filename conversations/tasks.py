@@ -26,7 +26,7 @@ from numina import metrics
 
 from . import cache, followups, llm
 from .models import Conversation
-from .services import spend, summaries, titles
+from .services import bulk_import, spend, summaries, titles
 
 logger = logging.getLogger(__name__)
 
@@ -135,3 +135,10 @@ def sweep_conversations() -> dict[str, int]:
 def replay_cache_invalidations() -> bool:
     """Raise the cache versions writers could not raise while Redis was away (cache.py)."""
     return cache.replay_pending()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_import(job_id: str) -> None:
+    """A large upload's import (services.bulk_import.run_job). Redelivered after a worker
+    died, it goes on where it stopped: what was imported is skipped by its key."""
+    bulk_import.run_job(job_id=job_id)

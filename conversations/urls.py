@@ -7,6 +7,8 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("account/import/", views.import_chats, name="import_chats"),
+    path("account/import/<uuid:job_id>/", views.import_job, name="import_job"),
     path("chats/new/", views.new_chat, name="new_chat"),
     path("chats/list/", views.chat_list, name="chat_list"),
     path("chats/send/", views.send, name="send_new"),

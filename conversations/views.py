@@ -50,12 +50,23 @@ from django_htmx.middleware import HtmxDetails
 
 from numina.throttling import ChatRateThrottle
 
-from . import access, cache, exports, llm, rendering, selectors, services, streams, validation
+from . import (
+    access,
+    cache,
+    exports,
+    llm,
+    rendering,
+    selectors,
+    services,
+    sources,
+    streams,
+    validation,
+)
 from .forms import EditForm, ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
-from .models import Conversation, Message, Role
+from .models import Conversation, ImportJob, Message, Role
 from .selectors import branches, sidebar
-from .services import spend
+from .services import bulk_import, spend
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -832,3 +843,37 @@ def show_version(request: HtmxHttpRequest, conversation_id, message_id) -> HttpR
         response["HX-Trigger"] = CHANGED  # the sidebar's preview follows the branch
         return response
     return redirect(_back_to(message))
+
+
+# --- /account/'s "Import chats" (templates/accounts/_account_import.html) -------------
+
+
+@login_required
+@require_POST
+def import_chats(request: HtmxHttpRequest) -> HttpResponse:
+    """The form's upload, through the API's service (services.bulk_import); the outcome
+    or the job's progress is shown on /account/?import=<job id>."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        flash.error(request, "Choose an archive to import.")
+        return redirect("account")
+    try:
+        bulk_import.check_upload_size(size=upload.size or 0)
+        job = bulk_import.import_file_for_display(
+            user=request.user, data=upload.read(), filename=upload.name or ""
+        )
+    except sources.BadUpload as exc:
+        flash.error(request, exc.detail)
+        return redirect("account")
+    return redirect(f"{reverse('account')}?import={job.id}#import")
+
+
+@login_required
+@require_GET
+def import_job(request: HtmxHttpRequest, job_id) -> HttpResponse:
+    """The job's progress, polled by the page while it runs."""
+    try:
+        job = access.import_job_for(user=request.user, job_id=job_id)
+    except ImportJob.DoesNotExist:
+        raise Http404("No such import.") from None
+    return render(request, "accounts/_import_job.html", {"import_job": job})

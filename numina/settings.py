@@ -50,7 +50,7 @@ MIDDLEWARE = [
     "numina.middleware.ServerTimingMiddleware",
     "numina.middleware.StatementTimeoutMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "numina.middleware.StaticFilesMiddleware",  # WhiteNoise
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -210,9 +210,28 @@ NUMINA_RETRIEVE_MESSAGES = env.int("NUMINA_RETRIEVE_MESSAGES", default=50)
 NUMINA_RETRIEVE_MESSAGES_MAX = env.int("NUMINA_RETRIEVE_MESSAGES_MAX", default=500)
 NUMINA_SEARCH_QUERY_MAX_LENGTH = env.int("NUMINA_SEARCH_QUERY_MAX_LENGTH", default=500)
 NUMINA_IMPORT_MAX_MESSAGES = env.int("NUMINA_IMPORT_MAX_MESSAGES", default=10_000)
+# Conversations the whole-account export (GET /api/v1/export/) reads per batch: each
+# batch is three queries, and its messages are streamed, never all held.
+NUMINA_EXPORT_BATCH = env.int("NUMINA_EXPORT_BATCH", default=200)
+# POST /api/v1/import/ (services/bulk_import.py, sources/): a file past this is a 400.
+NUMINA_IMPORT_MAX_BYTES = env.int("NUMINA_IMPORT_MAX_BYTES", default=100 * 1024 * 1024)
+# Past either, a file is imported by a Celery task (202 and a job) instead of in the request.
+NUMINA_IMPORT_ASYNC_BYTES = env.int("NUMINA_IMPORT_ASYNC_BYTES", default=5 * 1024 * 1024)
+NUMINA_IMPORT_ASYNC_CONVERSATIONS = env.int("NUMINA_IMPORT_ASYNC_CONVERSATIONS", default=500)
+# A ZIP's bounds, checked on its directory before anything is inflated (a zip bomb):
+# entries, their total uncompressed size, and any one entry's compression ratio.
+NUMINA_IMPORT_MAX_ENTRIES = env.int("NUMINA_IMPORT_MAX_ENTRIES", default=50_000)
+NUMINA_IMPORT_MAX_UNCOMPRESSED_BYTES = env.int(
+    "NUMINA_IMPORT_MAX_UNCOMPRESSED_BYTES", default=1024 * 1024 * 1024
+)
+NUMINA_IMPORT_MAX_RATIO = env.int("NUMINA_IMPORT_MAX_RATIO", default=200)
 NUMINA_SYNC_PAGE_SIZE = env.int("NUMINA_SYNC_PAGE_SIZE", default=100)
 # Operations one POST /api/v1/batch/ (the offline queue) may carry.
 NUMINA_BATCH_MAX_OPERATIONS = env.int("NUMINA_BATCH_MAX_OPERATIONS", default=100)
+# The live event stream (/api/v1/events/): a comment line at least this often (API.md: 15 s
+# at most), and how many streams one user may hold open in one web process.
+NUMINA_EVENTS_HEARTBEAT_SECONDS = env.float("NUMINA_EVENTS_HEARTBEAT_SECONDS", default=15.0)
+NUMINA_EVENTS_MAX_STREAMS_PER_USER = env.int("NUMINA_EVENTS_MAX_STREAMS_PER_USER", default=20)
 # Request bodies (an import is the largest) are refused past this size with a 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("NUMINA_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)
 NUMINA_ALLOW_SIGNUP = env.bool("NUMINA_ALLOW_SIGNUP", default=True)

@@ -7,6 +7,7 @@ from django.urls import include, path
 from django.views import defaults
 from rest_framework.exceptions import NotFound
 
+from accounts import views as account_views
 from accounts.throttling import throttle_sign_in
 from numina import ops
 
@@ -35,6 +36,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("conversations.api.urls")),
     path("accounts/", include("accounts.urls")),
+    path("account/", account_views.account, name="account"),
+    path("account/delete/", account_views.delete_account, name="account_delete"),
     path("", include("conversations.urls")),
 ]
 

@@ -100,3 +100,14 @@ def throttle_rates(monkeypatch):
         )
 
     return set_rates
+
+
+@pytest.fixture(scope="session")
+def asgi_server(django_db_setup):
+    """numina/asgi.py under uvicorn in a thread, on the test database (tests/asgi_server.py).
+    A test that uses it commits for real (``transactional_db``) so the server sees its data."""
+    from tests.asgi_server import AsgiLiveServer
+
+    server = AsgiLiveServer()
+    yield server
+    server.stop()

@@ -1,12 +1,16 @@
-"""The access log of a real gunicorn (gunicorn.conf.py) keeps search terms out."""
+"""The access log of the real server (gunicorn.conf.py: uvicorn workers serving numina/asgi.py)
+keeps search terms out."""
 
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +32,7 @@ def test_access_log_leaves_out_query_strings_and_referers(tmp_path):
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "numina.wsgi", "--config", "gunicorn.conf.py"],
+        [sys.executable, "-m", "gunicorn", "numina.asgi", "--config", "gunicorn.conf.py"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -46,8 +50,13 @@ def test_access_log_leaves_out_query_strings_and_referers(tmp_path):
             except OSError:
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.2)
+        # The event stream is served by Django's ASGI handler, not the WSGI pool: logged alike.
+        events = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/events/?since=secret")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(events, timeout=5)  # noqa: S310
+        assert refused.value.code == 401
         deadline = time.monotonic() + 10
-        while "/healthz" not in (log.read_text() if log.exists() else ""):
+        while "/api/v1/events/" not in (log.read_text() if log.exists() else ""):
             assert time.monotonic() < deadline, "nothing logged"
             time.sleep(0.1)
     finally:
@@ -55,4 +64,5 @@ def test_access_log_leaves_out_query_strings_and_referers(tmp_path):
         server.wait(timeout=30)
     text = log.read_text()
     assert '"GET /healthz HTTP/1.1" 200' in text
+    assert '"GET /api/v1/events/ HTTP/1.1" 401' in text
     assert "secret" not in text

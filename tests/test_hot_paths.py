@@ -23,8 +23,9 @@ ENDPOINTS = [
 # Not within the bound; strict, so meeting it fails here until the mark goes. Append's
 # write alone is four files, each the one place of a rule (DESIGN.md, issue 12): the
 # service, the ownership door (access), the limits (validation) and the after-commit
-# cache invalidation (cache); with the view that is five, and the answer's sibling_ids
-# are a read of selectors/branches. Four would take one of those rules out of its place.
+# cache invalidation (cache); with the view that is five, the answer's sibling_ids are a
+# read of selectors/branches, and the after-commit live event is live.py's. Four would
+# take one of those rules out of its place.
 OVER_THE_BOUND = {"append": "the write's own rules are four files besides the view"}
 # What append runs today, so its path cannot grow unnoticed while it is over the bound.
 APPEND_FILES = {
@@ -33,6 +34,7 @@ APPEND_FILES = {
     "conversations/api/serializers.py",
     "conversations/api/views.py",
     "conversations/cache.py",
+    "conversations/live.py",
     "conversations/selectors/branches.py",
     "conversations/services/conversations.py",
     "conversations/validation.py",

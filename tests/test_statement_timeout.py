@@ -1,6 +1,7 @@
 """NUMINA_STATEMENT_TIMEOUT_MS: the web's connections cut a long statement, and a request
 whose statement was cut answers 503 ``database_timeout``, not 500."""
 
+import os
 import time
 
 import pytest
@@ -23,14 +24,20 @@ def web_connections(settings):
     connections["default"].close()
 
 
-def test_the_web_entry_points_install_the_statement_timeout():
-    import numina.asgi
-    import numina.wsgi  # noqa: F401
+@pytest.mark.parametrize("entry_point", ["numina.asgi", "numina.wsgi"])
+def test_the_web_entry_points_install_the_statement_timeout(entry_point):
+    # In a fresh process: this one may have imported both already (the ASGI test server).
+    from tests.test_settings import run_django_setup
 
-    try:
-        assert connection_created.disconnect(dispatch_uid=startup.STATEMENT_TIMEOUT_UID)
-    finally:
-        connections["default"].close()
+    result = run_django_setup(
+        f"import {entry_point}\n"
+        "from django.db.backends.signals import connection_created\n"
+        "from numina import startup\n"
+        "assert connection_created.disconnect(dispatch_uid=startup.STATEMENT_TIMEOUT_UID)",
+        SECRET_KEY=os.environ["SECRET_KEY"],
+        DEBUG="false",
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_connections_outside_the_web_have_no_statement_timeout(db):

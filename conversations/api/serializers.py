@@ -10,7 +10,8 @@ import uuid
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import selectors, validation
+from .. import selectors
+from ..documents import ExportSerializer  # noqa: F401  (the views name it s.ExportSerializer)
 from ..models import Conversation, Message, Role
 from ..services import NO_PARENT
 
@@ -253,48 +254,63 @@ class SyncSerializer(serializers.Serializer):
 # --- export / import -------------------------------------------------------------------
 
 
-class ExportedMessagesSerializer(serializers.ListSerializer):
-    def to_internal_value(self, data):
-        # The count first: 10,000 messages over the limit must not each be cleaned first.
-        validation.check_import_size(messages=data)
-        return super().to_internal_value(data)
+# The JSON export document: conversations/documents.py (the API and a Numina archive
+# read the same one).
 
 
-class ExportedMessageSerializer(serializers.Serializer):
-    class Meta:
-        list_serializer_class = ExportedMessagesSerializer
-
-    # The tree (see services.import_document): ``parent_id`` names another message's
-    # ``id`` in the same document (null: a first message); without it, a message follows
-    # the one before it, as in the exports made before branches.
-    id = serializers.UUIDField(required=False)
-    parent_id = serializers.UUIDField(required=False, allow_null=True)
-    seq = serializers.IntegerField(required=False, min_value=1)
-    role = serializers.ChoiceField(choices=Role.choices)
-    content = _text()
-    attachments = serializers.ListField(child=_text(), required=False, default=list)
-    metadata = serializers.DictField(required=False, default=dict)
-    client_id = serializers.UUIDField(required=False, allow_null=True, default=None)
-    created_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+# --- import of whole exports (services.bulk_import) ------------------------------------
 
 
-class ExportedConversationSerializer(serializers.Serializer):
-    title = _text(required=False, default="")
-    title_set_by_user = serializers.BooleanField(required=False, default=False)
-    summary = _text(required=False, default="")
-    summary_covers_seq = serializers.IntegerField(required=False, min_value=0, default=0)
-    is_pinned = serializers.BooleanField(required=False, default=False)
-    tags = serializers.ListField(child=_text(), required=False, default=list)
-    created_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
-    # The ``id`` of the message whose branch is shown; absent or null: the last message.
-    current_message_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+class ImportUploadInput(serializers.Serializer):
+    file = serializers.FileField(
+        help_text=(
+            "A Numina archive (ZIP), ChatGPT's or Claude.ai's conversations.json (or their "
+            "export ZIP), or an Open WebUI chat export; at most NUMINA_IMPORT_MAX_BYTES."
+        )
+    )
 
 
-class ExportSerializer(serializers.Serializer):
-    """The JSON export document; import takes the same document back."""
+class ImportErrorSerializer(serializers.Serializer):
+    item = serializers.CharField(help_text="source:id of the conversation (or `file`).")
+    detail = serializers.CharField()
 
-    format = serializers.ChoiceField(choices=["numina.conversation"])
-    version = serializers.ChoiceField(choices=[1])
-    exported_at = serializers.DateTimeField(required=False)
-    conversation = ExportedConversationSerializer()
-    messages = ExportedMessageSerializer(many=True)
+
+class MonthStatsSerializer(serializers.Serializer):
+    month = serializers.CharField(help_text="YYYY-MM (UTC).")
+    messages = serializers.IntegerField()
+    tokens_in = serializers.IntegerField()
+    tokens_out = serializers.IntegerField()
+
+
+class AccountStatsSerializer(serializers.Serializer):
+    conversations = serializers.IntegerField()
+    messages = serializers.IntegerField()
+    tokens_in = serializers.IntegerField()
+    tokens_out = serializers.IntegerField()
+    by_month = MonthStatsSerializer(many=True, help_text="Months with activity, oldest first.")
+
+
+class ImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    # A field named like Serializer.errors: DRF's metaclass takes declared fields off
+    # the class, so the property stays; mypy sees only the name.
+    errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]
+
+
+class ImportJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["pending", "running", "done", "failed"])
+    filename = serializers.CharField()
+    size = serializers.IntegerField()
+    total = serializers.IntegerField(help_text="Conversations in the file (0 until read).")
+    processed = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+    # A field named like Serializer.errors: DRF's metaclass takes declared fields off
+    # the class, so the property stays; mypy sees only the name.
+    errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
-from . import batch, chat_views, views
+from . import batch, chat_views, events, views
 
 urlpatterns = [
     path("auth/register/", accounts_api.RegisterView.as_view(), name="api-register"),
@@ -19,6 +19,8 @@ urlpatterns = [
         name="api-device",
     ),
     path("me/", accounts_api.MeView.as_view(), name="api-me"),
+    path("me/stats/", views.StatsView.as_view(), name="api-me-stats"),
+    path("export/", views.ExportAllView.as_view(), name="api-export"),
     path("conversations/", views.ConversationListView.as_view(), name="api-conversations"),
     path("conversations/import/", views.ImportView.as_view(), name="api-conversation-import"),
     path(
@@ -43,9 +45,13 @@ urlpatterns = [
         chat_views.ContextView.as_view(),
         name="api-conversation-context",
     ),
+    path("import/", views.ImportFileView.as_view(), name="api-import"),
+    path("import/<uuid:job_id>/", views.ImportJobView.as_view(), name="api-import-job"),
     path("search/", views.SearchView.as_view(), name="api-search"),
     path("sync/", views.SyncView.as_view(), name="api-sync"),
     path("batch/", batch.BatchView.as_view(), name="api-batch"),
+    # An async view: served under ASGI (numina/asgi.py), never from a request thread.
+    path("events/", events.stream, name="api-events"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

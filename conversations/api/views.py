@@ -25,11 +25,14 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import cursors, exports, selectors, services, streams
+from .. import access, archive, cursors, exports, selectors, services, streams
+from ..selectors import stats
+from ..services import bulk_import
 from . import answers
 from . import serializers as s
 from .chat_views import limit_response
@@ -329,6 +332,32 @@ class ExportView(APIView):
         )
 
 
+class ExportAllView(APIView):
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="Numina's archive: manifest.json, and per conversation "
+                "conversations/<id>.json and conversations/<id>.md.",
+            ),
+            429: OpenApiResponse(description="Too many streams open at once (too_many_streams)."),
+        },
+    )
+    def get(self, request: Request) -> StreamingHttpResponse | Response:
+        """Every conversation of the user's as one ZIP, streamed in bounded memory."""
+        try:
+            slot = streams.acquire_stream_slot(user=request.user)
+        except streams.TooManyStreams as exc:
+            return limit_response(exc)
+        return archive.archive_download(user=request.user, slot=slot)
+
+
+class StatsView(APIView):
+    @extend_schema(responses={200: s.AccountStatsSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(s.AccountStatsSerializer(stats.account_stats(user=request.user)).data)
+
+
 class ImportView(APIView):
     @extend_schema(
         request=s.ExportSerializer, responses={201: s.ConversationSerializer, 400: BAD_REQUEST}
@@ -340,6 +369,43 @@ class ImportView(APIView):
             user=request.user, conversation_id=conversation.id
         )
         return Response(s.ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+
+class ImportFileView(APIView):
+    """POST /api/v1/import/: a whole export (services.bulk_import, README "Import")."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": s.ImportUploadInput},
+        responses={
+            201: s.ImportResultSerializer,
+            202: OpenApiResponse(
+                s.ImportJobSerializer,
+                description="A large file: imported by a job; GET /api/v1/import/{id}/.",
+            ),
+            400: BAD_REQUEST,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        upload = _body(s.ImportUploadInput, request)["file"]
+        # The size before a byte is read into memory (the upload is on disk past 2.5 MB).
+        bulk_import.check_upload_size(size=upload.size or 0)
+        result = bulk_import.import_file(
+            user=request.user, data=upload.read(), filename=upload.name or ""
+        )
+        if isinstance(result, bulk_import.ImportOutcome):
+            return Response(
+                s.ImportResultSerializer(result.as_answer()).data, status=status.HTTP_201_CREATED
+            )
+        return Response(s.ImportJobSerializer(result).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportJobView(APIView):
+    @extend_schema(responses={200: s.ImportJobSerializer, 404: NOT_FOUND})
+    def get(self, request: Request, job_id: uuid.UUID) -> Response:
+        job = access.import_job_for(user=request.user, job_id=job_id)
+        return Response(s.ImportJobSerializer(job).data)
 
 
 class SearchView(GenericAPIView):

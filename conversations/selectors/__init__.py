@@ -235,9 +235,22 @@ class SyncPage:
     # inside change ``next_since`` the page ends (None: after all of it).
     messages: list[Message] = field(default_factory=list)
     next_message_seq: int | None = None
+    # The page in stream order, each item at its own place with the point just after it:
+    # what the event stream sends, one event each (the conversations carried only for
+    # their messages are not among them; they come again at their own place).
+    entries: list[StreamEntry] = field(default_factory=list)
 
 
-def _horizon(*, user) -> int:
+@dataclass(frozen=True)
+class StreamEntry:
+    """One item of the change stream: a conversation, a deletion (the conversation's id)
+    or a message, and the point just after it (what resumes the stream after it)."""
+
+    after: cursors.SyncPoint
+    item: Conversation | uuid.UUID | Message
+
+
+def sync_horizon(*, user) -> int:
     """The user's newest change number. Every change up to it has committed (each held
     the counter's lock to commit), so reads bounded by it agree on one prefix of the
     stream although each runs in its own snapshot: without the bound, a deletion that
@@ -266,7 +279,7 @@ def sync_changes(
     after = since if isinstance(since, cursors.SyncPoint) else cursors.SyncPoint(change=since)
     if not include_messages:
         after = cursors.SyncPoint(change=after.change)
-    horizon = _horizon(user=user)
+    horizon = sync_horizon(user=user)
     if after.key() >= (horizon, cursors.MAX_MESSAGE_SEQ):
         return SyncPage(
             conversations=[],
@@ -315,6 +328,7 @@ def sync_changes(
         )
         messages = [message for message in messages if message.conversation_id in holders]
     return SyncPage(
+        entries=_entries(page=page, messages=messages),
         conversations=conversations,
         deleted=[item for _, item in page if isinstance(item, uuid.UUID)],
         next_since=end.change,
@@ -322,6 +336,29 @@ def sync_changes(
         messages=messages,
         next_message_seq=end.message_seq,
     )
+
+
+def _entries(
+    *, page: Sequence[tuple[tuple[int, int], Any]], messages: Sequence[Message]
+) -> list[StreamEntry]:
+    """The page's items at their own places, in order, each with the point after it. A
+    conversation's point stands before its change's messages (seq 0), a message's after
+    it (after the whole change for its last one); a place whose message is gone (its
+    conversation deleted since) has no entry."""
+    by_place = {(message.conversation_id, message.seq): message for message in messages}
+    entries: list[StreamEntry] = []
+    for (change, _), item in page:
+        if isinstance(item, Conversation):
+            before_its_messages = cursors.SyncPoint(change=change, message_seq=0)
+            entries.append(StreamEntry(after=before_its_messages, item=item))
+        elif isinstance(item, uuid.UUID):
+            entries.append(StreamEntry(after=cursors.SyncPoint(change=change), item=item))
+        elif (message := by_place.get((item.conversation_id, item.seq))) is not None:
+            seq = None if item.last_of_change else item.seq
+            entries.append(
+                StreamEntry(after=cursors.SyncPoint(change=change, message_seq=seq), item=message)
+            )
+    return entries
 
 
 def _end_of_page(

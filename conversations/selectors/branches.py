@@ -131,6 +131,31 @@ def attach_sibling_ids(
         message.sibling_ids = versions[message.conversation_id, message.parent_id]  # type: ignore[attr-defined]  # read by MessageSerializer
 
 
+def current_branches(*, conversations: Sequence[Any]) -> QuerySet[Message]:
+    """The messages of each conversation's current branch (the one its
+    ``current_message_id`` ends), all of them, ordered by conversation id and then seq:
+    one query for any number of conversations (the same recursive walk up as
+    ``branch``, started at every leaf at once). The conversations are the caller's,
+    already found through ``access``; those without messages add nothing."""
+    leaves = [c.current_message_id for c in conversations if c.current_message_id is not None]
+    if not leaves:
+        return Message.objects.none()
+    table = connection.ops.quote_name(_TABLE)
+    starts = ", ".join(["%s"] * len(leaves))
+    # The model's quoted table name and one placeholder per leaf; every value a parameter.
+    # The walk stays inside each leaf's conversation (a parent is of the same one).
+    ids = RawSQL(  # noqa: S611
+        f"WITH RECURSIVE up(id, parent_id) AS ("  # noqa: S608
+        f"SELECT id, parent_id FROM {table} WHERE id IN ({starts}) "
+        f"UNION ALL SELECT m.id, m.parent_id FROM {table} m JOIN up ON m.id = up.parent_id"
+        f") SELECT id FROM up",
+        [_key(leaf) for leaf in leaves],
+    )
+    return Message.objects.filter(
+        conversation_id__in=[c.id for c in conversations], pk__in=ids
+    ).order_by("conversation_id", "seq")
+
+
 def _message_window(messages: int | None) -> int:
     """How many of the newest messages a retrieve returns: NUMINA_RETRIEVE_MESSAGES by
     default, 0 to NUMINA_RETRIEVE_MESSAGES_MAX when asked."""

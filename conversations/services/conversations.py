@@ -9,6 +9,7 @@ that does not exist.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from numina import metrics
 
-from .. import access, cache, validation
+from .. import access, cache, live, validation
 from ..models import (
     ChangeCounter,
     Conversation,
@@ -85,7 +86,8 @@ def next_change_seq(
     number order (sync relies on it). Called last in every write so the lock is held
     briefly and always taken after the conversation's own lock (one lock order, no
     deadlock). After commit, the cached entries of that conversation and of the owner's
-    list go stale (cache.changed). Written as one upsert because the ORM has no
+    list go stale (cache.changed) and the owner's open event streams hear of it
+    (live.committed). Written as one upsert because the ORM has no
     "increment or create, and return the value" in a single statement.
 
     ``stored_seqs`` (first, last): the write stored those messages of the conversation;
@@ -124,6 +126,11 @@ def next_change_seq(
         )
     cache.on_commit_changed(
         owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq
+    )
+    # Registered after the cache's hook and so run after it: a client that reads the
+    # conversation when its event arrives never gets the entry from before the change.
+    transaction.on_commit(
+        functools.partial(live.committed, owner_id=owner_id, change_seq=change_seq)
     )
     return change_seq
 
@@ -264,7 +271,12 @@ def _made_with(*, user, client_id: uuid.UUID) -> Conversation | None:
 
 
 def start_import(
-    *, user, title: str | None, tags: Sequence[str] | None, is_pinned: bool
+    *,
+    user,
+    title: str | None,
+    tags: Sequence[str] | None,
+    is_pinned: bool,
+    import_key: tuple[str, str] | None = None,
 ) -> Conversation:
     """A new conversation row for an import, not yet stamped with a change number.
 
@@ -274,7 +286,12 @@ def start_import(
     ``save_changed``, just before commit; until then the row is invisible to everyone.
     """
     return _insert_conversation(
-        user=user, title=title, tags=tags, is_pinned=is_pinned, stamp_change=False
+        user=user,
+        title=title,
+        tags=tags,
+        is_pinned=is_pinned,
+        import_key=import_key,
+        stamp_change=False,
     )
 
 
@@ -295,6 +312,7 @@ def _insert_conversation(
     summary: str = "",
     legacy_key: str | None = None,
     client_id: uuid.UUID | None = None,
+    import_key: tuple[str, str] | None = None,
     stamp_change: bool,
 ) -> Conversation:
     errors = validation.FieldErrors()
@@ -311,6 +329,8 @@ def _insert_conversation(
         is_pinned=bool(is_pinned),
         legacy_key=legacy_key,
         client_id=client_id,
+        import_source=import_key[0] if import_key else None,
+        import_id=import_key[1] if import_key else None,
         last_activity_at=now,
         created_at=now,
         updated_at=now,

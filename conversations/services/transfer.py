@@ -179,15 +179,19 @@ def _newest_leaf(tree: ImportedTree) -> int:
     return leaf
 
 
-def import_document(*, user, document: Mapping[str, Any]) -> Conversation:
-    """A new conversation from a JSON export (as the API's ExportSerializer reads it).
+@dataclass(frozen=True)
+class ReadDocument:
+    """A JSON export read for ``import_conversation``: its conversation fields, its
+    messages in storage order and their tree (None: no messages)."""
 
-    Messages are taken in ``seq`` order (the document's own order for equal or missing
-    ones), the order they were stored in, so a parent always comes before its children.
-    Each message's ``parent_id`` names the ``id`` of another message of the document
-    (null: a first message); a message without the key follows the message before it,
-    so an export from before branches is one straight branch. ``current_message_id``
-    (absent: the last message) is the message whose branch is shown."""
+    fields: dict[str, Any]
+    messages: list[NewMessage]
+    tree: ImportedTree | None
+
+
+def read_document(document: Mapping[str, Any]) -> ReadDocument:
+    """What ``import_document`` stores, read from a validated document (the API's, or a
+    Numina archive's entry): ``ValidationError`` for a bad tree or too many messages."""
     conversation = document["conversation"]
     raw = document["messages"]
     # The count before any per-message work, as import_conversation does.
@@ -197,12 +201,24 @@ def import_document(*, user, document: Mapping[str, Any]) -> Conversation:
     ordered = sorted(raw, key=lambda message: message.get("seq") or 0)
     tree = _tree_of(ordered, current_message_id=conversation.get("current_message_id"))
     fields = ("role", "content", "attachments", "metadata", "client_id", "created_at")
-    return import_conversation(
-        user=user,
-        **{k: v for k, v in conversation.items() if k != "current_message_id"},
+    return ReadDocument(
+        fields={k: v for k, v in conversation.items() if k != "current_message_id"},
         messages=[NewMessage(**{k: m[k] for k in fields if k in m}) for m in ordered],
         tree=tree if ordered else None,
     )
+
+
+def import_document(*, user, document: Mapping[str, Any]) -> Conversation:
+    """A new conversation from a JSON export (as the API's ExportSerializer reads it).
+
+    Messages are taken in ``seq`` order (the document's own order for equal or missing
+    ones), the order they were stored in, so a parent always comes before its children.
+    Each message's ``parent_id`` names the ``id`` of another message of the document
+    (null: a first message); a message without the key follows the message before it,
+    so an export from before branches is one straight branch. ``current_message_id``
+    (absent: the last message) is the message whose branch is shown."""
+    read = read_document(document)
+    return import_conversation(user=user, **read.fields, messages=read.messages, tree=read.tree)
 
 
 def _count_messages(roles: Counter[str]) -> None:
@@ -257,9 +273,16 @@ def import_conversation(
     created_at: datetime | None = None,
     messages: Sequence[NewMessage],
     tree: ImportedTree | None = None,
+    import_key: tuple[str, str] | None = None,
+    activity_from_messages: bool = False,
 ) -> Conversation:
     """A new conversation holding an export's messages, tags, title and summary, the
-    messages placed by ``tree`` (None: one straight branch in the order given)."""
+    messages placed by ``tree`` (None: one straight branch in the order given).
+
+    ``import_key`` (source, id there) marks where a bulk import found it (unique per
+    owner: ``IntegrityError`` when the owner already has it). ``activity_from_messages``:
+    its last activity is its newest message's time, not now, so a history brought in
+    keeps its place among the user's chats."""
     # The bounds first, before any per-message work.
     errors = validation.FieldErrors()
     errors.check("messages", lambda value: validation.check_import_size(messages=value), messages)
@@ -276,10 +299,15 @@ def import_conversation(
     # change number last (save_changed below), so the insert does not hold every other
     # write of the user back.
     conversation = start_import(
-        user=user, title=title or None, tags=list(tags), is_pinned=is_pinned
+        user=user, title=title or None, tags=list(tags), is_pinned=is_pinned, import_key=import_key
     )
     fields = ["title_set_by_user", "summary", "summary_covers_seq", "created_at"]
     if tree is not None:
+        if activity_from_messages:
+            # _insert_tree takes the newest of this and the messages' times.
+            conversation.last_activity_at = created_at or min(
+                (m.created_at for m in cleaned if m.created_at), default=timezone.now()
+            )
         shown = _insert_tree(conversation, messages=cleaned, tree=tree)
         conversation.current_message = shown
         conversation.preview = shown.content[:200]

@@ -2,7 +2,8 @@
 
 Playwright's own browser download does not work on these machines, so the tests launch
 the system's /usr/bin/chromium (``apt-get install chromium``; .ci/run does it) through
-``executable_path``. The live server runs on the suite's PostgreSQL and Redis.
+``executable_path``. The live server (numina/asgi.py under uvicorn) runs on the suite's
+PostgreSQL and Redis.
 """
 
 import os
@@ -33,6 +34,18 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup):
+    """The pages as production serves them: numina/asgi.py under uvicorn (the live event
+    stream needs ASGI; Django's WSGI live server would hold it as a list for ever).
+    pytest-django's helper still makes each test that uses it transactional."""
+    from tests.asgi_server import AsgiLiveServer
+
+    server = AsgiLiveServer(host="localhost")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

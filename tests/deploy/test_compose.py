@@ -306,3 +306,81 @@ def test_compose_services_start_and_the_worker_titles_a_chat(local_stack, starte
     for entry in started:
         assert entry.process.poll() is None, f"{entry.name} exited\n{entry.tail()}"
     assert "beat: Starting" in (local_stack.tmp / "beat.log").read_text(), logs()
+
+
+# --- the backup service ---------------------------------------------------------------------
+
+BACKUP_TIMEOUT = 60
+
+
+def mounted_paths(*, service: Mapping[str, Any], stack: LocalStack) -> dict[str, Path]:
+    """Container path -> local path for the service's volumes: a bind mount (``./ops``) is
+    the checkout's own directory, a named volume a directory of this test's own."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = str(volume).split(":")[:2]
+        if source.startswith((".", "/")):
+            local = (ROOT / source).resolve()
+        else:
+            local = stack.tmp / "volumes" / source
+            local.mkdir(parents=True, exist_ok=True)
+        mounts[target] = local
+    return mounts
+
+
+def rewrite_mounts(*, value: str, mounts: Mapping[str, Path]) -> str:
+    for target, local in mounts.items():
+        if value == target or value.startswith(f"{target}/"):
+            return f"{local}{value[len(target) :]}"
+    return value
+
+
+def test_compose_backup_service_dumps_the_database_and_stops_when_told(local_stack, started):
+    variables = compose_variables()
+    services = load_compose(variables=variables)["services"]
+    service = services["backup"]
+    # pg_dump refuses a server newer than itself: the backup runs in the database's image.
+    assert service["image"] == services["postgres"]["image"]
+    assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    mounts = mounted_paths(service=service, stack=local_stack)
+    env = {
+        name: rewrite_mounts(
+            value=local_stack.rewrite_url(value=value, services=services), mounts=mounts
+        )
+        for name, value in service_environment(service=service, variables=variables).items()
+    }
+    env |= {"PATH": os.environ["PATH"], "HOME": str(local_stack.tmp)}
+    assert env["NUMINA_BACKUP_KEEP"] == "7"
+    assert env["NUMINA_BACKUP_INTERVAL_SECONDS"] == "86400"  # daily unless told
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as connection:
+        connection.execute("CREATE TABLE walks (id integer PRIMARY KEY)")
+        connection.execute("INSERT INTO walks VALUES (1), (2)")
+
+    command = [
+        rewrite_mounts(value=word, mounts=mounts) for word in service_command(service=service)
+    ]
+    log = local_stack.tmp / "backup.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    entry = Started(name="backup", process=process, log=log)
+    started.append(entry)
+
+    backups = Path(env["NUMINA_BACKUP_DIR"])
+    deadline = time.monotonic() + BACKUP_TIMEOUT
+    dumps: list[Path] = []
+    while not dumps and time.monotonic() < deadline:
+        assert process.poll() is None, f"backup exited\n{entry.tail()}"
+        dumps = sorted(backups.glob("numina-*.dump"))
+        time.sleep(0.2)
+    assert dumps, f"no dump appeared\n{entry.tail()}"
+    listing = subprocess.run(
+        ["pg_restore", "--list", str(dumps[0])], capture_output=True, text=True, check=True
+    )
+    assert "TABLE public walks" in listing.stdout
+    assert process.poll() is None, entry.tail()  # waiting for the next one, a day on
+
+    os.killpg(process.pid, signal.SIGTERM)  # `docker compose stop`
+    assert process.wait(timeout=15) == 0, entry.tail()  # leaves at once, not after its sleep

@@ -1,0 +1,124 @@
+"""Numina's archive: everything a user has, as one ZIP streamed in bounded memory.
+
+The archive (read back by the import of issue 15) holds, per conversation,
+``conversations/<id>.json`` — exactly the one-conversation JSON export, the whole tree —
+and ``conversations/<id>.md``, the current branch as the Markdown export prints it, both
+written by services/transfer.py's writers; and ``manifest.json``, written last, since
+it names every conversation::
+
+    {"format": "numina-export", "version": 1, "exported_at": ISO,
+     "conversations": [{"id", "title", "json": "conversations/<id>.json",
+                        "markdown": "conversations/<id>.md"}]}
+
+The ZIP is written by stream-zip as it is sent: each member is compressed from the
+writers' chunks as the response is read, and only the manifest's few fields per
+conversation are kept until the end (about a hundred bytes each). Zip64 throughout, so
+no count of members or size of a member can end the stream halfway.
+
+Queries: the conversations come ``NUMINA_EXPORT_BATCH`` at a time, and each batch costs
+three queries whatever its messages — the batch itself (tag names and the current
+branch's length in the same query), every message of its conversations, and their
+current branches — plus one that finds the end when the count is a multiple of the
+batch (or zero): ``3 * ceil(n / batch) + 1`` at most for n conversations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from stream_zip import ZIP_64, stream_zip
+
+from . import services, streams
+from .models import Conversation, Message
+from .selectors import archive as selectors
+
+ARCHIVE_FORMAT = "numina-export"
+ARCHIVE_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+# Owner read and write: the archive is one person's data.
+_PERMISSIONS = 0o600
+
+
+def member_names(conversation_id) -> dict[str, str]:
+    """Where a conversation's documents sit in the archive."""
+    return {
+        "json": f"conversations/{conversation_id}.json",
+        "markdown": f"conversations/{conversation_id}.md",
+    }
+
+
+class _Runs:
+    """Consecutive runs of rows of one conversation, taken in the batch's order: the rows
+    come ordered by conversation id, as the batch does, so one pass hands each
+    conversation its own (none for a conversation without messages)."""
+
+    def __init__(self, rows: Iterable[Message]) -> None:
+        self._rows = iter(rows)
+        self._next = next(self._rows, None)
+
+    def of(self, conversation: Conversation) -> Iterator[Message]:
+        while self._next is not None and self._next.conversation_id == conversation.id:
+            yield self._next
+            self._next = next(self._rows, None)
+
+
+def _encoded(chunks: Iterable[str]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield chunk.encode()
+
+
+def _members(*, user, exported_at: datetime) -> Iterator[tuple]:
+    """The archive's members, as stream-zip takes them, read batch by batch."""
+    listed: list[dict[str, str]] = []
+    for batch in selectors.conversation_batches(user=user, batch_size=settings.NUMINA_EXPORT_BATCH):
+        # All the batch's JSON documents from one message cursor, then all its Markdown
+        # from the branch cursor: one cursor read at a time.
+        trees = _Runs(selectors.batch_messages(user=user, conversations=batch))
+        for conversation in batch:
+            names = member_names(conversation.id)
+            listed.append({"id": str(conversation.id), "title": conversation.title, **names})
+            document = services.export_json(
+                conversation=conversation, messages=trees.of(conversation)
+            )
+            yield names["json"], exported_at, _PERMISSIONS, ZIP_64, _encoded(document)
+        shown = _Runs(selectors.batch_current_branches(conversations=batch))
+        for conversation in batch:
+            markdown = services.export_markdown(
+                conversation=conversation,
+                messages=shown.of(conversation),
+                branch_length=getattr(conversation, "branch_length", None) or 0,
+            )
+            name = member_names(conversation.id)["markdown"]
+            yield name, exported_at, _PERMISSIONS, ZIP_64, _encoded(markdown)
+    manifest = {
+        "format": ARCHIVE_FORMAT,
+        "version": ARCHIVE_VERSION,
+        "exported_at": exported_at.isoformat(),
+        "conversations": listed,
+    }
+    body = json.dumps(manifest, ensure_ascii=False).encode()
+    yield MANIFEST_NAME, exported_at, _PERMISSIONS, ZIP_64, (body,)
+
+
+def archive_filename(*, exported_at: datetime) -> str:
+    return f"numina-export-{exported_at:%Y-%m-%d}.zip"
+
+
+def archive_download(*, user, slot: streams.StreamSlot) -> StreamingHttpResponse:
+    """Everything of the user's as a streamed ZIP attachment; the slot (taken by the
+    caller, as for the one-conversation export) is given back when the response is
+    closed. Nothing is read before the response is: the first batch is fetched as the
+    first bytes are sent."""
+    exported_at = timezone.now()
+    zipped = stream_zip(_members(user=user, exported_at=exported_at))
+    response = StreamingHttpResponse(
+        streams.HeldStream(zipped, slot=slot), content_type="application/zip"
+    )
+    filename = archive_filename(exported_at=exported_at)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
