@@ -124,6 +124,16 @@ class Hit:
     value: Any
 
 
+@dataclass(frozen=True)
+class CacheableRead:
+    """A read's shaped answer, and whether the cache gave it: True (a hit), False (built
+    and kept), None (the read's cache policy keeps it out of the cache). Returned by the
+    selectors whose policy sits beside them."""
+
+    value: Any
+    cached: bool | None
+
+
 def read(*, kind: str, scope: str, variant: str = "") -> Hit | None:
     """The cached value when it is current, else None (a miss)."""
     if not breaker.trusted():

@@ -4,7 +4,7 @@ Each is a short text in URL-safe base64 without padding, so it travels in a quer
 as it is and a client treats it as opaque instead of building it. Decoding trusts none of
 it: anything that is not a cursor this server wrote raises ``InvalidCursor``, and the
 caller decides what that means (the sidebar starts from the top, sync answers 400).
-DRF's CursorPagination keeps its own encoding for the API's lists (api/pagination.py).
+DRF's CursorPagination keeps its own encoding for the API's lists (api/views.py).
 """
 
 from __future__ import annotations

@@ -347,8 +347,8 @@ REST_FRAMEWORK = {
         "numina.throttling.AnonRateThrottle",
     ],
     "NUM_PROXIES": NUM_PROXIES,
-    "DEFAULT_PAGINATION_CLASS": "conversations.api.pagination.ConversationCursorPagination",
-    "PAGE_SIZE": NUMINA_PAGE_SIZE,
+    # No default paginator: each list view names its own (conversations/api/views.py),
+    # which reads NUMINA_PAGE_SIZE per request.
     "DEFAULT_THROTTLE_RATES": {
         "user": NUMINA_THROTTLE_USER,
         "anon": NUMINA_THROTTLE_ANON,

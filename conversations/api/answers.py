@@ -16,6 +16,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from .. import access, selectors, services
+from ..selectors import branches
 from . import serializers as s
 
 
@@ -71,7 +72,7 @@ def add_message(*, user, conversation_id: uuid.UUID, data: Any) -> Response:
     access.owned_conversation_id(user=user, conversation_id=conversation_id)
     body = valid(s.MessageCreateInput, data)
     added = services.add_message(user=user, conversation_id=conversation_id, **body)
-    selectors.attach_sibling_ids(messages=[added.message])
+    branches.attach_sibling_ids(messages=[added.message], conversation_id=conversation_id)
     return Response(
         s.MessageSerializer(added.message).data,
         status=status.HTTP_201_CREATED if added.created else status.HTTP_200_OK,

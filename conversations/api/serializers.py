@@ -1,5 +1,9 @@
 """Shapes of the API: output serializers match API.md's objects; input serializers only
-check types. Limits are enforced once, by the services (conversations/validation.py)."""
+check types. Limits are enforced once, by the services (conversations/validation.py).
+
+Retrieve and list answer with plain dicts keyed by these output serializers' field
+lists (api/views.py, off their hot path); the schema still documents them with these.
+Their query serializers live beside those views."""
 
 import uuid
 from datetime import datetime
@@ -195,15 +199,6 @@ class MessageCreateInput(serializers.Serializer):
     parent_id = ParentIdField()
 
 
-class ConversationListQuery(serializers.Serializer):
-    archived = serializers.ChoiceField(
-        choices=["false", "true", "all"], required=False, default="false"
-    )
-    pinned = serializers.BooleanField(required=False, allow_null=True, default=None)
-    tag = serializers.CharField(required=False, max_length=200)
-    q = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
-
-
 class DeleteQuery(serializers.Serializer):
     permanent = serializers.BooleanField(
         required=False,
@@ -212,10 +207,6 @@ class DeleteQuery(serializers.Serializer):
             "true: gone for good at once, with its messages; otherwise it goes to the trash."
         ),
     )
-
-
-class RetrieveQuery(serializers.Serializer):
-    messages = serializers.IntegerField(required=False, min_value=0)
 
 
 class MessageListQuery(serializers.Serializer):

@@ -1,17 +1,30 @@
 """The conversation API of API.md: each view validates input, calls a service or a
 selector, and shapes the answer. No rules, no queries and no cache policy of their own
 (a cached read's policy sits beside its selector). Path ids arrive as UUIDs (the URLs'
-``<uuid:…>`` converter); any other path answers the API's JSON 404."""
+``<uuid:…>`` converter); any other path answers the API's JSON 404.
 
+Also here, because every list view uses them and nothing else does: the keyset
+pagination of the lists, and the query serializers of the two hot reads. The answers of
+retrieve and list are shaped here as plain dicts rather than through DRF's serializers
+(the field lists are the serializers' own, so the documented shape is still the one
+shape): their path from URL to SQL is then this module, one selector module, the cache
+and the ownership door (issue 12; ``python -m benchmarks.hot_paths`` measures it).
+"""
+
+import math
 import uuid
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,7 +36,6 @@ from ..services import bulk_import
 from . import answers
 from . import serializers as s
 from .chat_views import limit_response
-from .pagination import MessageCursorPagination, SearchCursorPagination, TrashCursorPagination
 
 _ARCHIVED = {"false": False, "true": True, "all": None}
 NOT_FOUND = OpenApiResponse(
@@ -32,6 +44,131 @@ NOT_FOUND = OpenApiResponse(
 BAD_REQUEST = OpenApiResponse(
     description="Invalid input: a field → messages map, or {detail, code}."
 )
+
+
+# --- pagination -----------------------------------------------------------------------
+# Cursor (keyset) pagination for every list, on indexed columns (DRF's CursorPagination).
+#
+# DRF's cursor keeps the position of the first ordering field and an offset among rows
+# that share it, so a new conversation arriving at the top never shifts a page a client
+# is walking through; the trailing id makes the order total.
+#
+# A cursor comes from the client, so its position is input like any other: it is checked
+# here, once for every list, against the field it stands for, before it reaches a filter.
+
+
+def _invalid_cursor() -> ValidationError:
+    return ValidationError({"cursor": ["Invalid cursor."]})
+
+
+def _ordering_field(queryset: models.QuerySet, name: str) -> models.Field:
+    """The model field or annotation (search's rank) a list is ordered by."""
+    annotation = queryset.query.annotations.get(name)
+    if annotation is not None:
+        return annotation.output_field
+    return queryset.model._meta.get_field(name)
+
+
+def check_position(*, position: object, field: models.Field) -> None:
+    """Refuses a position its field cannot hold: "abc" for a seq was a ValueError inside
+    the ORM (a 500), a seq past PostgreSQL's integer range an error from the database, and
+    "1e400" or "nan" for a rank a position no row can have."""
+    try:
+        value = field.to_python(position)
+        # The integer fields' validators carry the database's range of the column.
+        field.run_validators(value)
+    except (DjangoValidationError, ValueError, TypeError, OverflowError):
+        raise _invalid_cursor() from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _invalid_cursor()
+
+
+class NuminaCursorPagination(CursorPagination):
+    page_size_query_param = "page_size"
+
+    def __init__(self) -> None:
+        # Read per request so the limits stay settings.
+        self.page_size = settings.NUMINA_PAGE_SIZE
+        self.max_page_size = settings.NUMINA_MAX_PAGE_SIZE
+        self._position_field: models.Field | None = None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # decode_cursor (called inside) needs to know what the position must be.
+        self._position_field = _ordering_field(queryset, self.ordering[0].lstrip("-"))
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request) -> Cursor | None:
+        # DRF answers a cursor it cannot read with 404; in this API 404 means "no such
+        # conversation", and a garbled cursor is bad input.
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise _invalid_cursor() from None
+        if cursor is not None and cursor.position is not None and self._position_field:
+            check_position(position=cursor.position, field=self._position_field)
+        return cursor
+
+
+class ConversationCursorPagination(NuminaCursorPagination):
+    ordering = ("-last_activity_at", "-id")
+
+
+class MessageCursorPagination(NuminaCursorPagination):
+    ordering = ("seq",)
+
+
+class SearchCursorPagination(NuminaCursorPagination):
+    # rank is an annotation (selectors.search_messages); the id orders equal ranks.
+    ordering = ("-rank", "-id")
+
+
+class TrashCursorPagination(NuminaCursorPagination):
+    # The partial index conv_owner_trash's order (selectors.trash).
+    ordering = ("-trashed_at", "-id")
+
+
+# --- query parameters of the hot reads ------------------------------------------------
+
+
+class ConversationListQuery(serializers.Serializer):
+    archived = serializers.ChoiceField(
+        choices=["false", "true", "all"], required=False, default="false"
+    )
+    pinned = serializers.BooleanField(required=False, allow_null=True, default=None)
+    tag = serializers.CharField(required=False, max_length=200)
+    q = serializers.CharField(required=False, trim_whitespace=False, allow_blank=True)
+
+
+class RetrieveQuery(serializers.Serializer):
+    messages = serializers.IntegerField(required=False, min_value=0)
+
+
+# --- answers of the hot reads -----------------------------------------------------------
+# Plain dicts of the rows' own values, keyed by the output serializers' field lists: DRF's
+# JSON encoder renders a UUID and an aware datetime exactly as the serializers' UUIDField
+# and DateTimeField do (str(); isoformat with "Z" for UTC), so the bytes do not change.
+# tests/api/test_answers_match_serializers.py holds the two to the same output.
+_CONVERSATION_FIELDS: list[str] = s.ConversationSerializer.Meta.fields
+_MESSAGE_FIELDS: list[str] = s.MessageSerializer.Meta.fields
+# Where a field's value is read when it is not the attribute of its own name.
+_SOURCES = {"tags": "tag_list"}
+
+
+def conversation_answer(conversation: Any) -> dict:
+    """A conversation as ConversationSerializer shapes it (its tag names read)."""
+    return {name: getattr(conversation, _SOURCES.get(name, name)) for name in _CONVERSATION_FIELDS}
+
+
+def message_answer(message: Any) -> dict:
+    """A message as MessageSerializer shapes it (its ``sibling_ids`` given)."""
+    return {name: getattr(message, name) for name in _MESSAGE_FIELDS}
+
+
+def conversation_detail_answer(conversation: Any) -> dict:
+    """A conversation with its ``recent`` messages, as ConversationDetailSerializer."""
+    answer = conversation_answer(conversation)
+    answer["messages"] = [message_answer(message) for message in conversation.recent]
+    return answer
 
 
 def _query(serializer_class, request: Request) -> dict:
@@ -59,17 +196,18 @@ def _page_size_parameter() -> OpenApiParameter:
 
 class ConversationListView(GenericAPIView):
     serializer_class = s.ConversationSerializer
+    pagination_class = ConversationCursorPagination
 
     @extend_schema(
-        parameters=[s.ConversationListQuery, _page_size_parameter()],
+        parameters=[ConversationListQuery, _page_size_parameter()],
         responses={200: s.ConversationSerializer(many=True), 400: BAD_REQUEST},
     )
     def get(self, request: Request) -> Response:
-        query = _query(s.ConversationListQuery, request)
+        query = _query(ConversationListQuery, request)
 
         def shape(conversations) -> dict:
-            page = self.paginate_queryset(conversations)
-            data = s.ConversationSerializer(page, many=True).data
+            page = self.paginate_queryset(conversations) or []
+            data = [conversation_answer(conversation) for conversation in page]
             return self.get_paginated_response(data).data
 
         return _cacheable_response(
@@ -105,17 +243,17 @@ class ConversationListView(GenericAPIView):
 
 class ConversationDetailView(APIView):
     @extend_schema(
-        parameters=[s.RetrieveQuery],
+        parameters=[RetrieveQuery],
         responses={200: s.ConversationDetailSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
     )
     def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
-        query = _query(s.RetrieveQuery, request)
+        query = _query(RetrieveQuery, request)
         return _cacheable_response(
             selectors.conversation_with_recent_messages(
                 user=request.user,
                 conversation_id=conversation_id,
                 messages=query.get("messages"),
-                shape=lambda conversation: s.ConversationDetailSerializer(conversation).data,
+                shape=conversation_detail_answer,
             )
         )
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from django.conf import settings
-from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import F, FloatField, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models import F, FloatField, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Cast, Replace, Substr
 
 from .. import access, cache, cursors, validation
@@ -30,17 +28,19 @@ from ..models import (
     ConversationQuerySet,
     DeletedConversation,
     Message,
-    Tag,
 )
 from . import branches, sync_messages
+
+# The retrieve read lives with the branch it reads, so its path is one selector module.
+from .branches import conversation_with_recent_messages as conversation_with_recent_messages
+from .branches import recent_messages as recent_messages
+
+CacheableRead = cache.CacheableRead
 
 # The two threads of a conversation's message list (API.md): every branch, or only the
 # one shown.
 THREAD_ALL = "all"
 THREAD_CURRENT = "current"
-
-# A queryset of conversations keeps its own class (and its chainable methods) through here.
-_Conversations = TypeVar("_Conversations", bound=QuerySet[Conversation])
 
 
 def _clean_query(query: Any) -> str:
@@ -50,33 +50,9 @@ def _clean_query(query: Any) -> str:
         raise ValidationError({"q": exc.messages}) from None
 
 
-def _message_window(messages: int | None) -> int:
-    """How many of the newest messages a retrieve returns: NUMINA_RETRIEVE_MESSAGES by
-    default, 0 to NUMINA_RETRIEVE_MESSAGES_MAX when asked."""
-    if messages is None:
-        return settings.NUMINA_RETRIEVE_MESSAGES
-    limit = settings.NUMINA_RETRIEVE_MESSAGES_MAX
-    if not isinstance(messages, int) or not 0 <= messages <= limit:
-        raise ValidationError({"messages": [f"Ensure this value is between 0 and {limit}."]})
-    return messages
-
-
-def _tag_names(conversations: _Conversations) -> _Conversations:
-    """Each conversation's tag names, sorted, as ``tag_names`` (read by
-    ``Conversation.tag_list``).
-
-    On PostgreSQL an array subquery inside the same query (one round trip for a page of
-    conversations and all their tags); elsewhere a prefetch (a second query).
-    """
-    if connection.vendor == "postgresql":
-        names = Tag.objects.filter(conversations=OuterRef("pk")).order_by("name").values("name")
-        return conversations.annotate(tag_names=ArraySubquery(names))
-    return conversations.prefetch_related("tags")
-
-
 def with_tag_names(*, user) -> ConversationQuerySet:
     """The user's conversations, each with its tag names (``Conversation.tag_list``)."""
-    return access.owned_conversations(user=user, within=_tag_names(Conversation.objects.all()))
+    return access.owned_conversations(user=user, within=Conversation.objects.with_tag_names())
 
 
 def get_conversation(*, user, conversation_id: Any) -> Conversation:
@@ -84,55 +60,8 @@ def get_conversation(*, user, conversation_id: Any) -> Conversation:
     return access.conversation_for(
         user=user,
         conversation_id=conversation_id,
-        within=_tag_names(Conversation.objects.all()),
+        within=Conversation.objects.with_tag_names(),
     )
-
-
-@dataclass(frozen=True)
-class CacheableRead:
-    """A read's shaped answer, and whether the cache gave it: True (a hit), False (built
-    and kept), None (the read's cache policy keeps it out of the cache)."""
-
-    value: Any
-    cached: bool | None
-
-
-def conversation_with_recent_messages(
-    *,
-    user,
-    conversation_id: Any,
-    messages: int | None,
-    shape: Callable[[Conversation], Any],
-) -> CacheableRead:
-    """The user's conversation with the newest ``messages`` messages of its current
-    branch (None: the default window, NUMINA_RETRIEVE_MESSAGES), oldest first, each with
-    its ``sibling_ids``, as ``conversation.recent``, shaped by ``shape``. The same
-    number of queries however deep the tree.
-
-    Cache policy: only the default window is cached (what opening a chat asks for), as
-    the conversation's entry (cache.CONVERSATION); its version is the conversation's
-    change number, read with the row before its messages, so any write to the
-    conversation makes the entry stale (a branch switch, or a new version that changes
-    a message's siblings, is such a write).
-    """
-    count = _message_window(messages)
-    conversation_uuid = access.as_uuid(conversation_id)
-    if conversation_uuid is None:
-        raise Conversation.DoesNotExist
-
-    def build() -> tuple[int, Any]:
-        conversation = get_conversation(user=user, conversation_id=conversation_uuid)
-        conversation.recent = recent_messages(user=user, conversation=conversation, limit=count)  # type: ignore[attr-defined]  # read by ConversationDetailSerializer
-        return conversation.change_seq, shape(conversation)
-
-    if messages is not None:
-        return CacheableRead(value=build()[1], cached=None)
-    value, was_cached = cache.cached(
-        kind=cache.CONVERSATION,
-        scope=cache.conversation_scope(owner_id=user.pk, conversation_id=conversation_uuid),
-        build=build,
-    )
-    return CacheableRead(value=value, cached=was_cached)
 
 
 def _websearch(query: str) -> SearchQuery:
@@ -253,22 +182,6 @@ def attach_sibling_ids(*, messages: Sequence[Message]) -> None:
     one query for them all, none for none (selectors.branches)."""
     if messages:
         branches.attach_sibling_ids(conversation_id=messages[0].conversation_id, messages=messages)
-
-
-def recent_messages(*, user, conversation: Conversation, limit: int) -> list[Message]:
-    """The newest ``limit`` messages of the current branch of the user's conversation
-    (which the caller got through ``access``), oldest first, with their ``sibling_ids``:
-    two queries however deep the tree (none for 0)."""
-    if limit <= 0:
-        return []
-    branch = branches.branch(
-        conversation_id=conversation.id, leaf_id=conversation.current_message_id, limit=limit
-    )
-    # Scoped by the user as well (one query still): the conversation is trusted, but
-    # what is read of it goes through the door like every other read.
-    recent = list(branch & access.owned_messages(user=user))
-    attach_sibling_ids(messages=recent)
-    return recent
 
 
 def search_messages(*, user, query: str, archived: bool | None = None) -> QuerySet[Message]:

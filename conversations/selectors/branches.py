@@ -1,4 +1,7 @@
-"""Reads of a conversation's tree of messages: a branch, a leaf, a message's versions.
+"""Reads of a conversation's tree of messages: a branch, a leaf, a message's versions,
+and the retrieve endpoint's read of a conversation with the newest messages of its
+current branch (with that read's cache policy beside it), so that path, from the view to
+the SQL, needs this selector module and no other.
 
 A branch is the path from a first message down to a leaf, read upwards from its last
 message by its ``parent`` links. Each read is one query whatever the depth of the tree:
@@ -13,14 +16,17 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from ..models import Message
+from .. import access, cache
+from ..models import Conversation, Message
 
 _TABLE = Message._meta.db_table
 
@@ -148,3 +154,72 @@ def current_branches(*, conversations: Sequence[Any]) -> QuerySet[Message]:
     return Message.objects.filter(
         conversation_id__in=[c.id for c in conversations], pk__in=ids
     ).order_by("conversation_id", "seq")
+
+
+def _message_window(messages: int | None) -> int:
+    """How many of the newest messages a retrieve returns: NUMINA_RETRIEVE_MESSAGES by
+    default, 0 to NUMINA_RETRIEVE_MESSAGES_MAX when asked."""
+    if messages is None:
+        return settings.NUMINA_RETRIEVE_MESSAGES
+    limit = settings.NUMINA_RETRIEVE_MESSAGES_MAX
+    if not isinstance(messages, int) or not 0 <= messages <= limit:
+        raise ValidationError({"messages": [f"Ensure this value is between 0 and {limit}."]})
+    return messages
+
+
+def recent_messages(*, user, conversation: Conversation, limit: int) -> list[Message]:
+    """The newest ``limit`` messages of the current branch of the user's conversation
+    (which the caller got through ``access``), oldest first, with their ``sibling_ids``:
+    two queries however deep the tree (none for 0)."""
+    if limit <= 0:
+        return []
+    newest = branch(
+        conversation_id=conversation.id, leaf_id=conversation.current_message_id, limit=limit
+    )
+    # Scoped by the user as well (one query still): the conversation is trusted, but
+    # what is read of it goes through the door like every other read.
+    recent = list(newest & access.owned_messages(user=user))
+    attach_sibling_ids(messages=recent, conversation_id=conversation.id)
+    return recent
+
+
+def conversation_with_recent_messages(
+    *,
+    user,
+    conversation_id: Any,
+    messages: int | None,
+    shape: Callable[[Conversation], Any],
+) -> cache.CacheableRead:
+    """The user's conversation (with its tag names) and the newest ``messages`` messages
+    of its current branch (None: the default window, NUMINA_RETRIEVE_MESSAGES), oldest
+    first, each with its ``sibling_ids``, as ``conversation.recent``, shaped by
+    ``shape``. The same number of queries however deep the tree.
+
+    Cache policy: only the default window is cached (what opening a chat asks for), as
+    the conversation's entry (cache.CONVERSATION); its version is the conversation's
+    change number, read with the row before its messages, so any write to the
+    conversation makes the entry stale (a branch switch, or a new version that changes
+    a message's siblings, is such a write).
+    """
+    count = _message_window(messages)
+    conversation_uuid = access.as_uuid(conversation_id)
+    if conversation_uuid is None:
+        raise Conversation.DoesNotExist
+
+    def build() -> tuple[int, Any]:
+        conversation = access.conversation_for(
+            user=user,
+            conversation_id=conversation_uuid,
+            within=Conversation.objects.with_tag_names(),
+        )
+        conversation.recent = recent_messages(user=user, conversation=conversation, limit=count)  # type: ignore[attr-defined]  # read by the shape
+        return conversation.change_seq, shape(conversation)
+
+    if messages is not None:
+        return cache.CacheableRead(value=build()[1], cached=None)
+    value, was_cached = cache.cached(
+        kind=cache.CONVERSATION,
+        scope=cache.conversation_scope(owner_id=user.pk, conversation_id=conversation_uuid),
+        build=build,
+    )
+    return cache.CacheableRead(value=value, cached=was_cached)

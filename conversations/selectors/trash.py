@@ -16,7 +16,6 @@ from django.db.models import Q
 
 from .. import access, cursors
 from ..models import Conversation, ConversationQuerySet
-from . import _tag_names
 
 # The order of the trash (and of its index): newest trashed first, the id breaking ties.
 ORDERING = ("-trashed_at", "-id")
@@ -31,7 +30,7 @@ def purge_at(conversation: Conversation) -> datetime | None:
 
 def trashed_conversations(*, user) -> ConversationQuerySet:
     """The user's trashed conversations, newest trashed first, each with its tag names."""
-    return _tag_names(access.trashed_conversations(user=user)).order_by(*ORDERING)
+    return access.trashed_conversations(user=user).with_tag_names().order_by(*ORDERING)
 
 
 @dataclass(frozen=True)
