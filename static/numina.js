@@ -359,8 +359,14 @@
       try {
         const html = await partial(url);
         const current = document.getElementById("chat-list");
-        // Another tab or search was chosen meanwhile: its own answer is on its way.
-        if (html && current && current.getAttribute("hx-get") === url) swapSidebar(current, html);
+        if (current && inFlight(current)) {
+          // An action of the person's own (Rename, Pin …) is on its way into this list:
+          // swapping now would leave its answer nowhere. Try again once it has landed.
+          sidebarAgain = true;
+        } else if (html && current && current.getAttribute("hx-get") === url) {
+          // (Another tab or search chosen meanwhile: its own answer is on its way.)
+          swapSidebar(current, html);
+        }
       } catch (_) {
         /* unreachable for now: the next event or reconnect tries again */
       } finally {
@@ -370,6 +376,10 @@
           sidebarChanged();
         }
       }
+    }
+
+    function inFlight(list) {
+      return list.classList.contains("htmx-request") || Boolean(list.querySelector(".htmx-request"));
     }
 
     // Where the focus is, as something that can be found again in the new list: the
