@@ -61,13 +61,10 @@ class ImportOutcome:
 def _already_imported(*, user, key: tuple[str, str]) -> bool:
     """Imported before, and kept or in the trash: one the user put in the trash is not
     brought back by importing the same file again (Restore does that)."""
-    return any(
-        conversations.filter(import_source=key[0], import_id=key[1]).exists()
-        for conversations in (
-            access.owned_conversations(user=user),
-            access.trashed_conversations(user=user),
-        )
+    kept_or_trashed = access.owned_conversations(user=user) | access.trashed_conversations(
+        user=user
     )
+    return kept_or_trashed.filter(import_source=key[0], import_id=key[1]).exists()  # one query
 
 
 def _store(*, user, item: sources.SourceConversation, key: tuple[str, str]) -> None:
