@@ -383,6 +383,12 @@ def rename(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
             conversation_id,
             title=form.cleaned_data["title"],
         )
+        if request.htmx:
+            # The entry itself comes back, renamed: the field leaves at once, and the
+            # sidebar's reload (conversationsChanged) finds no rename under way to keep.
+            response = _chat_item(request, _get_or_404(request, conversation_id))
+            response["HX-Trigger"] = CHANGED
+            return response
         return _done(request, conversation_id)
     status = 400 if request.method == "POST" and not request.htmx else 200
     if request.htmx:
@@ -407,7 +413,10 @@ def rename(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
 @require_GET
 def chat_item(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
     """One sidebar entry (Escape in the inline rename puts it back)."""
-    conversation = _get_or_404(request, conversation_id)
+    return _chat_item(request, _get_or_404(request, conversation_id))
+
+
+def _chat_item(request: HtmxHttpRequest, conversation: Conversation) -> HttpResponse:
     return render(
         request,
         "conversations/_chat_item.html",

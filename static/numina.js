@@ -340,11 +340,14 @@
       return document.getElementById("chat-title")?.dataset.conversationId || null;
     }
 
-    // --- the sidebar: reloaded as the page's own actions reload it (the same partial,
-    // same tab, same search), keeping what the person is in the middle of there.
-    function sidebarChanged() {
+    // --- the sidebar: one reload for the page's own actions (conversationsChanged) and
+    // for the event stream's changes alike (the same partial, same tab, same search),
+    // keeping what the person is in the middle of there. (An htmx trigger on the list
+    // itself once reloaded it beside this one, and wiped an inline rename opened just
+    // after a send.)
+    function sidebarChanged(delay = SIDEBAR_DELAY) {
       clearTimeout(sidebarTimer);
-      sidebarTimer = setTimeout(reloadSidebar, SIDEBAR_DELAY);
+      sidebarTimer = setTimeout(reloadSidebar, delay);
     }
 
     async function reloadSidebar() {
@@ -355,7 +358,7 @@
         return;
       }
       sidebarBusy = true;
-      const url = list.getAttribute("hx-get");
+      const url = list.dataset.reloadUrl;
       try {
         const html = await partial(url);
         const current = document.getElementById("chat-list");
@@ -363,7 +366,7 @@
           // An action of the person's own (Rename, Pin …) is on its way into this list:
           // swapping now would leave its answer nowhere. Try again once it has landed.
           sidebarAgain = true;
-        } else if (html && current && current.getAttribute("hx-get") === url) {
+        } else if (html && current && current.dataset.reloadUrl === url) {
           // (Another tab or search chosen meanwhile: its own answer is on its way.)
           swapSidebar(current, html);
         }
@@ -589,6 +592,8 @@
       // Leaving the page closes the stream (and keeps the page fit for the back-forward
       // cache); coming back to it resumes where it stopped.
       window.addEventListener("pagehide", close);
+      // The page's own actions say so at once (a send, an archive, a version switch).
+      document.body.addEventListener("conversationsChanged", () => sidebarChanged(0));
       window.addEventListener("pageshow", (event) => {
         if (!event.persisted) return;
         if (!lastId) sidebarChanged(); // nothing to resume from: at least the list is fresh
@@ -660,6 +665,16 @@
         if (other !== opened) other.open = false;
       });
     }, true);
+    // An action chosen from a menu closes it (after Delete's question, if any: htmx
+    // asks before the request), focus going back to its toggle. The sidebar's reload
+    // keeps open menus open, so one left open here would still be open after the Pin.
+    document.addEventListener("htmx:beforeRequest", (event) => {
+      const menu = event.detail.elt?.closest?.("details.chat-actions[open]");
+      if (!menu) return;
+      const hadFocus = menu.contains(document.activeElement);
+      menu.open = false;
+      if (hadFocus) menu.querySelector("summary").focus();
+    });
     document.addEventListener("keydown", (event) => {
       if (event.key !== "Escape") return;
       const open = document.activeElement?.closest("details.chat-actions[open]");
@@ -693,8 +708,8 @@
     // same button of the version now shown.
     let versionAsked = null;
     document.body.addEventListener("htmx:beforeRequest", (event) => {
-      // Only a version button sets it: the sidebar's reload, which the switch's
-      // conversationsChanged starts before the swap, must not clear it.
+      // Only a version button sets it: another request starting before the swap (the
+      // heading's reload on the switch's conversationsChanged) must not clear it.
       const button = event.detail.elt;
       if (button?.dataset?.versionId) {
         versionAsked = { id: button.dataset.versionId, label: button.getAttribute("aria-label") };

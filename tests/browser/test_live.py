@@ -193,3 +193,23 @@ def test_a_dropped_stream_reconnects_and_catches_up(page, log_in, live_server):
     expect(page.locator("#messages .role-user")).to_have_count(2)
     expect(page.locator("#messages .role-user").last).to_contain_text("Written on the phone")
     assert "since=" in streams[-1]
+
+
+def test_an_action_of_the_pages_own_while_typing_a_rename_keeps_it(page, log_in, live_server):
+    """The page's own actions (conversationsChanged) reload the sidebar through the same
+    door as the stream, so a rename being typed in another entry is kept."""
+    user = log_in(page)
+    services.create_conversation(user=user, title="Pinned meanwhile")
+    mine = services.create_conversation(user=user, title="Being renamed")
+    page.reload()
+    act(page, "Being renamed", "Rename")
+    page.get_by_label("Title").fill("Half-typed")
+    act(page, "Pinned meanwhile", "Pin")
+    pinned = page.locator("#chat-list li.chat-item").first
+    expect(pinned.get_by_role("link", name="Pinned meanwhile", exact=True)).to_be_visible()
+    # The menu the Pin was chosen from closed; the rename is as it was.
+    expect(pinned.locator("details.chat-actions")).not_to_have_attribute("open", "")
+    expect(page.get_by_label("Title")).to_have_value("Half-typed")
+    page.get_by_label("Title").press("Enter")
+    expect(link(page, "Half-typed")).to_be_visible()
+    assert Conversation.objects.get(pk=mine.pk).title == "Half-typed"

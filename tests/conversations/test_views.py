@@ -356,8 +356,12 @@ def test_rename_inline_form_has_a_title_field(browser, user):
 def test_rename_saves_and_sets_a_users_title(browser, user):
     chat = make_chat(user, "old")
     response = browser.post(reverse("rename", args=[chat.id]), {"title": "  new name "}, **HTMX)
-    assert response.status_code == 204
+    # The entry, renamed, replaces the field; the sidebar reloads for the new order.
+    assert response.status_code == 200
     assert response["HX-Trigger"] == "conversationsChanged"
+    entry = html(response)
+    assert "new name" in entry
+    assert "is-renaming" not in entry
     chat.refresh_from_db()
     assert chat.title == "new name"
     assert chat.title_set_by_user
