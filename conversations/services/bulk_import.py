@@ -109,6 +109,10 @@ def import_item(*, user, item: sources.SourceConversation, outcome: ImportOutcom
     if _already_imported(user=user, key=key):
         outcome.skipped += 1
         return
+    item = sources.checked(item)
+    if item.problem is not None:
+        outcome.add_error(item=item.label, detail=item.problem)
+        return
     try:
         with transaction.atomic():
             _store(user=user, item=item, key=key)

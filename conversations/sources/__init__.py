@@ -29,9 +29,13 @@ __all__ = [
     "Upload",
     "check_container",
     "check_size",
+    "checked",
     "describe",
     "read_upload",
 ]
+
+# What is left to check of an item before it is stored (only Numina documents wait).
+checked = numina.checked
 
 TRUNCATED = "The file is neither a ZIP nor JSON, or it is cut short (a truncated upload?)."
 

@@ -48,6 +48,11 @@ class SourceConversation:
     messages: list[SourceMessage] = field(default_factory=list)
     current: int | None = None
     document: Mapping[str, Any] | None = None
+    # A Numina export document as it was read, not yet validated: validating 20 messages
+    # through the export serializer costs far more than asking whether the conversation
+    # was imported before, so it waits until the item is to be stored (``checked``) and a
+    # re-import of 10,000 conversations skips them without validating any.
+    unchecked_document: Any = None
     problem: str | None = None
 
     @property

@@ -6,6 +6,7 @@ by the conversation's id in the archive, so an archive imported twice creates no
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -30,14 +31,22 @@ def manifest_entries(manifest: Any) -> list[dict]:
 
 
 def _document(raw: Any, *, source_id: str, title: str) -> SourceConversation:
-    serializer = ExportSerializer(data=raw)
-    if not serializer.is_valid():
-        return SourceConversation(
-            source=SOURCE, source_id=source_id, title=title, problem=describe(serializer.errors)
-        )
     return SourceConversation(
-        source=SOURCE, source_id=source_id, title=title, document=serializer.validated_data
+        source=SOURCE, source_id=source_id, title=title, unchecked_document=raw
     )
+
+
+def checked(item: SourceConversation) -> SourceConversation:
+    """The item with its document validated (``document``) or its ``problem`` said; an
+    item with nothing left to check is returned as it is."""
+    if item.unchecked_document is None:
+        return item
+    serializer = ExportSerializer(data=item.unchecked_document)
+    if not serializer.is_valid():
+        return dataclasses.replace(
+            item, unchecked_document=None, problem=describe(serializer.errors)
+        )
+    return dataclasses.replace(item, unchecked_document=None, document=serializer.validated_data)
 
 
 def read_archive(

@@ -268,3 +268,27 @@ def test_the_operators_command_refuses_clearly(user, tmp_path):
         call_command("import_conversations", str(path), user=user.username)
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("import_conversations", str(tmp_path / "missing.json"), user=user.username)
+
+
+def test_a_re_import_skips_before_reading_a_document_and_a_new_bad_one_is_still_an_error(
+    api, user, history
+):
+    # A conversation imported before is skipped on its key alone: its document is not
+    # validated again (what made re-importing 10,000 conversations take minutes), so even
+    # one that no longer validates is a skip. A new one that does not validate is still
+    # that item's error, with nothing of it stored.
+    docs = [export_document(api, conversation.id) for conversation in history]
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+    assert upload(client, numina_archive(docs), "a.zip").json()["created"] == 2
+
+    docs[0]["messages"][0]["role"] = "wizard"
+    broken_new = json.loads(json.dumps(docs[1]))
+    broken_new["conversation"]["id"] = "new-one"
+    broken_new["messages"][0]["role"] = "wizard"
+    answer = upload(client, numina_archive([*docs, broken_new]), "b.zip").json()
+
+    assert answer["skipped"] == 2
+    assert answer["created"] == 0
+    assert [error["item"] for error in answer["errors"]] == ["numina:new-one"]
+    assert "role" in answer["errors"][0]["detail"]
