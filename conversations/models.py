@@ -106,6 +106,9 @@ class Conversation(models.Model):
     # blindly: it uses it only when that message is on the branch it is built for.
     summary = models.TextField(blank=True, default="")
     summary_covers_seq = models.PositiveIntegerField(default=0)
+    # The user's standing instructions for this chat, sent in the system prompt of every
+    # reply (context.py); bounded by NUMINA_INSTRUCTIONS_MAX_LENGTH in validation.py.
+    instructions = models.TextField(blank=True, default="")
     is_archived = models.BooleanField(default=False)
     archived_at = models.DateTimeField(null=True, blank=True)
     is_pinned = models.BooleanField(default=False)

@@ -17,6 +17,7 @@ urlpatterns = [
     path("chats/<uuid:conversation_id>/title/", views.chat_title, name="chat_title"),
     path("chats/<uuid:conversation_id>/item/", views.chat_item, name="chat_item"),
     path("chats/<uuid:conversation_id>/rename/", views.rename, name="rename"),
+    path("chats/<uuid:conversation_id>/instructions/", views.instructions, name="instructions"),
     path("chats/<uuid:conversation_id>/delete/", views.delete, name="delete"),
     path("chats/<uuid:conversation_id>/export/", views.export, name="export"),
     path("trash/", trash_views.trash_list, name="trash"),

@@ -61,7 +61,7 @@ from . import (
     sources,
     streams,
 )
-from .forms import EditForm, ExportForm, MessageForm, TitleForm
+from .forms import EditForm, ExportForm, InstructionsForm, MessageForm, TitleForm
 from .limits import LimitReached
 from .models import Conversation, ImportJob, Message, Role
 from .selectors import branches, sidebar
@@ -265,11 +265,14 @@ def _chat_page(
     status=200,
     errors: list[str] | None = None,
     events_since: str | None = None,
+    instructions_form: InstructionsForm | None = None,
 ) -> HttpResponse:
     """``events_since``: the event stream's token read before ``conversation`` was (the
     views that read it first pass it); the page's script follows the stream from there,
-    so a change that commits while the page is being made is not missed."""
+    so a change that commits while the page is being made is not missed.
+    ``instructions_form``: refused instructions, shown in the open panel."""
     context = {
+        **_instructions_panel(conversation, form=instructions_form),
         "events_since": events_since or selectors.current_sync_token(user=request.user),
         **_message_list(request, conversation, before_id=_before_id(request)),
         "form": form or MessageForm(),
@@ -278,6 +281,21 @@ def _chat_page(
         **_sidebar(request, current_id=conversation.id if conversation else None),
     }
     return render(request, "conversations/chat.html", context, status=status)
+
+
+def _instructions_panel(
+    conversation: Conversation | None, *, form: InstructionsForm | None = None, saved: bool = False
+) -> dict:
+    """The context of ``_instructions.html``: the chat's instructions field, open when it
+    holds refused text (or was just saved, for the htmx answer)."""
+    if conversation is None:
+        return {}
+    return {
+        "instructions_form": form
+        or InstructionsForm(initial={"instructions": conversation.instructions}),
+        "instructions_open": form is not None or saved,
+        "instructions_saved": saved,
+    }
 
 
 def _before_id(request: HtmxHttpRequest) -> uuid.UUID | None:
@@ -407,6 +425,43 @@ def rename(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
         },
         status=status,
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def instructions(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
+    """The chat's standing instructions. POST saves them: htmx gets the panel back (with
+    "Saved", or the refusal beside the field); a plain form goes back to the chat, or
+    gets the chat page with the refusal (400). GET (no panel to open without a page):
+    the chat page with the panel open."""
+    conversation = _get_or_404(request, conversation_id)
+    if request.method == "GET":
+        form = InstructionsForm(initial={"instructions": conversation.instructions})
+        return _chat_page(request, conversation, instructions_form=form)
+    form = InstructionsForm(request.POST)
+    if form.is_valid():
+        _act(
+            services.set_instructions,
+            request,
+            conversation_id,
+            instructions=form.cleaned_data["instructions"],
+        )
+        if request.htmx:
+            conversation = _get_or_404(request, conversation_id)
+            return render(
+                request,
+                "conversations/_instructions.html",
+                {"conversation": conversation, **_instructions_panel(conversation, saved=True)},
+            )
+        return redirect(reverse("chat", args=[conversation_id]))
+    if request.htmx:
+        # 200: htmx swaps only successful answers in, and the refusal must be seen.
+        return render(
+            request,
+            "conversations/_instructions.html",
+            {"conversation": conversation, **_instructions_panel(conversation, form=form)},
+        )
+    return _chat_page(request, conversation, instructions_form=form, status=400)
 
 
 @login_required
