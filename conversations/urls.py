@@ -3,7 +3,7 @@ of its messages, and the trash."""
 
 from django.urls import path
 
-from . import trash_views, views
+from . import share_views, trash_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,6 +20,7 @@ urlpatterns = [
     path("chats/<uuid:conversation_id>/instructions/", views.instructions, name="instructions"),
     path("chats/<uuid:conversation_id>/delete/", views.delete, name="delete"),
     path("chats/<uuid:conversation_id>/export/", views.export, name="export"),
+    path("s/<str:token>/", share_views.shared, name="shared"),
     path("trash/", trash_views.trash_list, name="trash"),
     path("trash/<uuid:conversation_id>/restore/", trash_views.restore, name="trash_restore"),
     path(

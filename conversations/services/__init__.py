@@ -36,6 +36,7 @@ from .conversations import (
     unpin_conversation,
     update_conversation,
 )
+from .sharing import NewShareLink, ShareRefused, share_conversation, stop_sharing
 from .summaries import summarize_conversation
 from .tags import delete_tag, rename_tag
 from .titles import fallback_title, generate_title
@@ -65,6 +66,8 @@ __all__ = [
     "ChatResult",
     "ConversationDeleted",
     "NewMessage",
+    "NewShareLink",
+    "ShareRefused",
     "TextDelta",
     "add_conversation",
     "add_message",
@@ -92,6 +95,8 @@ __all__ = [
     "restore_conversation",
     "set_instructions",
     "set_tags",
+    "share_conversation",
+    "stop_sharing",
     "stream_chat",
     "stream_regenerate",
     "summarize_conversation",
