@@ -64,7 +64,7 @@ from . import (
 from .forms import EditForm, ExportForm, InstructionsForm, MessageForm, TitleForm
 from .limits import LimitReached
 from .models import Conversation, ImportJob, Message, Role
-from .selectors import branches, sidebar
+from .selectors import branches, sharing, sidebar
 from .services import bulk_import, spend
 
 
@@ -266,13 +266,16 @@ def _chat_page(
     errors: list[str] | None = None,
     events_since: str | None = None,
     instructions_form: InstructionsForm | None = None,
+    share: dict | None = None,
 ) -> HttpResponse:
     """``events_since``: the event stream's token read before ``conversation`` was (the
     views that read it first pass it); the page's script follows the stream from there,
     so a change that commits while the page is being made is not missed.
-    ``instructions_form``: refused instructions, shown in the open panel."""
+    ``instructions_form``: refused instructions, shown in the open panel; ``share``: the
+    sharing panel's state after a Share (its new link, or why not)."""
     context = {
         **_instructions_panel(conversation, form=instructions_form),
+        **(share if share is not None else _share_panel(conversation)),
         "events_since": events_since or selectors.current_sync_token(user=request.user),
         **_message_list(request, conversation, before_id=_before_id(request)),
         "form": form or MessageForm(),
@@ -295,6 +298,25 @@ def _instructions_panel(
         or InstructionsForm(initial={"instructions": conversation.instructions}),
         "instructions_open": form is not None or saved,
         "instructions_saved": saved,
+    }
+
+
+def _share_panel(
+    conversation: Conversation | None,
+    *,
+    link_url: str | None = None,
+    error: str | None = None,
+    shared: bool | None = None,
+) -> dict:
+    """The context of ``_share.html``: whether the chat is shared and, just after Share,
+    the new link (the only time it can be shown: only its hash is kept) or the refusal."""
+    if conversation is None:
+        return {}
+    return {
+        "shared": sharing.is_shared(conversation=conversation) if shared is None else shared,
+        "share_link_url": link_url,
+        "share_error": error,
+        "share_open": link_url is not None or error is not None,
     }
 
 
@@ -462,6 +484,53 @@ def instructions(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
             {"conversation": conversation, **_instructions_panel(conversation, form=form)},
         )
     return _chat_page(request, conversation, instructions_form=form, status=400)
+
+
+def _share_answer(
+    request: HtmxHttpRequest, conversation: Conversation, panel: dict, *, status: int = 200
+) -> HttpResponse:
+    """The sharing panel (htmx) or the chat page with it open (a plain form)."""
+    if request.htmx:
+        return render(request, "conversations/_share.html", {"conversation": conversation, **panel})
+    return _chat_page(request, conversation, share=panel, status=status)
+
+
+@login_required
+@require_POST
+def share(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
+    """Share: a new link to the chat as it is now, shown once in the panel. A plain form
+    gets the chat page with it (not a redirect: the link must not travel in a URL or be
+    kept in the session)."""
+    conversation = _get_or_404(request, conversation_id)
+    try:
+        made = services.share_conversation(user=request.user, conversation_id=conversation_id)
+    except Conversation.DoesNotExist:
+        raise Http404("No such chat.") from None
+    except services.ShareRefused as exc:
+        # 200 for htmx, which swaps in only successful answers; 400 for a plain form.
+        status = 200 if request.htmx else 400
+        return _share_answer(
+            request, conversation, _share_panel(conversation, error=exc.detail), status=status
+        )
+    url = request.build_absolute_uri(reverse("shared", args=[made.token]))
+    return _share_answer(
+        request, conversation, _share_panel(conversation, link_url=url, shared=True)
+    )
+
+
+@login_required
+@require_POST
+def stop_sharing(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
+    """Stop sharing: every link of the chat answers 404 from now on."""
+    _act(services.stop_sharing, request, conversation_id)
+    if request.htmx:
+        conversation = _get_or_404(request, conversation_id)
+        return render(
+            request,
+            "conversations/_share.html",
+            {"conversation": conversation, **_share_panel(conversation, shared=False)},
+        )
+    return redirect(reverse("chat", args=[conversation_id]))
 
 
 @login_required
