@@ -195,13 +195,13 @@ def test_instructions_take_their_share_of_the_budget():
 def test_long_instructions_never_crowd_out_the_message_being_answered():
     history = [context.Turn("user", "What is the capital of France? " * 20)]
 
-    built = context.assemble_context(history=history, budget=200, instructions="z" * 4000)
+    built = context.assemble_context(history=history, budget=100, instructions="z" * 4000)
 
     assert built.messages[-1]["role"] == "user"
     assert "capital of France" in built.messages[-1]["content"]
     # The history kept only the floor the instructions could not take from it.
-    assert built.history_tokens <= context.history_budget_for(budget=200, instructions="z" * 4000)
-    assert context.history_budget_for(budget=200, instructions="z" * 4000) < 200
+    assert built.history_tokens <= context.history_budget_for(budget=100, instructions="z" * 4000)
+    assert context.history_budget_for(budget=100, instructions="z" * 4000) <= 100
 
 
 def test_build_context_reads_the_conversations_instructions(user, conversation):
