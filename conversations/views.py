@@ -16,6 +16,10 @@ message with siblings ``Previous version`` / ``Next version`` with "2 / 3" betwe
 which make that sibling's branch the current one and swap the message list.
 Message actions live under ``/chats/<id>/messages/<message id>/``: a message that is
 not one of that chat's is a 404 like a chat that is not the user's.
+
+The chat header has two panels (disclosures, so they open without a script): the chat's
+``Instructions`` and its ``Sharing`` (``Share``, the new link once with ``Copy link``,
+``Stop sharing``); the read-only page a link opens is share_views.py.
 """
 
 from __future__ import annotations
@@ -470,29 +474,40 @@ def instructions(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
         )
         if request.htmx:
             conversation = _get_or_404(request, conversation_id)
-            return render(
+            return _panel(
                 request,
-                "conversations/_instructions.html",
-                {"conversation": conversation, **_instructions_panel(conversation, saved=True)},
+                "_instructions.html",
+                conversation,
+                _instructions_panel(conversation, saved=True),
             )
         return redirect(reverse("chat", args=[conversation_id]))
     if request.htmx:
         # 200: htmx swaps only successful answers in, and the refusal must be seen.
-        return render(
+        return _panel(
             request,
-            "conversations/_instructions.html",
-            {"conversation": conversation, **_instructions_panel(conversation, form=form)},
+            "_instructions.html",
+            conversation,
+            _instructions_panel(conversation, form=form),
         )
     return _chat_page(request, conversation, instructions_form=form, status=400)
 
 
+def _panel(
+    request: HtmxHttpRequest, template: str, conversation: Conversation, panel: dict
+) -> HttpResponse:
+    """One of the chat header's panels (its template and its state), for htmx to swap in."""
+    return render(request, f"conversations/{template}", {"conversation": conversation, **panel})
+
+
 def _share_answer(
-    request: HtmxHttpRequest, conversation: Conversation, panel: dict, *, status: int = 200
+    request: HtmxHttpRequest, conversation: Conversation, *, status: int = 200, **state
 ) -> HttpResponse:
     """The sharing panel (htmx) or the chat page with it open (a plain form)."""
     if request.htmx:
-        return render(request, "conversations/_share.html", {"conversation": conversation, **panel})
-    return _chat_page(request, conversation, share=panel, status=status)
+        return _panel(request, "_share.html", conversation, _share_panel(conversation, **state))
+    return _chat_page(
+        request, conversation, share=_share_panel(conversation, **state), status=status
+    )
 
 
 @login_required
@@ -509,13 +524,9 @@ def share(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
     except services.ShareRefused as exc:
         # 200 for htmx, which swaps in only successful answers; 400 for a plain form.
         status = 200 if request.htmx else 400
-        return _share_answer(
-            request, conversation, _share_panel(conversation, error=exc.detail), status=status
-        )
+        return _share_answer(request, conversation, status=status, error=exc.detail)
     url = request.build_absolute_uri(reverse("shared", args=[made.token]))
-    return _share_answer(
-        request, conversation, _share_panel(conversation, link_url=url, shared=True)
-    )
+    return _share_answer(request, conversation, link_url=url, shared=True)
 
 
 @login_required
@@ -525,10 +536,8 @@ def stop_sharing(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
     _act(services.stop_sharing, request, conversation_id)
     if request.htmx:
         conversation = _get_or_404(request, conversation_id)
-        return render(
-            request,
-            "conversations/_share.html",
-            {"conversation": conversation, **_share_panel(conversation, shared=False)},
+        return _panel(
+            request, "_share.html", conversation, _share_panel(conversation, shared=False)
         )
     return redirect(reverse("chat", args=[conversation_id]))
 
