@@ -13,6 +13,10 @@ trash has its own door, ``trashed_conversations`` / ``trashed_conversation_for``
 only by the trash list, restore and the permanent delete (services/trash.py,
 selectors/trash.py).
 
+A shared link (``shared_link``) opens one snapshot of one conversation to anyone who
+holds its token, signed in or not: it is found by the token's hash, never by owner, and
+only while its conversation is out of the trash and its owner's account is active.
+
 The exceptions, each acting for no user: the admin (support staff see every row), the
 legacy importer (keyed by the globally unique ``legacy_key``: it must tell "another
 user's" from "none yet" to refuse rather than create), the background sweepers and
@@ -24,12 +28,17 @@ This module imports only the models, so everything else may import it without a 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
 from django.db.models import QuerySet
 
-from .models import Conversation, ConversationQuerySet, ImportJob, Message
+from .models import Conversation, ConversationQuerySet, ImportJob, Message, ShareLink
+
+# secrets.token_urlsafe(32): 43 characters. Anything much longer is no token of ours, and
+# is refused before it is hashed.
+SHARE_TOKEN_MAX_LENGTH = 100
 
 
 def as_uuid(value: Any) -> uuid.UUID | None:
@@ -124,3 +133,24 @@ def trashed_conversation_for(*, user, conversation_id: Any, lock: bool = False) 
     if lock:
         conversations = conversations.select_for_update()
     return conversations.get(id=conversation_uuid)
+
+
+def share_token_hash(token: str) -> str:
+    """What is stored of a share token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def shared_link(*, token: Any) -> ShareLink:
+    """The live share link of ``token``, with its conversation, or
+    ``ShareLink.DoesNotExist``: one answer for a token that never existed, one revoked,
+    one whose conversation is in the trash or whose owner is gone or deactivated.
+
+    One indexed lookup by the hash; comparing hashes in SQL gives away nothing about the
+    token (an attacker cannot steer the hash of a guess)."""
+    if not isinstance(token, str) or not token or len(token) > SHARE_TOKEN_MAX_LENGTH:
+        raise ShareLink.DoesNotExist
+    return (
+        ShareLink.objects.select_related("conversation")
+        .filter(conversation__trashed_at__isnull=True, conversation__owner__is_active=True)
+        .get(token_hash=share_token_hash(token))
+    )

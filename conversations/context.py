@@ -4,15 +4,19 @@
 ``build_context`` feeds it a conversation's messages from the database; ``get_context``
 is the cached read the API serves.
 
-The rule: the system prompt carries the summary the branch uses (the deepest kept summary
+The rule: the system prompt carries the user's standing instructions for the chat
+(``Conversation.instructions``) and the summary the branch uses (the deepest kept summary
 whose last message is on the branch: selectors/kept_summaries.py; never one that covers a
 message of another branch); the history is the branch's messages after the one it covers,
 taken newest first while they fit the budget, and the newest few are kept even when they
 must be shortened to fit. The result is always a valid Messages
 API request: first message from the user, roles alternating (adjacent same-role turns
-merged), no empty content, system text only in ``system``. The budget bounds the history
-(messages, plus any system-role messages lifted into ``system``); the base prompt and the
-summary come on top of it.
+merged), no empty content, system text only in ``system``. The budget bounds the
+instructions and the history (messages, plus any system-role messages lifted into
+``system``): the instructions take their share first, but the history always keeps at
+least ``HISTORY_SHARE_MIN`` of the budget (and room for one shortened message), so long
+instructions under a small budget can never crowd out the message being answered. The
+base prompt and the summary come on top.
 """
 
 from __future__ import annotations
@@ -35,18 +39,25 @@ from .selectors import branches, kept_summaries
 # request still starts with a user message.
 LEAD_IN = "(The conversation began earlier; its first messages are not repeated here.)"
 NOTES_HEADER = "\n\nInstructions given earlier in this conversation:\n"
+INSTRUCTIONS_HEADER = "\n\nThe user's standing instructions for this conversation:\n"
 SUMMARY_HEADER = "\n\nSummary of the conversation so far:\n"
 TRUNCATION_MARK = "\n[… {count} characters left out …]\n"
 # A message shortened below this many tokens says too little to be worth sending.
 MIN_TRUNCATED_TOKENS = 32
 # A stored summary may come from an import; it is capped so it cannot crowd the budget out.
 SUMMARY_MAX_TOKENS = 1000
-# 2: the summary and the counts follow the branch.
-CACHE_VERSION = 2
+# The least share of the budget the history keeps, however long the instructions.
+HISTORY_SHARE_MIN = 0.25
+# 2: the summary and the counts follow the branch; 3: the instructions.
+CACHE_VERSION = 3
 
 _RESERVED_TOKENS = (
     llm.estimate_tokens(LEAD_IN) + llm.MESSAGE_OVERHEAD_TOKENS + llm.estimate_tokens(NOTES_HEADER)
 )
+
+
+# However small the budget, the history keeps room for the newest message, shortened.
+_HISTORY_MIN_TOKENS = _RESERVED_TOKENS + 2 * MIN_TRUNCATED_TOKENS
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,12 @@ class Context:
     # ... covering this many of them.
     summarized_messages: int
     estimated_tokens: int
-    # Tokens of the history alone (messages + lifted system notes): what the budget bounds.
+    # Tokens of the history alone (messages + lifted system notes): what the budget bounds,
+    # together with the instructions.
     history_tokens: int
+    instructions: str = ""
+    # Tokens of the instructions (with their header) in ``system``; 0 without any.
+    instructions_tokens: int = 0
     cached: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -152,8 +167,15 @@ def _merge(turns: Sequence[Turn]) -> list[dict]:
     return messages
 
 
-def system_prompt(*, summary: str, notes: Sequence[str] = ()) -> str:
+def instructions_tokens(instructions: str) -> int:
+    """What the instructions cost in the system prompt (with their header); 0: none."""
+    return llm.estimate_tokens(INSTRUCTIONS_HEADER + instructions) if instructions else 0
+
+
+def system_prompt(*, summary: str, notes: Sequence[str] = (), instructions: str = "") -> str:
     system = settings.NUMINA_SYSTEM_PROMPT
+    if instructions:
+        system += INSTRUCTIONS_HEADER + instructions
     if summary:
         system += SUMMARY_HEADER + summary
     if notes:
@@ -176,9 +198,13 @@ def assemble_context(
     keep_recent: int | None = None,
     total_messages: int | None = None,
     summarized_messages: int = 0,
+    instructions: str = "",
 ) -> Context:
     """The context for ``history`` (the messages after the summary, oldest first)."""
     budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
+    instructions = instructions.strip()
+    spent_on_instructions = instructions_tokens(instructions)
+    history_budget = history_budget_for(budget=budget, instructions=instructions)
     keep_recent = settings.NUMINA_CONTEXT_RECENT_MESSAGES if keep_recent is None else keep_recent
     # The newest message is the one being answered: it is always sent, shortened if need be.
     keep_recent = max(keep_recent, 1)
@@ -187,11 +213,11 @@ def assemble_context(
         for turn in history
         if turn.content and turn.content.strip() and turn.role in Role.values
     ]
-    chosen = _select(turns, budget=budget, keep_recent=keep_recent)
+    chosen = _select(turns, budget=history_budget, keep_recent=keep_recent)
     notes = [turn.content for turn in chosen if turn.role == Role.SYSTEM]
     messages = _merge([turn for turn in chosen if turn.role != Role.SYSTEM])
     summary = _capped_summary(summary)
-    system = system_prompt(summary=summary, notes=notes)
+    system = system_prompt(summary=summary, notes=notes, instructions=instructions)
     history_tokens = llm.estimate_message_tokens(messages) + (
         llm.estimate_tokens(NOTES_HEADER + "\n\n".join(notes)) if notes else 0
     )
@@ -204,8 +230,17 @@ def assemble_context(
         summarized_messages=summarized_messages,
         estimated_tokens=llm.estimate_tokens(system) + llm.estimate_message_tokens(messages),
         history_tokens=history_tokens,
+        instructions=instructions,
+        instructions_tokens=spent_on_instructions,
         notes=notes,
     )
+
+
+def history_budget_for(*, budget: int, instructions: str) -> int:
+    """The part of ``budget`` left to the history once the instructions have theirs, but
+    never less than ``HISTORY_SHARE_MIN`` of it."""
+    floor = min(budget, max(int(budget * HISTORY_SHARE_MIN), _HISTORY_MIN_TOKENS))
+    return max(budget - instructions_tokens(instructions), floor)
 
 
 def _candidate_seqs(*, branch: QuerySet[Message], budget: int, keep_recent: int) -> int | None:
@@ -237,16 +272,19 @@ def build_context(
     budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
     keep_recent = settings.NUMINA_CONTEXT_RECENT_MESSAGES
     leaf_id = conversation.current_message_id if leaf_id is None else leaf_id
+    instructions = conversation.instructions
+    # The messages are chosen within what the instructions leave of the budget.
+    history_budget = history_budget_for(budget=budget, instructions=instructions.strip())
     used = kept_summaries.for_branch(conversation=conversation, leaf_id=leaf_id)
     # No more messages than could fit (each costs at least its overhead), and none the
     # summary stands for: the walk up the branch stops at the summary.
-    most = budget // llm.MESSAGE_OVERHEAD_TOKENS + keep_recent
+    most = history_budget // llm.MESSAGE_OVERHEAD_TOKENS + keep_recent
     branch = branches.branch(
         conversation_id=conversation.id,
         leaf_id=leaf_id,
         limit=max(min(most, used.leaf_depth - used.depth), 0),
     ).filter(depth__gt=used.depth)
-    lowest = _candidate_seqs(branch=branch, budget=budget, keep_recent=keep_recent)
+    lowest = _candidate_seqs(branch=branch, budget=history_budget, keep_recent=keep_recent)
     history: list[Turn] = []
     if lowest is not None:
         history = [
@@ -260,6 +298,7 @@ def build_context(
         keep_recent=keep_recent,
         total_messages=used.leaf_depth,
         summarized_messages=used.depth,
+        instructions=instructions,
     )
 
 

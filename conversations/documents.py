@@ -50,6 +50,8 @@ class ExportedConversationSerializer(serializers.Serializer):
     summary_covers_seq = serializers.IntegerField(required=False, min_value=0, default=0)
     is_pinned = serializers.BooleanField(required=False, default=False)
     tags = serializers.ListField(child=_text(), required=False, default=list)
+    # Absent in exports made before instructions existed: none.
+    instructions = _text(required=False, default="")
     created_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     # The ``id`` of the message whose branch is shown; absent or null: the last message.
     current_message_id = serializers.UUIDField(required=False, allow_null=True, default=None)

@@ -38,5 +38,19 @@ class TitleForm(forms.Form):
         return validation.clean_title(self.cleaned_data["title"])
 
 
+class InstructionsForm(forms.Form):
+    """A chat's standing instructions; empty clears them."""
+
+    instructions = forms.CharField(
+        label="Instructions",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+    def clean_instructions(self) -> str:
+        return validation.clean_instructions(self.cleaned_data["instructions"])
+
+
 class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=[("json", "JSON"), ("markdown", "Markdown")], required=False)

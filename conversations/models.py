@@ -106,6 +106,9 @@ class Conversation(models.Model):
     # blindly: it uses it only when that message is on the branch it is built for.
     summary = models.TextField(blank=True, default="")
     summary_covers_seq = models.PositiveIntegerField(default=0)
+    # The user's standing instructions for this chat, sent in the system prompt of every
+    # reply (context.py); bounded by NUMINA_INSTRUCTIONS_MAX_LENGTH in validation.py.
+    instructions = models.TextField(blank=True, default="")
     is_archived = models.BooleanField(default=False)
     archived_at = models.DateTimeField(null=True, blank=True)
     is_pinned = models.BooleanField(default=False)
@@ -463,3 +466,39 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"import {self.id} ({self.status})"
+
+
+class ShareLink(models.Model):
+    """A read-only link to a snapshot of one conversation, for anyone who has it.
+
+    The link's token is shown once, when it is made (services/sharing.py); only its
+    SHA-256 is stored, and a link is found by that hash (the unique index), so a copy of
+    the database opens no shared chat. The snapshot is the branch shown when the link was
+    made: the path from the first message down to ``last_message_id`` (messages are never
+    changed or removed one by one, so the path is fixed), and the title then. A message
+    added later, another branch chosen later, or a rename is not seen through the link.
+
+    The row goes with its conversation (deleted for good, or with its owner's account) by
+    the cascade; moving the conversation to the trash or "Stop sharing" deletes it too.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="share_links"
+    )
+    # hex SHA-256 of the token.
+    token_hash = models.CharField(max_length=64, unique=True)
+    # The leaf of the snapshot's branch: an id, not a foreign key, for the reason given
+    # on Conversation.current_message (messages go only with their conversation, and
+    # this row goes first, by the cascade).
+    last_message_id = models.UUIDField()
+    title = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # The conversation's foreign key index finds its few links (the chat page's
+        # "shared", Stop sharing, the bound per conversation).
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"share of {self.conversation_id} ({self.created_at:%Y-%m-%d})"

@@ -3,7 +3,7 @@ of its messages, and the trash."""
 
 from django.urls import path
 
-from . import trash_views, views
+from . import share_views, trash_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,8 +17,12 @@ urlpatterns = [
     path("chats/<uuid:conversation_id>/title/", views.chat_title, name="chat_title"),
     path("chats/<uuid:conversation_id>/item/", views.chat_item, name="chat_item"),
     path("chats/<uuid:conversation_id>/rename/", views.rename, name="rename"),
+    path("chats/<uuid:conversation_id>/instructions/", views.instructions, name="instructions"),
+    path("chats/<uuid:conversation_id>/share/", views.share, name="share"),
+    path("chats/<uuid:conversation_id>/unshare/", views.stop_sharing, name="unshare"),
     path("chats/<uuid:conversation_id>/delete/", views.delete, name="delete"),
     path("chats/<uuid:conversation_id>/export/", views.export, name="export"),
+    path("s/<str:token>/", share_views.shared, name="shared"),
     path("trash/", trash_views.trash_list, name="trash"),
     path("trash/<uuid:conversation_id>/restore/", trash_views.restore, name="trash_restore"),
     path(

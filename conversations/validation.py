@@ -94,6 +94,18 @@ def clean_tags(tags: Any) -> list[str]:
     return list(names)
 
 
+def clean_instructions(instructions: Any) -> str:
+    """A conversation's standing instructions: trimmed, at most
+    NUMINA_INSTRUCTIONS_MAX_LENGTH characters; empty clears them."""
+    if not isinstance(instructions, str):
+        raise ValidationError("Not a valid string.")
+    instructions = instructions.strip()
+    if len(instructions) > settings.NUMINA_INSTRUCTIONS_MAX_LENGTH:
+        raise _too_long(settings.NUMINA_INSTRUCTIONS_MAX_LENGTH)
+    _reject_nul(instructions)
+    return instructions
+
+
 def clean_summary(summary: Any) -> str:
     """A summary given by a client (import): at most NUMINA_SUMMARY_MAX_CHARS, else a 400."""
     if not isinstance(summary, str):

@@ -16,6 +16,10 @@ message with siblings ``Previous version`` / ``Next version`` with "2 / 3" betwe
 which make that sibling's branch the current one and swap the message list.
 Message actions live under ``/chats/<id>/messages/<message id>/``: a message that is
 not one of that chat's is a 404 like a chat that is not the user's.
+
+The chat header has two panels (disclosures, so they open without a script): the chat's
+``Instructions`` and its ``Sharing`` (``Share``, the new link once with ``Copy link``,
+``Stop sharing``); the read-only page a link opens is share_views.py.
 """
 
 from __future__ import annotations
@@ -61,10 +65,10 @@ from . import (
     sources,
     streams,
 )
-from .forms import EditForm, ExportForm, MessageForm, TitleForm
+from .forms import EditForm, ExportForm, InstructionsForm, MessageForm, TitleForm
 from .limits import LimitReached
 from .models import Conversation, ImportJob, Message, Role
-from .selectors import branches, sidebar
+from .selectors import branches, sharing, sidebar
 from .services import bulk_import, spend
 
 
@@ -265,11 +269,17 @@ def _chat_page(
     status=200,
     errors: list[str] | None = None,
     events_since: str | None = None,
+    instructions_form: InstructionsForm | None = None,
+    share: dict | None = None,
 ) -> HttpResponse:
     """``events_since``: the event stream's token read before ``conversation`` was (the
     views that read it first pass it); the page's script follows the stream from there,
-    so a change that commits while the page is being made is not missed."""
+    so a change that commits while the page is being made is not missed.
+    ``instructions_form``: refused instructions, shown in the open panel; ``share``: the
+    sharing panel's state after a Share (its new link, or why not)."""
     context = {
+        **_instructions_panel(conversation, form=instructions_form),
+        **(share if share is not None else _share_panel(conversation)),
         "events_since": events_since or selectors.current_sync_token(user=request.user),
         **_message_list(request, conversation, before_id=_before_id(request)),
         "form": form or MessageForm(),
@@ -278,6 +288,40 @@ def _chat_page(
         **_sidebar(request, current_id=conversation.id if conversation else None),
     }
     return render(request, "conversations/chat.html", context, status=status)
+
+
+def _instructions_panel(
+    conversation: Conversation | None, *, form: InstructionsForm | None = None, saved: bool = False
+) -> dict:
+    """The context of ``_instructions.html``: the chat's instructions field, open when it
+    holds refused text (or was just saved, for the htmx answer)."""
+    if conversation is None:
+        return {}
+    return {
+        "instructions_form": form
+        or InstructionsForm(initial={"instructions": conversation.instructions}),
+        "instructions_open": form is not None or saved,
+        "instructions_saved": saved,
+    }
+
+
+def _share_panel(
+    conversation: Conversation | None,
+    *,
+    link_url: str | None = None,
+    error: str | None = None,
+    shared: bool | None = None,
+) -> dict:
+    """The context of ``_share.html``: whether the chat is shared and, just after Share,
+    the new link (the only time it can be shown: only its hash is kept) or the refusal."""
+    if conversation is None:
+        return {}
+    return {
+        "shared": sharing.is_shared(conversation=conversation) if shared is None else shared,
+        "share_link_url": link_url,
+        "share_error": error,
+        "share_open": link_url is not None or error is not None,
+    }
 
 
 def _before_id(request: HtmxHttpRequest) -> uuid.UUID | None:
@@ -407,6 +451,95 @@ def rename(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
         },
         status=status,
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def instructions(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
+    """The chat's standing instructions. POST saves them: htmx gets the panel back (with
+    "Saved", or the refusal beside the field); a plain form goes back to the chat, or
+    gets the chat page with the refusal (400). GET (no panel to open without a page):
+    the chat page with the panel open."""
+    conversation = _get_or_404(request, conversation_id)
+    if request.method == "GET":
+        form = InstructionsForm(initial={"instructions": conversation.instructions})
+        return _chat_page(request, conversation, instructions_form=form)
+    form = InstructionsForm(request.POST)
+    if form.is_valid():
+        _act(
+            services.set_instructions,
+            request,
+            conversation_id,
+            instructions=form.cleaned_data["instructions"],
+        )
+        if request.htmx:
+            conversation = _get_or_404(request, conversation_id)
+            return _panel(
+                request,
+                "_instructions.html",
+                conversation,
+                _instructions_panel(conversation, saved=True),
+            )
+        return redirect(reverse("chat", args=[conversation_id]))
+    if request.htmx:
+        # 200: htmx swaps only successful answers in, and the refusal must be seen.
+        return _panel(
+            request,
+            "_instructions.html",
+            conversation,
+            _instructions_panel(conversation, form=form),
+        )
+    return _chat_page(request, conversation, instructions_form=form, status=400)
+
+
+def _panel(
+    request: HtmxHttpRequest, template: str, conversation: Conversation, panel: dict
+) -> HttpResponse:
+    """One of the chat header's panels (its template and its state), for htmx to swap in."""
+    return render(request, f"conversations/{template}", {"conversation": conversation, **panel})
+
+
+def _share_answer(
+    request: HtmxHttpRequest, conversation: Conversation, *, status: int = 200, **state
+) -> HttpResponse:
+    """The sharing panel (htmx) or the chat page with it open (a plain form)."""
+    if request.htmx:
+        return _panel(request, "_share.html", conversation, _share_panel(conversation, **state))
+    return _chat_page(
+        request, conversation, share=_share_panel(conversation, **state), status=status
+    )
+
+
+@login_required
+@require_POST
+def share(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
+    """Share: a new link to the chat as it is now, shown once in the panel. A plain form
+    gets the chat page with it (not a redirect: the link must not travel in a URL or be
+    kept in the session)."""
+    conversation = _get_or_404(request, conversation_id)
+    try:
+        made = services.share_conversation(user=request.user, conversation_id=conversation_id)
+    except Conversation.DoesNotExist:
+        raise Http404("No such chat.") from None
+    except services.ShareRefused as exc:
+        # 200 for htmx, which swaps in only successful answers; 400 for a plain form.
+        status = 200 if request.htmx else 400
+        return _share_answer(request, conversation, status=status, error=exc.detail)
+    url = request.build_absolute_uri(reverse("shared", args=[made.token]))
+    return _share_answer(request, conversation, link_url=url, shared=True)
+
+
+@login_required
+@require_POST
+def stop_sharing(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
+    """Stop sharing: every link of the chat answers 404 from now on."""
+    _act(services.stop_sharing, request, conversation_id)
+    if request.htmx:
+        conversation = _get_or_404(request, conversation_id)
+        return _panel(
+            request, "_share.html", conversation, _share_panel(conversation, shared=False)
+        )
+    return redirect(reverse("chat", args=[conversation_id]))
 
 
 @login_required

@@ -199,6 +199,12 @@ STORAGES = {
 NUMINA_TITLE_MAX_LENGTH = env.int("NUMINA_TITLE_MAX_LENGTH", default=200)
 NUMINA_MAX_TAGS = env.int("NUMINA_MAX_TAGS", default=20)
 NUMINA_TAG_MAX_LENGTH = env.int("NUMINA_TAG_MAX_LENGTH", default=50)
+# A conversation's standing instructions (API.md: at most 4,000 characters).
+NUMINA_INSTRUCTIONS_MAX_LENGTH = env.int("NUMINA_INSTRUCTIONS_MAX_LENGTH", default=4000)
+# Live share links per conversation, and the messages a shared snapshot shows (the newest
+# of its branch).
+NUMINA_SHARE_MAX_LINKS = env.int("NUMINA_SHARE_MAX_LINKS", default=20)
+NUMINA_SHARE_MAX_MESSAGES = env.int("NUMINA_SHARE_MAX_MESSAGES", default=1000)
 NUMINA_CONTENT_MAX_LENGTH = env.int("NUMINA_CONTENT_MAX_LENGTH", default=100_000)
 NUMINA_MAX_ATTACHMENTS = env.int("NUMINA_MAX_ATTACHMENTS", default=20)
 NUMINA_ATTACHMENT_MAX_LENGTH = env.int("NUMINA_ATTACHMENT_MAX_LENGTH", default=2048)
@@ -240,6 +246,8 @@ NUMINA_THROTTLE_USER = env.str("NUMINA_THROTTLE_USER", default="1200/min")
 NUMINA_THROTTLE_ANON = env.str("NUMINA_THROTTLE_ANON", default="120/min")
 NUMINA_THROTTLE_AUTH = env.str("NUMINA_THROTTLE_AUTH", default="10/min")
 NUMINA_THROTTLE_CHAT = env.str("NUMINA_THROTTLE_CHAT", default="30/min")
+# Share link lookups (the page and the JSON), per client address, signed in or not.
+NUMINA_SHARE_RATE = env.str("NUMINA_SHARE_RATE", default="60/min")
 # Proxies in front of the web that append to X-Forwarded-For; 0: the client address is
 # REMOTE_ADDR alone (numina/throttling.py: a forged header must not pick the bucket), and
 # /metrics needs its token from any address (numina/ops.py).

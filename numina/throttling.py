@@ -61,6 +61,20 @@ class ChatRateThrottle(UserRateThrottle):
         return settings.NUMINA_THROTTLE_CHAT
 
 
+class ShareLookupThrottle(throttling.SimpleRateThrottle):
+    """Share link lookups per client address (NUMINA_SHARE_RATE, read per request), signed
+    in or not: the JSON and the page fill one bucket, so guessing tokens is slow from any
+    door (and hopeless anyway: a token has 256 bits)."""
+
+    scope = "share"
+
+    def get_rate(self) -> str:
+        return settings.NUMINA_SHARE_RATE
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
+
+
 # A body the view cannot weigh: not JSON, not a JSON content type, over the size limit.
 _UNREADABLE = (exceptions.ParseError, exceptions.UnsupportedMediaType, RequestDataTooBig)
 

@@ -744,7 +744,28 @@
     });
   }
 
+  function setUpCopyLink() {
+    // Copy link (the sharing panel): the field's text to the clipboard, and says so. Where
+    // the clipboard is refused (no secure context), the text is selected for Ctrl+C.
+    document.addEventListener("click", async (event) => {
+      const button = event.target.closest?.("[data-copy-from]");
+      if (!button) return;
+      const field = document.querySelector(button.dataset.copyFrom);
+      const status = button.parentElement.querySelector("[data-copy-status]");
+      if (!field) return;
+      try {
+        await navigator.clipboard.writeText(field.value);
+        if (status) status.textContent = "Copied";
+      } catch (error) {
+        field.focus();
+        field.select();
+        if (status) status.textContent = "Press Ctrl+C to copy";
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    setUpCopyLink();
     setUpComposer();
     setUpMessageTools();
     setUpMenus();

@@ -121,6 +121,12 @@ class ContextOutput(serializers.Serializer):
     system = serializers.CharField()
     messages = ContextMessage(many=True)
     summary = serializers.CharField()
+    instructions = serializers.CharField(
+        help_text=(
+            "The chat's standing instructions as sent (inside `system`); they count "
+            "against the budget, the history keeping at least a quarter of it."
+        )
+    )
     total_messages = serializers.IntegerField()
     summarized = serializers.BooleanField(help_text="A summary stands in for older messages.")
     summarized_messages = serializers.IntegerField(help_text="How many messages it covers.")

@@ -83,6 +83,7 @@ class ConversationSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
             "current_message_id",
+            "instructions",
             "client_id",
         ]
         read_only_fields = fields
@@ -133,6 +134,11 @@ class ConversationCreateInput(serializers.Serializer):
         child=_text(), required=False, help_text="At most 20 tags of 1 to 50 characters."
     )
     is_pinned = serializers.BooleanField(required=False, default=False)
+    instructions = _text(
+        required=False,
+        default="",
+        help_text="Standing instructions for this chat: at most 4,000 characters.",
+    )
     client_id = serializers.UUIDField(
         required=False,
         allow_null=True,
@@ -152,6 +158,13 @@ class ConversationUpdateInput(serializers.Serializer):
     is_pinned = serializers.BooleanField(required=False)
     tags = serializers.ListField(
         child=_text(), required=False, help_text="Replaces the tags; at most 20."
+    )
+    instructions = _text(
+        required=False,
+        help_text=(
+            "Standing instructions, sent with every reply in this chat: at most 4,000 "
+            "characters; empty clears them."
+        ),
     )
     current_message_id = serializers.UUIDField(
         required=False,

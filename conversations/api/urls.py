@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
-from . import batch, chat_views, events, views
+from . import batch, chat_views, events, sharing, views
 
 urlpatterns = [
     path("auth/register/", accounts_api.RegisterView.as_view(), name="api-register"),
@@ -38,6 +38,12 @@ urlpatterns = [
         views.ExportView.as_view(),
         name="api-conversation-export",
     ),
+    path(
+        "conversations/<uuid:conversation_id>/share/",
+        sharing.ShareView.as_view(),
+        name="api-conversation-share",
+    ),
+    path("shared/<str:token>/", sharing.SharedConversationView.as_view(), name="api-shared"),
     path("chat/", chat_views.ChatView.as_view(), name="api-chat"),
     path("chat/regenerate/", chat_views.RegenerateView.as_view(), name="api-chat-regenerate"),
     path(

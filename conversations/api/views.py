@@ -149,6 +149,9 @@ class RetrieveQuery(serializers.Serializer):
 # and DateTimeField do (str(); isoformat with "Z" for UTC), so the bytes do not change.
 # tests/api/test_answers_match_serializers.py holds the two to the same output.
 _CONVERSATION_FIELDS: list[str] = s.ConversationSerializer.Meta.fields
+# Part of the cached answers' keys: raised whenever their fields change (2: instructions),
+# so an entry of the old shape is never served.
+ANSWER_SHAPE = "v2"
 _MESSAGE_FIELDS: list[str] = s.MessageSerializer.Meta.fields
 # Where a field's value is read when it is not the attribute of its own name.
 _SOURCES = {"tags": "tag_list"}
@@ -218,7 +221,8 @@ class ConversationListView(GenericAPIView):
                 tag=query.get("tag"),
                 query=query.get("q"),
                 parameters=request.query_params.keys(),
-                variant=request.build_absolute_uri("/"),
+                # The answer's shape, then the host its links are built on.
+                variant=f"{ANSWER_SHAPE}:{request.build_absolute_uri('/')}",
                 shape=shape,
             )
         )

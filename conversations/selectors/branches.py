@@ -29,6 +29,7 @@ from .. import access, cache
 from ..models import Conversation, Message
 
 _TABLE = Message._meta.db_table
+RETRIEVE_SHAPE = "retrieve:v2"
 
 
 def _key(value: uuid.UUID) -> Any:
@@ -220,6 +221,8 @@ def conversation_with_recent_messages(
     value, was_cached = cache.cached(
         kind=cache.CONVERSATION,
         scope=cache.conversation_scope(owner_id=user.pk, conversation_id=conversation_uuid),
+        # The answer's shape (2: with instructions): an entry of an older shape is not read.
+        variant=RETRIEVE_SHAPE,
         build=build,
     )
     return cache.CacheableRead(value=value, cached=was_cached)

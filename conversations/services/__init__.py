@@ -29,12 +29,14 @@ from .conversations import (
     create_conversation,
     pin_conversation,
     rename_conversation,
+    set_instructions,
     set_tags,
     switch_branch,
     unarchive_conversation,
     unpin_conversation,
     update_conversation,
 )
+from .sharing import NewShareLink, ShareRefused, share_conversation, stop_sharing
 from .summaries import summarize_conversation
 from .tags import delete_tag, rename_tag
 from .titles import fallback_title, generate_title
@@ -64,6 +66,8 @@ __all__ = [
     "ChatResult",
     "ConversationDeleted",
     "NewMessage",
+    "NewShareLink",
+    "ShareRefused",
     "TextDelta",
     "add_conversation",
     "add_message",
@@ -89,7 +93,10 @@ __all__ = [
     "rename_conversation",
     "rename_tag",
     "restore_conversation",
+    "set_instructions",
     "set_tags",
+    "share_conversation",
+    "stop_sharing",
     "stream_chat",
     "stream_regenerate",
     "summarize_conversation",

@@ -181,6 +181,7 @@ def create_conversation(
     title: str | None = None,
     tags: Sequence[str] | None = None,
     is_pinned: bool = False,
+    instructions: str = "",
     summary: str = "",
     legacy_key: str | None = None,
     client_id: uuid.UUID | str | None = None,
@@ -190,6 +191,7 @@ def create_conversation(
         title=title,
         tags=tags,
         is_pinned=is_pinned,
+        instructions=instructions,
         summary=summary,
         legacy_key=legacy_key,
         client_id=client_id,
@@ -202,6 +204,7 @@ def add_conversation(
     title: str | None = None,
     tags: Sequence[str] | None = None,
     is_pinned: bool = False,
+    instructions: str = "",
     summary: str = "",
     legacy_key: str | None = None,
     client_id: uuid.UUID | str | None = None,
@@ -216,7 +219,7 @@ def add_conversation(
     """
     # Every bound first, also for a replay: the same body answers the same way each time.
     errors = validation.FieldErrors()
-    _check_conversation_fields(title=title, tags=tags, errors=errors)
+    _check_conversation_fields(title=title, tags=tags, instructions=instructions, errors=errors)
     clean_client_id = errors.check("client_id", validation.clean_client_id, client_id)
     errors.raise_if_any()
     with transaction.atomic():
@@ -227,6 +230,7 @@ def add_conversation(
                     title=title,
                     tags=tags,
                     is_pinned=is_pinned,
+                    instructions=instructions,
                     summary=summary,
                     legacy_key=legacy_key,
                     stamp_change=True,
@@ -243,6 +247,7 @@ def add_conversation(
                     title=title,
                     tags=tags,
                     is_pinned=is_pinned,
+                    instructions=instructions,
                     summary=summary,
                     legacy_key=legacy_key,
                     client_id=clean_client_id,
@@ -276,6 +281,7 @@ def start_import(
     title: str | None,
     tags: Sequence[str] | None,
     is_pinned: bool,
+    instructions: str = "",
     import_key: tuple[str, str] | None = None,
 ) -> Conversation:
     """A new conversation row for an import, not yet stamped with a change number.
@@ -290,17 +296,23 @@ def start_import(
         title=title,
         tags=tags,
         is_pinned=is_pinned,
+        instructions=instructions,
         import_key=import_key,
         stamp_change=False,
     )
 
 
 def _check_conversation_fields(
-    *, title: str | None, tags: Sequence[str] | None, errors: validation.FieldErrors
-) -> tuple[str, list[str]]:
+    *,
+    title: str | None,
+    tags: Sequence[str] | None,
+    instructions: str = "",
+    errors: validation.FieldErrors,
+) -> tuple[str, list[str], str]:
     clean_title = errors.check("title", validation.clean_title, title) if title is not None else ""
     clean_tags = errors.check("tags", validation.clean_tags, tags) if tags is not None else []
-    return clean_title, clean_tags
+    clean_instructions = errors.check("instructions", validation.clean_instructions, instructions)
+    return clean_title, clean_tags, clean_instructions
 
 
 def _insert_conversation(
@@ -309,6 +321,7 @@ def _insert_conversation(
     title: str | None,
     tags: Sequence[str] | None,
     is_pinned: bool,
+    instructions: str = "",
     summary: str = "",
     legacy_key: str | None = None,
     client_id: uuid.UUID | None = None,
@@ -316,7 +329,9 @@ def _insert_conversation(
     stamp_change: bool,
 ) -> Conversation:
     errors = validation.FieldErrors()
-    clean_title, clean_tags = _check_conversation_fields(title=title, tags=tags, errors=errors)
+    clean_title, clean_tags, clean_instructions = _check_conversation_fields(
+        title=title, tags=tags, instructions=instructions, errors=errors
+    )
     errors.raise_if_any()
     now = timezone.now()
     conversation_id = uuid.uuid4()
@@ -327,6 +342,7 @@ def _insert_conversation(
         title_set_by_user=bool(clean_title),
         summary=validation.bounded_summary(summary),
         is_pinned=bool(is_pinned),
+        instructions=clean_instructions,
         legacy_key=legacy_key,
         client_id=client_id,
         import_source=import_key[0] if import_key else None,
@@ -518,16 +534,22 @@ def update_conversation(
     is_archived: bool = UNSET,
     is_pinned: bool = UNSET,
     tags: Sequence[str] = UNSET,
+    instructions: str = UNSET,
     current_message_id: Any = UNSET,
 ) -> Conversation:
-    """Change any of title, archived, pinned, tags and the branch shown at once (the
-    API's PATCH). ``current_message_id`` (any message of the conversation) shows the
+    """Change any of title, archived, pinned, tags, instructions and the branch shown at
+    once (the API's PATCH). ``current_message_id`` (any message of the conversation) shows the
     branch through it: the path to it and, below it, always the newest child to a leaf."""
     errors = validation.FieldErrors()
     clean_title = (
         errors.check("title", validation.clean_title, title) if title is not UNSET else UNSET
     )
     clean_tags = errors.check("tags", validation.clean_tags, tags) if tags is not UNSET else UNSET
+    clean_instructions = (
+        errors.check("instructions", validation.clean_instructions, instructions)
+        if instructions is not UNSET
+        else UNSET
+    )
     errors.raise_if_any()
     conversation = _lock_conversation(user=user, conversation_id=conversation_id)
     fields: list[str] = []
@@ -542,6 +564,9 @@ def update_conversation(
     if is_pinned is not UNSET and bool(is_pinned) != conversation.is_pinned:
         conversation.is_pinned = bool(is_pinned)
         fields += ["is_pinned"]
+    if clean_instructions is not UNSET and clean_instructions != conversation.instructions:
+        conversation.instructions = clean_instructions
+        fields += ["instructions"]
     if clean_tags is not UNSET:
         conversation.tags.set(_resolve_tags(user=user, names=clean_tags))
     if current_message_id is not UNSET:
@@ -601,3 +626,11 @@ def unpin_conversation(*, user, conversation_id: Any) -> Conversation:
 
 def set_tags(*, user, conversation_id: Any, tags: Sequence[str]) -> Conversation:
     return update_conversation(user=user, conversation_id=conversation_id, tags=tags)
+
+
+def set_instructions(*, user, conversation_id: Any, instructions: str) -> Conversation:
+    """The chat's standing instructions (empty: none); the next reply's system prompt
+    carries them (context.py)."""
+    return update_conversation(
+        user=user, conversation_id=conversation_id, instructions=instructions
+    )

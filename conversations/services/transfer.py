@@ -51,6 +51,7 @@ def _conversation_document(conversation: Conversation) -> dict:
         "is_archived": conversation.is_archived,
         "is_pinned": conversation.is_pinned,
         "tags": conversation.tag_list,
+        "instructions": conversation.instructions,
         "message_count": conversation.message_count,
         "current_message_id": _id(conversation.current_message_id),
         "client_id": _id(conversation.client_id),
@@ -270,14 +271,16 @@ def import_conversation(
     summary_covers_seq: int = 0,
     is_pinned: bool = False,
     tags: Sequence[str] = (),
+    instructions: str = "",
     created_at: datetime | None = None,
     messages: Sequence[NewMessage],
     tree: ImportedTree | None = None,
     import_key: tuple[str, str] | None = None,
     activity_from_messages: bool = False,
 ) -> Conversation:
-    """A new conversation holding an export's messages, tags, title and summary, the
-    messages placed by ``tree`` (None: one straight branch in the order given).
+    """A new conversation holding an export's messages, tags, title, instructions and
+    summary, the messages placed by ``tree`` (None: one straight branch in the order
+    given).
 
     ``import_key`` (source, id there) marks where a bulk import found it (unique per
     owner: ``IntegrityError`` when the owner already has it). ``activity_from_messages``:
@@ -299,7 +302,12 @@ def import_conversation(
     # change number last (save_changed below), so the insert does not hold every other
     # write of the user back.
     conversation = start_import(
-        user=user, title=title or None, tags=list(tags), is_pinned=is_pinned, import_key=import_key
+        user=user,
+        title=title or None,
+        tags=list(tags),
+        is_pinned=is_pinned,
+        instructions=instructions,
+        import_key=import_key,
     )
     fields = ["title_set_by_user", "summary", "summary_covers_seq", "created_at"]
     if tree is not None:

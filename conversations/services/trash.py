@@ -24,7 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import access
-from ..models import Conversation, DeletedConversation, MessageBatch
+from ..models import Conversation, DeletedConversation, MessageBatch, ShareLink
 from .conversations import next_change_seq, save_changed
 
 
@@ -39,6 +39,9 @@ def _trash(conversation: Conversation) -> None:
     """Trash the conversation whose row lock the caller holds."""
     conversation.trashed_at = timezone.now()
     save_changed(conversation, fields=["trashed_at"])
+    # Its share links end here for good: restoring a chat must not publish it again
+    # (access.shared_link also refuses a trashed one, so none is served meanwhile).
+    ShareLink.objects.filter(conversation=conversation).delete()
     # The tombstone takes the row's new change number: one change, seen as a deletion
     # (sync's conversation read leaves trashed rows out, so only the tombstone shows).
     DeletedConversation.objects.create(

@@ -49,6 +49,7 @@ def test_list_shows_the_api_md_shape_newest_activity_first(api, user):
         "created_at",
         "updated_at",
         "current_message_id",
+        "instructions",
         "client_id",
     }
     assert first["tags"] == ["t"]

@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from conversations import services
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ShareLink
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +27,8 @@ ENDPOINTS = [
     ("get", "/api/v1/conversations/{id}/export/"),
     ("get", "/api/v1/conversations/{id}/export/?format=markdown"),
     ("get", "/api/v1/conversations/{id}/context/"),
+    ("post", "/api/v1/conversations/{id}/share/"),
+    ("delete", "/api/v1/conversations/{id}/share/"),
 ]
 
 
@@ -40,6 +42,7 @@ def snapshot(conversation_id) -> tuple:
         Conversation.objects.filter(id=conversation_id).values().first(),
         list(Message.objects.filter(conversation_id=conversation_id).values()),
         list(Conversation.objects.get(id=conversation_id).tags.values_list("name", flat=True)),
+        list(ShareLink.objects.filter(conversation_id=conversation_id).values()),
     )
 
 
@@ -49,6 +52,8 @@ def test_another_users_conversation_is_the_same_404_as_a_random_id(
 ):
     theirs = services.create_conversation(user=other_user, title="private", tags=["theirs"])
     services.add_message(user=other_user, conversation_id=theirs.id, role="user", content="secret")
+    # Shared: another user can neither add a link to it nor end this one.
+    shared = services.share_conversation(user=other_user, conversation_id=theirs.id)
     before = snapshot(theirs.id)
 
     call = getattr(client_of_user, method)
@@ -66,6 +71,7 @@ def test_another_users_conversation_is_the_same_404_as_a_random_id(
     assert theirs_response.status_code == random_response.status_code == 404
     assert theirs_response.json() == random_response.json() == NOT_FOUND
     assert snapshot(theirs.id) == before
+    assert client_of_user.get(f"/api/v1/shared/{shared.token}/").status_code == 200
 
 
 # Every path that takes an id, the auth slice's device included.

@@ -316,6 +316,7 @@ def test_context_shows_what_the_next_call_sends(api, user, conversation):
         "system",
         "messages",
         "summary",
+        "instructions",
         "total_messages",
         "summarized",
         "summarized_messages",
@@ -323,6 +324,7 @@ def test_context_shows_what_the_next_call_sends(api, user, conversation):
         "cached",
     }
     assert body["messages"] == [{"role": "user", "content": "Hi"}]
+    assert body["instructions"] == ""
     # `is`, not ==: 0 == False, and the contract says a boolean.
     assert body["summarized"] is False
     assert (body["total_messages"], body["summarized_messages"]) == (1, 0)
