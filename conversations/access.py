@@ -19,6 +19,9 @@ user's" from "none yet" to refuse rather than create), the background sweepers a
 tasks (they find a conversation by id, then act as its owner through the services), and
 the data migrations.
 
+Memory items (memory/) are a user's too, and reached the same way: ``owned_memory_items``
+and ``memory_item_for``.
+
 This module imports only the models, so everything else may import it without a cycle.
 """
 
@@ -28,6 +31,8 @@ import uuid
 from typing import Any
 
 from django.db.models import QuerySet
+
+from memory.models import MemoryItem
 
 from .models import Conversation, ConversationQuerySet, ImportJob, Message
 
@@ -124,3 +129,20 @@ def trashed_conversation_for(*, user, conversation_id: Any, lock: bool = False) 
     if lock:
         conversations = conversations.select_for_update()
     return conversations.get(id=conversation_uuid)
+
+
+def owned_memory_items(*, user) -> QuerySet[MemoryItem]:
+    """The user's memory items (memory/): the only filter of memory by owner."""
+    return MemoryItem.objects.filter(owner=user)
+
+
+def memory_item_for(*, user, item_id: Any, lock: bool = False) -> MemoryItem:
+    """The user's memory item with this id, or ``MemoryItem.DoesNotExist`` (another
+    user's, a missing one and an id that is not a UUID all answer the same 404)."""
+    item_uuid = as_uuid(item_id)
+    if item_uuid is None:
+        raise MemoryItem.DoesNotExist
+    items = owned_memory_items(user=user)
+    if lock:
+        items = items.select_for_update()
+    return items.get(id=item_uuid)

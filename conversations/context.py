@@ -27,6 +27,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.db.models.functions import Length
 
+from memory import selectors as memory_selectors
+
 from . import access, cache, llm
 from .models import Conversation, Message, Role
 from .selectors import branches, kept_summaries
@@ -41,8 +43,8 @@ TRUNCATION_MARK = "\n[… {count} characters left out …]\n"
 MIN_TRUNCATED_TOKENS = 32
 # A stored summary may come from an import; it is capped so it cannot crowd the budget out.
 SUMMARY_MAX_TOKENS = 1000
-# 2: the summary and the counts follow the branch.
-CACHE_VERSION = 2
+# 2: the summary and the counts follow the branch. 3: memory (keyed by its revision).
+CACHE_VERSION = 3
 
 _RESERVED_TOKENS = (
     llm.estimate_tokens(LEAD_IN) + llm.MESSAGE_OVERHEAD_TOKENS + llm.estimate_tokens(NOTES_HEADER)
@@ -70,6 +72,8 @@ class Context:
     history_tokens: int
     cached: bool = False
     notes: list[str] = field(default_factory=list)
+    # The memory items sent (memory/selectors.context_memory): {id, kind, content, …}.
+    memory: list[dict] = field(default_factory=list)
 
 
 def _turn_tokens(content: str) -> int:
@@ -152,8 +156,11 @@ def _merge(turns: Sequence[Turn]) -> list[dict]:
     return messages
 
 
-def system_prompt(*, summary: str, notes: Sequence[str] = ()) -> str:
+def system_prompt(*, summary: str, notes: Sequence[str] = (), memory: Sequence[dict] = ()) -> str:
     system = settings.NUMINA_SYSTEM_PROMPT
+    # What the user told the assistant in other conversations comes before this one's
+    # summary: it is about them, the summary about this chat.
+    system += memory_selectors.memory_text(list(memory))
     if summary:
         system += SUMMARY_HEADER + summary
     if notes:
@@ -176,9 +183,15 @@ def assemble_context(
     keep_recent: int | None = None,
     total_messages: int | None = None,
     summarized_messages: int = 0,
+    memory: Sequence[dict] = (),
 ) -> Context:
-    """The context for ``history`` (the messages after the summary, oldest first)."""
+    """The context for ``history`` (the messages after the summary, oldest first), with
+    the ``memory`` items chosen for it (their lines come out of the budget: they were
+    chosen within its memory share, memory/selectors.context_memory)."""
     budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
+    memory = list(memory)
+    memory_tokens = llm.estimate_tokens(memory_selectors.memory_text(memory))
+    history_budget = budget - memory_tokens
     keep_recent = settings.NUMINA_CONTEXT_RECENT_MESSAGES if keep_recent is None else keep_recent
     # The newest message is the one being answered: it is always sent, shortened if need be.
     keep_recent = max(keep_recent, 1)
@@ -187,11 +200,11 @@ def assemble_context(
         for turn in history
         if turn.content and turn.content.strip() and turn.role in Role.values
     ]
-    chosen = _select(turns, budget=budget, keep_recent=keep_recent)
+    chosen = _select(turns, budget=history_budget, keep_recent=keep_recent)
     notes = [turn.content for turn in chosen if turn.role == Role.SYSTEM]
     messages = _merge([turn for turn in chosen if turn.role != Role.SYSTEM])
     summary = _capped_summary(summary)
-    system = system_prompt(summary=summary, notes=notes)
+    system = system_prompt(summary=summary, notes=notes, memory=memory)
     history_tokens = llm.estimate_message_tokens(messages) + (
         llm.estimate_tokens(NOTES_HEADER + "\n\n".join(notes)) if notes else 0
     )
@@ -205,6 +218,7 @@ def assemble_context(
         estimated_tokens=llm.estimate_tokens(system) + llm.estimate_message_tokens(messages),
         history_tokens=history_tokens,
         notes=notes,
+        memory=memory,
     )
 
 
@@ -228,13 +242,20 @@ def _candidate_seqs(*, branch: QuerySet[Message], budget: int, keep_recent: int)
 
 
 def build_context(
-    *, conversation: Conversation, budget: int | None = None, leaf_id: uuid.UUID | None = None
+    *,
+    conversation: Conversation,
+    budget: int | None = None,
+    leaf_id: uuid.UUID | None = None,
+    user=None,
 ) -> Context:
     """The context for a conversation the caller owns, along the branch that ends at
     ``leaf_id`` (None: the current message): three queries whatever its length or depth
-    (the branch's summary, then the lengths and the contents of the messages after it).
+    (the branch's summary, then the lengths and the contents of the messages after it),
+    and a fourth for ``user``'s memory when given and turned on (None: no memory).
     The model never sees a message of another branch, nor a summary of one."""
     budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
+    memory = memory_selectors.context_memory(user=user, budget=budget)
+    history_budget = budget - llm.estimate_tokens(memory_selectors.memory_text(memory))
     keep_recent = settings.NUMINA_CONTEXT_RECENT_MESSAGES
     leaf_id = conversation.current_message_id if leaf_id is None else leaf_id
     used = kept_summaries.for_branch(conversation=conversation, leaf_id=leaf_id)
@@ -246,7 +267,7 @@ def build_context(
         leaf_id=leaf_id,
         limit=max(min(most, used.leaf_depth - used.depth), 0),
     ).filter(depth__gt=used.depth)
-    lowest = _candidate_seqs(branch=branch, budget=budget, keep_recent=keep_recent)
+    lowest = _candidate_seqs(branch=branch, budget=history_budget, keep_recent=keep_recent)
     history: list[Turn] = []
     if lowest is not None:
         history = [
@@ -260,6 +281,7 @@ def build_context(
         keep_recent=keep_recent,
         total_messages=used.leaf_depth,
         summarized_messages=used.depth,
+        memory=memory,
     )
 
 
@@ -278,7 +300,9 @@ def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Con
     the default budget; other budgets are computed each time).
 
     Kept beside the conversation's other entries (cache.CONVERSATION), so the version that
-    every write to the conversation raises makes it stale too.
+    every write to the conversation raises makes it stale too; its key carries the user's
+    memory revision (raised by every change to their memory and by the switch), so an
+    item deleted, edited or learnt is in the very next context, cache or not.
     """
     conversation_uuid = access.as_uuid(conversation_id)
     if conversation_uuid is None:
@@ -288,7 +312,9 @@ def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Con
     def build() -> tuple[int, Context]:
         conversation = access.conversation_for(user=user, conversation_id=conversation_uuid)
         # The version is read with the conversation, before its messages.
-        return conversation.change_seq, build_context(conversation=conversation, budget=budget)
+        return conversation.change_seq, build_context(
+            conversation=conversation, budget=budget, user=user
+        )
 
     if budget != settings.NUMINA_CONTEXT_BUDGET:
         # Only the default budget is cached: one entry per requested budget would let a
@@ -298,7 +324,7 @@ def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Con
     built, was_cached = cache.cached(
         kind=cache.CONVERSATION,
         scope=cache.conversation_scope(owner_id=user.pk, conversation_id=conversation_uuid),
-        variant=f"context:v{CACHE_VERSION}:{budget}",
+        variant=f"context:v{CACHE_VERSION}:{budget}:m{user.memory_revision}",
         build=build,
     )
     return replace(built, cached=was_cached)
