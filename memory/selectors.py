@@ -6,6 +6,7 @@ Every read reaches the items through conversations/access.py, the one ownership 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -72,23 +73,15 @@ def context_budget(*, budget: int) -> int:
     return max(int(budget * settings.NUMINA_MEMORY_CONTEXT_SHARE), 0)
 
 
-def context_memory(*, user, budget: int) -> list[dict]:
-    """The items the next context carries: none when memory is off; else the user's own
-    first, then the newest, while their lines fit the memory share of ``budget`` tokens.
-    One query, of at most NUMINA_MEMORY_CONTEXT_ITEMS rows (none when memory is off)."""
-    if user is None or not getattr(user, "memory_enabled", False):
-        return []
+def fit_memory(rows: Iterable[dict], *, budget: int) -> list[dict]:
+    """The rows (in the context's order) whose lines fit the memory share of ``budget``
+    tokens; a long item may be passed over where a shorter one after it still fits."""
     remaining = context_budget(budget=budget) - llm.estimate_tokens(CONTEXT_HEADER)
     chosen: list[dict] = []
-    rows = (
-        access.owned_memory_items(user=user)
-        .order_by(*CONTEXT_ORDERING)
-        .values("id", "kind", "content", "user_written")[: settings.NUMINA_MEMORY_CONTEXT_ITEMS]
-    )
     for row in rows:
         cost = llm.estimate_tokens(memory_line(kind=row["kind"], content=row["content"]) + "\n")
         if cost > remaining:
-            continue  # a long item may not fit where a shorter one still does
+            continue
         remaining -= cost
         chosen.append(
             {
@@ -99,6 +92,20 @@ def context_memory(*, user, budget: int) -> list[dict]:
             }
         )
     return chosen
+
+
+def context_memory(*, user, budget: int) -> list[dict]:
+    """The items the next context carries: none when memory is off; else the user's own
+    first, then the newest, while their lines fit the memory share of ``budget`` tokens.
+    One query, of at most NUMINA_MEMORY_CONTEXT_ITEMS rows (none when memory is off)."""
+    if user is None or not getattr(user, "memory_enabled", False):
+        return []
+    rows = (
+        access.owned_memory_items(user=user)
+        .order_by(*CONTEXT_ORDERING)
+        .values("id", "kind", "content", "user_written")[: settings.NUMINA_MEMORY_CONTEXT_ITEMS]
+    )
+    return fit_memory(rows, budget=budget)
 
 
 def memory_text(items: list[dict]) -> str:
