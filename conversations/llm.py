@@ -1,6 +1,7 @@
 """The one door to the model: Anthropic's Messages API, or the offline provider.
 
-Everything that asks the model something (chat replies, titles, summaries) goes through
+Everything that asks the model something (chat replies, titles, summaries, memory
+extraction: a forced call of one tool whose JSON input is the answer) goes through
 ``get_provider()``. With ``ANTHROPIC_API_KEY`` set it is Claude through the official SDK
 (model, max tokens, timeout and retries from settings; ``ANTHROPIC_BASE_URL`` honoured).
 Without one it is the offline provider: deterministic, plainly labelled

@@ -261,9 +261,14 @@ def extract_from_conversation(*, user: User, conversation_id: Any) -> Extraction
     read_to = rows[-1][0]
     with transaction.atomic():
         changed = merge_extracted(user=user, conversation_id=conversation.id, facts=facts)
-        ExtractionMark.objects.update_or_create(
+        # Only forward: a run that read less (a redelivery racing this one) never moves
+        # the mark back over turns already read.
+        mark_row, created = ExtractionMark.objects.select_for_update().get_or_create(
             conversation_id=conversation.id, defaults={"seq": read_to}
         )
+        if not created and mark_row.seq < read_to:
+            mark_row.seq = read_to
+            mark_row.save(update_fields=["seq", "updated_at"])
         if more:
             followups.after_commit_extract_memory(conversation_id=conversation.id)
     return ExtractionResult(changed=changed, read_to_seq=read_to, more=more, invalid=invalid)
