@@ -72,7 +72,11 @@ def subject_for(*, kind: str, subject: str = "", content: str = "") -> str:
 def _locked_owner(user: User) -> User:
     """The user's row, locked until commit: the count check, the write and the revision
     happen as one step for each user."""
-    return User.objects.select_for_update().only("id", "memory_revision").get(pk=user.pk)
+    return (
+        User.objects.select_for_update()
+        .only("id", "memory_revision", "memory_enabled")
+        .get(pk=user.pk)
+    )
 
 
 def _raise_revision(*, user: User, locked: User) -> None:
@@ -156,8 +160,7 @@ def merge_extracted(
     changed one replaces extraction's old item, a fact already kept or one the user wrote
     about is left alone. Returns the items added or changed."""
     locked = _locked_owner(user)
-    fresh = User.objects.only("memory_enabled").get(pk=user.pk)
-    if not fresh.memory_enabled:
+    if not locked.memory_enabled:  # turned off while the model was asked
         return []
     conversation = access.conversation_for(user=user, conversation_id=conversation_id)
     wanted: dict[tuple[str, str], str] = {}

@@ -193,3 +193,13 @@ def test_a_random_item_id_is_404(api):
         api.patch(f"/api/v1/memory/{uuid.uuid4()}/", {"content": "x"}, format="json").status_code
         == 404
     )
+
+
+def test_an_empty_edit_confirms_a_learnt_item_so_extraction_leaves_it(api, user):
+    item = MemoryItem.objects.create(owner=user, kind="name", subject="name", content="Ada")
+
+    response = api.patch(f"/api/v1/memory/{item.id}/", {}, format="json")
+
+    assert response.status_code == 200
+    item.refresh_from_db()
+    assert (item.user_written, item.content) == (True, "Ada")

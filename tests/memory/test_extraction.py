@@ -9,8 +9,8 @@ import pytest
 
 from accounts.models import User
 from conversations import followups, services
+from memory import extraction, tasks
 from memory import services as memory_services
-from memory import tasks
 from memory.models import ExtractionMark, MemoryItem
 from tests.fake_anthropic import Fail, Reply, ToolUse
 
@@ -318,3 +318,15 @@ def test_a_trashed_conversation_is_not_read(user, claude):
 
     assert extract(conversation) is None
     assert tool_requests(claude) == []
+
+
+def test_memory_turned_off_while_the_model_was_asked_stores_nothing(user, offline):
+    conversation = chat(user, ADA)
+    memory_services.set_memory_enabled(user=user, enabled=False)
+
+    stored = memory_services.merge_extracted(
+        user=user, conversation_id=conversation.id, facts=extraction.parse_facts(ADA_FACTS)
+    )
+
+    assert stored == []
+    assert not MemoryItem.objects.exists()
