@@ -6,8 +6,9 @@ Every read reaches the items through conversations/access.py, the one ownership 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -73,7 +74,7 @@ def context_budget(*, budget: int) -> int:
     return max(int(budget * settings.NUMINA_MEMORY_CONTEXT_SHARE), 0)
 
 
-def fit_memory(rows: Iterable[dict], *, budget: int) -> list[dict]:
+def fit_memory(rows: Iterable[Mapping[str, Any]], *, budget: int) -> list[dict]:
     """The rows (in the context's order) whose lines fit the memory share of ``budget``
     tokens; a long item may be passed over where a shorter one after it still fits."""
     remaining = context_budget(budget=budget) - llm.estimate_tokens(CONTEXT_HEADER)
