@@ -44,7 +44,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DEBUG=true $(BIN)/mypy numina accounts conversations
+	DEBUG=true $(BIN)/mypy numina accounts conversations memory
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
 # Schemathesis against the served OpenAPI schema, under gunicorn, authenticated.

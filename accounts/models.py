@@ -14,6 +14,11 @@ password_saved = Signal()
 
 class User(AbstractUser):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Memory across conversations (memory/): off, nothing is extracted and nothing sent.
+    memory_enabled = models.BooleanField(default=True)
+    # Raised by every change to the user's memory (memory/services.py): the cached model
+    # contexts carry it in their key, so a deleted item is gone from the next context.
+    memory_revision = models.PositiveBigIntegerField(default=0)
 
     def save(self, *args, **kwargs) -> None:
         # set_password() keeps the raw password until the save (Django's own

@@ -85,8 +85,9 @@ def revoke_device(*, user: User, device_id: uuid.UUID | str) -> None:
 def delete_account(*, user: User, password: str) -> None:
     """The account and everything it owns, gone for good, once its password is given:
     conversations (trashed ones too), messages, summaries, tags, tombstones, the change
-    counter, message batches, token usage, API tokens and their devices — every model with
-    a foreign key to the user goes with it by cascade, in one transaction — and the rows
+    counter, message batches, token usage, memory items (and their conversations' marks),
+    API tokens and their devices — every model with a foreign key to the user goes with it
+    by cascade, in one transaction — and the rows
     that name the owner without a key (``PendingInvalidation``). After the commit, their
     Redis entries: cached lists and conversations, rendered messages, stream slots.
 

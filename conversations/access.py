@@ -23,6 +23,9 @@ user's" from "none yet" to refuse rather than create), the background sweepers a
 tasks (they find a conversation by id, then act as its owner through the services), and
 the data migrations.
 
+Memory items (memory/) are a user's too, and reached the same way: ``owned_memory_items``
+and ``memory_item_for``.
+
 This module imports only the models, so everything else may import it without a cycle.
 """
 
@@ -33,6 +36,8 @@ import uuid
 from typing import Any
 
 from django.db.models import QuerySet
+
+from memory.models import MemoryItem
 
 from .models import Conversation, ConversationQuerySet, ImportJob, Message, ShareLink
 
@@ -154,3 +159,20 @@ def shared_link(*, token: Any) -> ShareLink:
         .filter(conversation__trashed_at__isnull=True, conversation__owner__is_active=True)
         .get(token_hash=share_token_hash(token))
     )
+
+
+def owned_memory_items(*, user) -> QuerySet[MemoryItem]:
+    """The user's memory items (memory/): the only filter of memory by owner."""
+    return MemoryItem.objects.filter(owner=user)
+
+
+def memory_item_for(*, user, item_id: Any, lock: bool = False) -> MemoryItem:
+    """The user's memory item with this id, or ``MemoryItem.DoesNotExist`` (another
+    user's, a missing one and an id that is not a UUID all answer the same 404)."""
+    item_uuid = as_uuid(item_id)
+    if item_uuid is None:
+        raise MemoryItem.DoesNotExist
+    items = owned_memory_items(user=user)
+    if lock:
+        items = items.select_for_update()
+    return items.get(id=item_uuid)

@@ -3,12 +3,14 @@
 The archive (read back by the import of issue 15) holds, per conversation,
 ``conversations/<id>.json`` — exactly the one-conversation JSON export, the whole tree —
 and ``conversations/<id>.md``, the current branch as the Markdown export prints it, both
-written by services/transfer.py's writers; and ``manifest.json``, written last, since
-it names every conversation::
+written by services/transfer.py's writers; ``memory.json``, the user's memory items
+(``{"memory": [{"id", "kind", "content", "source_conversation_id", "user_written",
+"created_at", "updated_at"}]}``); and ``manifest.json``, written last, since it names
+every conversation::
 
     {"format": "numina-export", "version": 1, "exported_at": ISO,
      "conversations": [{"id", "title", "json": "conversations/<id>.json",
-                        "markdown": "conversations/<id>.md"}]}
+                        "markdown": "conversations/<id>.md"}], "memory": "memory.json"}
 
 The ZIP is written by stream-zip as it is sent: each member is compressed from the
 writers' chunks as the response is read, and only the manifest's few fields per
@@ -19,7 +21,8 @@ Queries: the conversations come ``NUMINA_EXPORT_BATCH`` at a time, and each batc
 three queries whatever its messages — the batch itself (tag names and the current
 branch's length in the same query), every message of its conversations, and their
 current branches — plus one that finds the end when the count is a multiple of the
-batch (or zero): ``3 * ceil(n / batch) + 1`` at most for n conversations.
+batch (or zero), and one for the memory: ``3 * ceil(n / batch) + 2`` at most for n
+conversations.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from stream_zip import ZIP_64, stream_zip
 
+from memory import selectors as memory_selectors
+
 from . import services, streams
 from .models import Conversation, Message
 from .selectors import archive as selectors
@@ -40,6 +45,7 @@ from .selectors import archive as selectors
 ARCHIVE_FORMAT = "numina-export"
 ARCHIVE_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+MEMORY_NAME = "memory.json"
 # Owner read and write: the archive is one person's data.
 _PERMISSIONS = 0o600
 
@@ -95,11 +101,16 @@ def _members(*, user, exported_at: datetime) -> Iterator[tuple]:
             )
             name = member_names(conversation.id)["markdown"]
             yield name, exported_at, _PERMISSIONS, ZIP_64, _encoded(markdown)
+    # The user's memory (memory/): at most NUMINA_MEMORY_MAX_ITEMS small rows, one query.
+    memory = memory_selectors.exported_memory(user=user)
+    body = json.dumps({"memory": memory}, ensure_ascii=False).encode()
+    yield MEMORY_NAME, exported_at, _PERMISSIONS, ZIP_64, (body,)
     manifest = {
         "format": ARCHIVE_FORMAT,
         "version": ARCHIVE_VERSION,
         "exported_at": exported_at.isoformat(),
         "conversations": listed,
+        "memory": MEMORY_NAME,
     }
     body = json.dumps(manifest, ensure_ascii=False).encode()
     yield MANIFEST_NAME, exported_at, _PERMISSIONS, ZIP_64, (body,)

@@ -31,6 +31,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.db.models.functions import Length
 
+from memory import selectors as memory_selectors
+
 from . import access, cache, llm
 from .models import Conversation, Message, Role
 from .selectors import branches, kept_summaries
@@ -48,8 +50,9 @@ MIN_TRUNCATED_TOKENS = 32
 SUMMARY_MAX_TOKENS = 1000
 # The least share of the budget the history keeps, however long the instructions.
 HISTORY_SHARE_MIN = 0.25
-# 2: the summary and the counts follow the branch; 3: the instructions.
-CACHE_VERSION = 3
+# 2: the summary and the counts follow the branch; 3: the instructions; 4: memory (keyed
+# by its revision).
+CACHE_VERSION = 4
 
 _RESERVED_TOKENS = (
     llm.estimate_tokens(LEAD_IN) + llm.MESSAGE_OVERHEAD_TOKENS + llm.estimate_tokens(NOTES_HEADER)
@@ -85,6 +88,8 @@ class Context:
     instructions_tokens: int = 0
     cached: bool = False
     notes: list[str] = field(default_factory=list)
+    # The memory items sent (memory/selectors.context_memory): {id, kind, content, …}.
+    memory: list[dict] = field(default_factory=list)
 
 
 def _turn_tokens(content: str) -> int:
@@ -172,10 +177,19 @@ def instructions_tokens(instructions: str) -> int:
     return llm.estimate_tokens(INSTRUCTIONS_HEADER + instructions) if instructions else 0
 
 
-def system_prompt(*, summary: str, notes: Sequence[str] = (), instructions: str = "") -> str:
+def system_prompt(
+    *,
+    summary: str,
+    notes: Sequence[str] = (),
+    instructions: str = "",
+    memory: Sequence[dict] = (),
+) -> str:
     system = settings.NUMINA_SYSTEM_PROMPT
     if instructions:
         system += INSTRUCTIONS_HEADER + instructions
+    # What the user told the assistant in other conversations comes before this one's
+    # summary: it is about them, the summary about this chat.
+    system += memory_selectors.memory_text(list(memory))
     if summary:
         system += SUMMARY_HEADER + summary
     if notes:
@@ -199,12 +213,19 @@ def assemble_context(
     total_messages: int | None = None,
     summarized_messages: int = 0,
     instructions: str = "",
+    memory: Sequence[dict] = (),
 ) -> Context:
-    """The context for ``history`` (the messages after the summary, oldest first)."""
+    """The context for ``history`` (the messages after the summary, oldest first), with
+    the ``memory`` items chosen for it (their lines come out of the budget: they were
+    chosen within its memory share, memory/selectors.context_memory)."""
     budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
     instructions = instructions.strip()
     spent_on_instructions = instructions_tokens(instructions)
-    history_budget = history_budget_for(budget=budget, instructions=instructions)
+    memory = list(memory)
+    memory_tokens = llm.estimate_tokens(memory_selectors.memory_text(memory))
+    # Memory first (it was chosen within its own bounded share), then the instructions
+    # take theirs of what is left, the history keeping its floor.
+    history_budget = history_budget_for(budget=budget - memory_tokens, instructions=instructions)
     keep_recent = settings.NUMINA_CONTEXT_RECENT_MESSAGES if keep_recent is None else keep_recent
     # The newest message is the one being answered: it is always sent, shortened if need be.
     keep_recent = max(keep_recent, 1)
@@ -217,7 +238,7 @@ def assemble_context(
     notes = [turn.content for turn in chosen if turn.role == Role.SYSTEM]
     messages = _merge([turn for turn in chosen if turn.role != Role.SYSTEM])
     summary = _capped_summary(summary)
-    system = system_prompt(summary=summary, notes=notes, instructions=instructions)
+    system = system_prompt(summary=summary, notes=notes, instructions=instructions, memory=memory)
     history_tokens = llm.estimate_message_tokens(messages) + (
         llm.estimate_tokens(NOTES_HEADER + "\n\n".join(notes)) if notes else 0
     )
@@ -233,6 +254,7 @@ def assemble_context(
         instructions=instructions,
         instructions_tokens=spent_on_instructions,
         notes=notes,
+        memory=memory,
     )
 
 
@@ -263,18 +285,27 @@ def _candidate_seqs(*, branch: QuerySet[Message], budget: int, keep_recent: int)
 
 
 def build_context(
-    *, conversation: Conversation, budget: int | None = None, leaf_id: uuid.UUID | None = None
+    *,
+    conversation: Conversation,
+    budget: int | None = None,
+    leaf_id: uuid.UUID | None = None,
+    user=None,
 ) -> Context:
     """The context for a conversation the caller owns, along the branch that ends at
     ``leaf_id`` (None: the current message): three queries whatever its length or depth
-    (the branch's summary, then the lengths and the contents of the messages after it).
+    (the branch's summary, then the lengths and the contents of the messages after it),
+    and a fourth for ``user``'s memory when given and turned on (None: no memory).
     The model never sees a message of another branch, nor a summary of one."""
     budget = settings.NUMINA_CONTEXT_BUDGET if budget is None else budget
+    memory = memory_selectors.context_memory(user=user, budget=budget)
     keep_recent = settings.NUMINA_CONTEXT_RECENT_MESSAGES
     leaf_id = conversation.current_message_id if leaf_id is None else leaf_id
     instructions = conversation.instructions
-    # The messages are chosen within what the instructions leave of the budget.
-    history_budget = history_budget_for(budget=budget, instructions=instructions.strip())
+    # The messages are chosen within what memory and the instructions leave of the budget.
+    history_budget = history_budget_for(
+        budget=budget - llm.estimate_tokens(memory_selectors.memory_text(memory)),
+        instructions=instructions.strip(),
+    )
     used = kept_summaries.for_branch(conversation=conversation, leaf_id=leaf_id)
     # No more messages than could fit (each costs at least its overhead), and none the
     # summary stands for: the walk up the branch stops at the summary.
@@ -299,6 +330,7 @@ def build_context(
         total_messages=used.leaf_depth,
         summarized_messages=used.depth,
         instructions=instructions,
+        memory=memory,
     )
 
 
@@ -317,7 +349,9 @@ def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Con
     the default budget; other budgets are computed each time).
 
     Kept beside the conversation's other entries (cache.CONVERSATION), so the version that
-    every write to the conversation raises makes it stale too.
+    every write to the conversation raises makes it stale too; its key carries the user's
+    memory revision (raised by every change to their memory and by the switch), so an
+    item deleted, edited or learnt is in the very next context, cache or not.
     """
     conversation_uuid = access.as_uuid(conversation_id)
     if conversation_uuid is None:
@@ -327,7 +361,9 @@ def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Con
     def build() -> tuple[int, Context]:
         conversation = access.conversation_for(user=user, conversation_id=conversation_uuid)
         # The version is read with the conversation, before its messages.
-        return conversation.change_seq, build_context(conversation=conversation, budget=budget)
+        return conversation.change_seq, build_context(
+            conversation=conversation, budget=budget, user=user
+        )
 
     if budget != settings.NUMINA_CONTEXT_BUDGET:
         # Only the default budget is cached: one entry per requested budget would let a
@@ -337,7 +373,7 @@ def get_context(*, user, conversation_id: Any, budget: int | None = None) -> Con
     built, was_cached = cache.cached(
         kind=cache.CONVERSATION,
         scope=cache.conversation_scope(owner_id=user.pk, conversation_id=conversation_uuid),
-        variant=f"context:v{CACHE_VERSION}:{budget}",
+        variant=f"context:v{CACHE_VERSION}:{budget}:m{user.memory_revision}",
         build=build,
     )
     return replace(built, cached=was_cached)

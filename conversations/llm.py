@@ -1,6 +1,7 @@
 """The one door to the model: Anthropic's Messages API, or the offline provider.
 
-Everything that asks the model something (chat replies, titles, summaries) goes through
+Everything that asks the model something (chat replies, titles, summaries, memory
+extraction: a forced call of one tool whose JSON input is the answer) goes through
 ``get_provider()``. With ``ANTHROPIC_API_KEY`` set it is Claude through the official SDK
 (model, max tokens, timeout and retries from settings; ``ANTHROPIC_BASE_URL`` honoured).
 Without one it is the offline provider: deterministic, plainly labelled
@@ -22,7 +23,7 @@ import functools
 import math
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, cast
 
 import anthropic
@@ -30,6 +31,7 @@ import httpx
 from anthropic.types import MessageParam
 from django.conf import settings
 
+from memory import extraction
 from numina import metrics
 
 OFFLINE_PROVIDER = "offline"
@@ -101,6 +103,9 @@ class Completion:
     output_tokens: int
     stop_reason: str | None = None
     extra_usage: dict = field(default_factory=dict)
+    # The input of the tool the model was asked to call (memory extraction); None when
+    # it answered without calling it.
+    tool_input: object = None
 
     def metadata(self) -> dict:
         """What an assistant message stores about how it was written."""
@@ -128,6 +133,10 @@ class Provider(Protocol):
     def title(self, *, messages: Sequence[dict]) -> Completion: ...
 
     def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> Completion: ...
+
+    def remember(self, *, known: Sequence[str], messages: Sequence[str]) -> Completion:
+        """Facts about the user in their ``messages``, as the memory tool's input."""
+        ...
 
 
 def get_provider() -> Provider:
@@ -198,7 +207,14 @@ def _text_of(message) -> str:
     return "".join(block.text for block in message.content if block.type == "text")
 
 
-def _completion(message) -> Completion:
+def _tool_input(message, name: str) -> object:
+    for block in message.content:
+        if block.type == "tool_use" and block.name == name:
+            return block.input
+    return None
+
+
+def _completion(message, *, tool: str | None = None) -> Completion:
     usage = message.usage
     metrics.model_tokens.labels(direction="in").inc(usage.input_tokens or 0)
     metrics.model_tokens.labels(direction="out").inc(usage.output_tokens or 0)
@@ -215,6 +231,7 @@ def _completion(message) -> Completion:
         output_tokens=usage.output_tokens,
         stop_reason=message.stop_reason,
         extra_usage=extra,
+        tool_input=_tool_input(message, tool) if tool else None,
     )
 
 
@@ -266,6 +283,22 @@ class AnthropicProvider:
             raise TransientLLMError("The model's stream ended before the reply was complete.")
         yield _completion(final)
 
+    def remember(self, *, known: Sequence[str], messages: Sequence[str]) -> Completion:
+        # A forced call of the one tool: the answer is its JSON input, checked against the
+        # schema by the caller (memory/extraction.py), never free text to parse.
+        try:
+            message = client(max_retries=BACKGROUND_SDK_RETRIES).messages.create(
+                model=settings.ANTHROPIC_MODEL,
+                max_tokens=settings.NUMINA_MEMORY_MAX_TOKENS,
+                system=extraction.INSTRUCTIONS,
+                messages=cast("list[MessageParam]", memory_prompt(known=known, messages=messages)),
+                tools=[cast("anthropic.types.ToolParam", extraction.TOOL)],
+                tool_choice={"type": "tool", "name": extraction.TOOL_NAME},
+            )
+        except anthropic.AnthropicError as exc:
+            raise _translate(exc) from exc
+        return _completion(message, tool=extraction.TOOL_NAME)
+
     def title(self, *, messages: Sequence[dict]) -> Completion:
         return self._create(
             system=TITLE_INSTRUCTIONS,
@@ -285,6 +318,20 @@ class AnthropicProvider:
 
 def title_prompt(messages: Sequence[dict]) -> list[dict]:
     return [{"role": "user", "content": transcript(messages)}]
+
+
+def memory_prompt(*, known: Sequence[str], messages: Sequence[str]) -> list[dict]:
+    """The user's new messages, each quoted up to QUOTE_CHARS, after what is known."""
+    quoted = [
+        message[:QUOTE_CHARS] + (" […]" if len(message) > QUOTE_CHARS else "")
+        for message in messages
+    ]
+    known_text = "\n".join(f"- {line}" for line in known) or "(nothing yet)"
+    prompt = (
+        f"Already known about the user:\n{known_text}\n\n"
+        "The user's new messages:\n\n" + "\n\n".join(f"User: {text}" for text in quoted)
+    )
+    return [{"role": "user", "content": prompt}]
 
 
 def summary_prompt(*, previous_summary: str, messages: Sequence[dict]) -> list[dict]:
@@ -361,6 +408,15 @@ class OfflineProvider:
             system=TITLE_INSTRUCTIONS,
             messages=title_prompt(messages),
         )
+
+    def remember(self, *, known: Sequence[str], messages: Sequence[str]) -> Completion:
+        facts = extraction.offline_facts(messages)
+        completion = self._answer(
+            text="",
+            system=extraction.INSTRUCTIONS,
+            messages=memory_prompt(known=known, messages=messages),
+        )
+        return replace(completion, tool_input={"facts": facts}, stop_reason="tool_use")
 
     def summarize(self, *, previous_summary: str, messages: Sequence[dict]) -> Completion:
         return self._answer(

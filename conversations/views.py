@@ -52,6 +52,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
+from memory import selectors as memory_selectors
 from numina.throttling import ChatRateThrottle
 
 from . import (
@@ -285,6 +286,12 @@ def _chat_page(
         "form": form or MessageForm(),
         "errors": errors or [],
         "offline": _is_offline(),
+        # The unobtrusive note that memory learnt something from this chat (one count).
+        "memory_learnt": (
+            memory_selectors.items_learnt_in(user=request.user, conversation_id=conversation.id)
+            if conversation is not None and getattr(request.user, "memory_enabled", False)
+            else 0
+        ),
         **_sidebar(request, current_id=conversation.id if conversation else None),
     }
     return render(request, "conversations/chat.html", context, status=status)

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_guid",
     "accounts",
     "conversations",
+    "memory",
 ]
 
 MIDDLEWARE = [
@@ -289,6 +290,16 @@ NUMINA_CONTEXT_BUDGET = env.int("NUMINA_CONTEXT_BUDGET", default=2000)
 NUMINA_CONTEXT_BUDGET_MIN = env.int("NUMINA_CONTEXT_BUDGET_MIN", default=100)
 NUMINA_CONTEXT_BUDGET_MAX = env.int("NUMINA_CONTEXT_BUDGET_MAX", default=100_000)
 NUMINA_CONTEXT_RECENT_MESSAGES = env.int("NUMINA_CONTEXT_RECENT_MESSAGES", default=6)
+# Memory across conversations (memory/): at most this many items a user; the share of the
+# context budget the items may take (the user's own first, then the newest); how long
+# after a reply extraction waits, so a fast chat asks the model once for several turns;
+# and how many of the user's new messages one extraction reads.
+NUMINA_MEMORY_MAX_ITEMS = env.int("NUMINA_MEMORY_MAX_ITEMS", default=200)
+NUMINA_MEMORY_CONTEXT_SHARE = env.float("NUMINA_MEMORY_CONTEXT_SHARE", default=0.10)
+NUMINA_MEMORY_CONTEXT_ITEMS = env.int("NUMINA_MEMORY_CONTEXT_ITEMS", default=50)
+NUMINA_MEMORY_DEBOUNCE = env.int("NUMINA_MEMORY_DEBOUNCE", default=20)
+NUMINA_MEMORY_EXTRACT_MESSAGES = env.int("NUMINA_MEMORY_EXTRACT_MESSAGES", default=40)
+NUMINA_MEMORY_MAX_TOKENS = env.int("NUMINA_MEMORY_MAX_TOKENS", default=600)
 NUMINA_SUMMARY_THRESHOLD = env.int("NUMINA_SUMMARY_THRESHOLD", default=15)
 NUMINA_SUMMARY_MAX_TOKENS = env.int("NUMINA_SUMMARY_MAX_TOKENS", default=400)
 # Messages one summary run folds in at most; a longer backlog takes several runs.
@@ -378,7 +389,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for the message role wherever it appears (else spectacular invents one).
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "conversations.models.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "conversations.models.Role",
+        "MemoryKindEnum": "memory.models.Kind",
+    },
 }
 
 # --- Operations: logs, metrics, readiness ------------------------------------------

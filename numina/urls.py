@@ -38,6 +38,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("account/", account_views.account, name="account"),
     path("account/delete/", account_views.delete_account, name="account_delete"),
+    path("memory/", include("memory.urls")),
     path("", include("conversations.urls")),
 ]
 

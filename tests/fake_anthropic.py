@@ -7,7 +7,8 @@ small objects: ``Reply`` (a message), ``Fail`` (an error status), ``Hang`` (slee
 the client's timeout), ``Stream`` (server-sent events in the real Messages API format;
 ``fail_after`` ends it cleanly before ``message_stop``, ``break_after`` cuts the
 connection in the middle of an HTTP chunk, which the client sees as a transport error)
-and ``Gate`` (wait for a test's signal, then answer).
+``Gate`` (wait for a test's signal, then answer) and ``ToolUse`` (a forced tool call's
+answer; requests that offer tools take theirs from ``tool_script`` / ``tool_default``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,30 @@ class Reply:
                 self.text, input_tokens=self.input_tokens, output_tokens=self.output_tokens
             ),
         )
+
+
+@dataclass
+class ToolUse:
+    """A forced tool call's answer: one ``tool_use`` block with this input (any JSON, so
+    a test can send what the schema forbids)."""
+
+    input: object
+    name: str = "record_memory"
+    input_tokens: int = 11
+    output_tokens: int = 7
+
+    def send(self, handler: BaseHTTPRequestHandler) -> None:
+        body = message_body("", input_tokens=self.input_tokens, output_tokens=self.output_tokens)
+        body["content"] = [
+            {
+                "type": "tool_use",
+                "id": f"toolu_fake_{next(_ids)}",
+                "name": self.name,
+                "input": self.input,
+            }
+        ]
+        body["stop_reason"] = "tool_use"
+        _send_json(handler, 200, body)
 
 
 ERROR_TYPES = {
@@ -207,6 +232,10 @@ class FakeAnthropic:
         self.requests: list[Recorded] = []
         self.script: list[object] = []
         self.default: object = Reply()
+        # Requests that offer tools (memory extraction) take their answers from here, so a
+        # test scripts chat replies and extraction answers independently.
+        self.tool_script: list[object] = []
+        self.tool_default: object = ToolUse({"facts": []})
         self._lock = threading.Lock()
         fake = self
 
@@ -219,7 +248,10 @@ class FakeAnthropic:
                 with fake._lock:
                     headers = {name.lower(): value for name, value in self.headers.items()}
                     fake.requests.append(Recorded(self.path, headers, body))
-                    answer = fake.script.pop(0) if fake.script else fake.default
+                    if "tools" in body:
+                        answer = fake.tool_script.pop(0) if fake.tool_script else fake.tool_default
+                    else:
+                        answer = fake.script.pop(0) if fake.script else fake.default
                 answer.send(self)
 
             def log_message(self, *args) -> None:  # keep test output clean
@@ -240,6 +272,11 @@ class FakeAnthropic:
         """Script the next answers, in order."""
         with self._lock:
             self.script.extend(answers)
+
+    def answer_tools(self, *answers: object) -> None:
+        """Script the next answers to requests that offer tools, in order."""
+        with self._lock:
+            self.tool_script.extend(answers)
 
     @property
     def bodies(self) -> list[dict]:

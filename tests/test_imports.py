@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_PACKAGES = ("numina", "accounts", "conversations")
+PROJECT_PACKAGES = ("numina", "accounts", "conversations", "memory")
 
 # The layers above the services: they call services, never the other way round. The
 # tasks reach the services through conversations/followups.py instead. cache.py is not

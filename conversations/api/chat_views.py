@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
+from memory.models import Kind
 from numina.errors import error_response
 from numina.throttling import ChatRateThrottle
 
@@ -117,6 +118,12 @@ class ContextMessage(serializers.Serializer):
     content = serializers.CharField()
 
 
+class ContextMemoryItem(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    content = serializers.CharField()
+
+
 class ContextOutput(serializers.Serializer):
     system = serializers.CharField()
     messages = ContextMessage(many=True)
@@ -132,6 +139,10 @@ class ContextOutput(serializers.Serializer):
     summarized_messages = serializers.IntegerField(help_text="How many messages it covers.")
     estimated_tokens = serializers.IntegerField()
     cached = serializers.BooleanField()
+    memory = ContextMemoryItem(
+        many=True,
+        help_text="The memory items sent in the system prompt (none when memory is off).",
+    )
 
 
 DELETED_DETAIL = "The conversation was deleted while the assistant was answering."

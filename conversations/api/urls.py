@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
+from memory import api as memory_api
 
 from . import batch, chat_views, events, sharing, views
 
@@ -20,6 +21,9 @@ urlpatterns = [
     ),
     path("me/", accounts_api.MeView.as_view(), name="api-me"),
     path("me/stats/", views.StatsView.as_view(), name="api-me-stats"),
+    path("me/settings/", memory_api.SettingsView.as_view(), name="api-me-settings"),
+    path("memory/", memory_api.MemoryListView.as_view(), name="api-memory"),
+    path("memory/<uuid:item_id>/", memory_api.MemoryDetailView.as_view(), name="api-memory-item"),
     path("export/", views.ExportAllView.as_view(), name="api-export"),
     path("conversations/", views.ConversationListView.as_view(), name="api-conversations"),
     path("conversations/import/", views.ImportView.as_view(), name="api-conversation-import"),

@@ -173,16 +173,19 @@ def _store_reply(
     Message.objects.filter(pk=added.message.pk).update(token_count=completion.output_tokens)
     added.message.token_count = completion.output_tokens
     conversation.refresh_from_db()
-    _enqueue_follow_ups(conversation)
+    _enqueue_follow_ups(conversation, memory_enabled=getattr(user, "memory_enabled", False))
     return conversation, added.message
 
 
-def _enqueue_follow_ups(conversation: Conversation) -> None:
-    """Title and summary, in the background, once this transaction has committed."""
+def _enqueue_follow_ups(conversation: Conversation, *, memory_enabled: bool) -> None:
+    """Title, summary and memory, in the background, once this transaction has committed
+    (memory debounced per conversation: followups.after_commit_extract_memory)."""
     if not conversation.title and not conversation.title_set_by_user:
         followups.after_commit_generate_title(conversation_id=conversation.id)
     if needs_summary(conversation):
         followups.after_commit_summarize(conversation_id=conversation.id)
+    if memory_enabled:
+        followups.after_commit_extract_memory(conversation_id=conversation.id)
 
 
 def needs_summary(
@@ -276,7 +279,7 @@ def chat(
     )
     if existing_reply is not None:
         return ChatResult(conversation, user_message, existing_reply, created=False)
-    built = context.build_context(conversation=conversation, leaf_id=user_message.id)
+    built = context.build_context(conversation=conversation, leaf_id=user_message.id, user=user)
     try:
         completion = llm.get_provider().reply(system=built.system, messages=built.messages)
         conversation, reply = _answered(
@@ -320,7 +323,7 @@ def _stream_reply(
 ) -> Iterator[TextDelta | ChatResult]:
     """Ask the model along the branch that ends at ``user_message``, yielding the text,
     then store the reply under it and yield the ``ChatResult``."""
-    built = context.build_context(conversation=conversation, leaf_id=user_message.id)
+    built = context.build_context(conversation=conversation, leaf_id=user_message.id, user=user)
     try:
         for event in llm.get_provider().stream_reply(system=built.system, messages=built.messages):
             if isinstance(event, llm.Completion):
@@ -368,7 +371,7 @@ def regenerate(*, user, message_id: Any) -> ChatResult:
     it, stored as its sibling, and made current. A model failure stores nothing and
     changes nothing (``AssistantUnavailable``); two at once make two siblings."""
     conversation, answered = _regeneration(user=user, message_id=message_id)
-    built = context.build_context(conversation=conversation, leaf_id=answered.id)
+    built = context.build_context(conversation=conversation, leaf_id=answered.id, user=user)
     try:
         completion = llm.get_provider().reply(system=built.system, messages=built.messages)
         conversation, reply = _answered(

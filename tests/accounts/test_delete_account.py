@@ -24,6 +24,8 @@ from conversations.models import (
     PendingInvalidation,
     TokenUsage,
 )
+from memory import services as memory_services
+from memory.models import ExtractionMark, MemoryItem
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -51,6 +53,13 @@ def fill_account(user: User) -> None:
     TokenUsage.objects.create(owner=user, day=date(2026, 1, 1), input_tokens=5, output_tokens=7)
     PendingInvalidation.objects.create(owner_id=user.pk, conversation_id=uuid.uuid4(), change_seq=1)
     issue_token(user=user, device_name="phone")
+    # Memory: the user's own item and an extracted one, with the conversation's mark.
+    memory_services.create_item(user=user, kind="name", content="Ada")
+    learnt = services.create_conversation(user=user, title="Memory")
+    MemoryItem.objects.create(
+        owner=user, kind="role", subject="role", content="biologist", source_conversation=learnt
+    )
+    ExtractionMark.objects.create(conversation=learnt, seq=2)
 
 
 def _is_key_to(field, model) -> bool:
@@ -105,6 +114,9 @@ def test_deleting_the_account_deletes_everything_it_owns(api, user, other_user):
         "conversations.PendingInvalidation.owner_id",
         "knox.AuthToken.user",
         "accounts.DeviceName.token",
+        "memory.MemoryItem.owner",
+        "memory.MemoryItem.source_conversation",
+        "memory.ExtractionMark.conversation",
     ]:
         assert owned[label] > 0, label
 

@@ -90,7 +90,7 @@ def test_the_archive_holds_each_conversation_as_its_own_export(api, user, tree):
         assert without_export_time(from_archive) == without_export_time(alone)
         # The Markdown is the current branch, exactly as the one-conversation export.
         assert archive.read(entry["markdown"]) == one_export(api, conversation.id, "markdown")
-    expected = {"manifest.json"} | {
+    expected = {"manifest.json", "memory.json"} | {
         name
         for c in [*chats, empty]
         for name in (f"conversations/{c.id}.json", f"conversations/{c.id}.md")
@@ -122,8 +122,9 @@ def test_another_users_conversations_are_not_in_it(api, user, other_user):
 
 def test_an_empty_account_gets_a_valid_archive_with_an_empty_list(api):
     archive = download(api)
-    assert archive.namelist() == ["manifest.json"]
+    assert archive.namelist() == ["memory.json", "manifest.json"]
     assert json.loads(archive.read("manifest.json"))["conversations"] == []
+    assert json.loads(archive.read("memory.json")) == {"memory": []}
 
 
 def test_it_needs_a_signed_in_user(anon_api):
@@ -142,19 +143,19 @@ def test_a_browser_session_downloads_it_too(session_api, user):
 def test_queries_do_not_grow_with_the_number_of_conversations(
     api, user, settings, django_assert_max_num_queries, batch
 ):
-    """3 queries a batch + 1 (conversations/archive.py); the request itself (the token,
+    """3 queries a batch + 2 (conversations/archive.py); the request itself (the token,
     the user, the throttle) costs a few more. With batches of 2, thirty chats take 15
     batches: the bound is per batch, never per conversation or message."""
     settings.NUMINA_EXPORT_BATCH = batch
     make_chats(user, 3, messages=4)
     request_overhead = 6
-    with django_assert_max_num_queries(3 * 2 + 1 + request_overhead) as small:
-        assert len(download(api).namelist()) == 7
+    with django_assert_max_num_queries(3 * 2 + 2 + request_overhead) as small:
+        assert len(download(api).namelist()) == 8
     make_chats(user, 27, messages=4)
-    bound = 3 * -(-30 // batch) + 1 + request_overhead
+    bound = 3 * -(-30 // batch) + 2 + request_overhead
     with django_assert_max_num_queries(bound) as large:
         archive = download(api)
-    assert len(archive.namelist()) == 61
+    assert len(archive.namelist()) == 62
     if batch == 200:  # one batch either way: exactly the same queries
         assert len(large.captured_queries) == len(small.captured_queries)
     # Every conversation once, in full, across the batches.
@@ -198,3 +199,18 @@ def test_a_download_closed_early_gives_the_slot_back(api, user, settings):
     finally:
         request_finished.connect(close_old_connections)
     assert slots_held(user) == 0
+
+
+def test_the_archive_holds_the_users_memory_and_only_theirs(api, user, other_user):
+    from memory import services as memory_services
+
+    mine = memory_services.create_item(user=user, kind="name", content="Ada")
+    memory_services.create_item(user=other_user, kind="name", content="Eve")
+
+    archive = download(api)
+
+    assert json.loads(archive.read("manifest.json"))["memory"] == "memory.json"
+    items = json.loads(archive.read("memory.json"))["memory"]
+    assert [
+        (item["id"], item["kind"], item["content"], item["user_written"]) for item in items
+    ] == [(str(mine.id), "name", "Ada", True)]

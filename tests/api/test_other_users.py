@@ -32,6 +32,12 @@ ENDPOINTS = [
 ]
 
 
+MEMORY_ENDPOINTS = [
+    ("patch", "/api/v1/memory/{id}/"),
+    ("delete", "/api/v1/memory/{id}/"),
+]
+
+
 @pytest.fixture(params=["token", "session"])
 def client_of_user(request):
     return request.getfixturevalue("api" if request.param == "token" else "session_api")
@@ -75,7 +81,11 @@ def test_another_users_conversation_is_the_same_404_as_a_random_id(
 
 
 # Every path that takes an id, the auth slice's device included.
-ID_ENDPOINTS = [*ENDPOINTS, ("delete", "/api/v1/auth/devices/{id}/")]
+ID_ENDPOINTS = [
+    *ENDPOINTS,
+    ("delete", "/api/v1/auth/devices/{id}/"),
+    *MEMORY_ENDPOINTS,
+]
 
 
 @pytest.mark.parametrize("not_a_uuid", ["12345", "not-a-uuid", f"{uuid.UUID(int=1)}x"])
@@ -110,6 +120,11 @@ def test_an_unknown_path_outside_the_api_is_still_the_html_404(client, user):
         ("post", "/api/v1/chat/regenerate/"),
         ("get", "/api/v1/me/"),
         ("post", "/api/v1/auth/logout/"),
+        ("get", "/api/v1/memory/"),
+        ("post", "/api/v1/memory/"),
+        *MEMORY_ENDPOINTS,
+        ("get", "/api/v1/me/settings/"),
+        ("patch", "/api/v1/me/settings/"),
     ],
 )
 def test_every_endpoint_needs_credentials(anon_api, other_user, method, path):
@@ -257,3 +272,23 @@ def test_a_chat_after_another_users_message_is_a_400_or_a_404_and_stores_nothing
         assert into_theirs.status_code == 404
         assert into_theirs.json() == NOT_FOUND
     assert (snapshot(mine.id), snapshot(theirs.id)) == (before, before_theirs)
+
+
+@pytest.mark.parametrize(("method", "path"), MEMORY_ENDPOINTS)
+def test_another_users_memory_item_is_the_same_404_as_a_random_id(
+    client_of_user, other_user, method, path
+):
+    from memory import services as memory_services
+    from memory.models import MemoryItem
+
+    theirs = memory_services.create_item(user=other_user, kind="name", content="Eve")
+    before = MemoryItem.objects.filter(id=theirs.id).values().first()
+    body = {"kind": "fact", "content": "mine now"}
+
+    call = getattr(client_of_user, method)
+    theirs_response = call(path.format(id=theirs.id), body, format="json")
+    random_response = call(path.format(id=uuid.uuid4()), body, format="json")
+
+    assert theirs_response.status_code == random_response.status_code == 404
+    assert theirs_response.json() == random_response.json() == NOT_FOUND
+    assert MemoryItem.objects.filter(id=theirs.id).values().first() == before

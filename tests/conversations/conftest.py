@@ -31,6 +31,8 @@ def enqueued(monkeypatch):
     """The tasks asked for (after commit, or by the sweeper), recorded by name, not sent."""
     sent = []
     monkeypatch.setattr(
-        followups, "send", lambda *, task_name, conversation_id: sent.append(task_name)
+        followups,
+        "send",
+        lambda *, task_name, conversation_id, countdown=None: sent.append(task_name),
     )
     return sent

@@ -225,7 +225,7 @@ def test_first_reply_asks_for_a_title_after_commit(
     with django_capture_on_commit_callbacks(execute=True):
         services.chat(user=user, conversation_id=conversation.id, message="Hi")
 
-    assert enqueued == ["conversations.tasks.generate_title"]
+    assert enqueued == ["conversations.tasks.generate_title", "memory.tasks.extract_memory"]
 
 
 def test_no_title_is_asked_for_when_the_user_named_the_chat(
@@ -236,7 +236,7 @@ def test_no_title_is_asked_for_when_the_user_named_the_chat(
     with django_capture_on_commit_callbacks(execute=True):
         services.chat(user=user, conversation_id=conversation.id, message="Hi")
 
-    assert enqueued == []
+    assert enqueued == ["memory.tasks.extract_memory"]
 
 
 def test_a_long_backlog_asks_for_a_summary_after_commit(
@@ -254,4 +254,4 @@ def test_a_long_backlog_asks_for_a_summary_after_commit(
     with django_capture_on_commit_callbacks(execute=True):
         services.chat(user=user, conversation_id=conversation.id, message="Hi")
 
-    assert enqueued == ["conversations.tasks.summarize_conversation"]
+    assert enqueued == ["conversations.tasks.summarize_conversation", "memory.tasks.extract_memory"]

@@ -206,7 +206,7 @@ def test_switching_to_a_branch_without_a_summary_asks_for_one_with_the_next_repl
     with django_capture_on_commit_callbacks(execute=True):
         services.chat(user=user, conversation_id=conversation.id, message="b10?")
 
-    assert enqueued == ["conversations.tasks.summarize_conversation"]
+    assert enqueued == ["conversations.tasks.summarize_conversation", "memory.tasks.extract_memory"]
     summarize(user, conversation)
     shown = fresh(conversation)
     assert "User: b3." in shown.summary
@@ -402,7 +402,8 @@ def test_the_context_costs_the_same_queries_at_depth_10_and_at_depth_1000(
     ]
 
     assert built == [3, 3]  # the branch's summary, the lengths, the contents
-    assert served == [5, 5]  # the token with its user and the conversation, then the same
+    # The token with its user, the conversation, the user's memory, then the same three.
+    assert served == [6, 6]
 
 
 # --- the migration of the stored summaries ----------------------------------------------

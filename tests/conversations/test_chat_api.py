@@ -322,9 +322,11 @@ def test_context_shows_what_the_next_call_sends(api, user, conversation):
         "summarized_messages",
         "estimated_tokens",
         "cached",
+        "memory",
     }
     assert body["messages"] == [{"role": "user", "content": "Hi"}]
     assert body["instructions"] == ""
+    assert body["memory"] == []  # nothing kept about the user yet
     # `is`, not ==: 0 == False, and the contract says a boolean.
     assert body["summarized"] is False
     assert (body["total_messages"], body["summarized_messages"]) == (1, 0)
