@@ -112,3 +112,26 @@ def test_every_memory_change_is_in_the_next_cached_context(api, user, conversati
     answer = api.get(url)
     assert answer["X-Cache"] == "miss"
     assert {row["content"] for row in answer.json()["memory"]} == expected
+
+
+def test_memory_and_the_chats_instructions_are_both_sent_and_the_history_keeps_its_floor(
+    user, conversation
+):
+    # Memory takes its share first, the instructions theirs of what is left; however long
+    # the instructions, the message being answered is still sent.
+    memory_services.create_item(user=user, kind="name", content="Ada")
+    conversation.instructions = "Answer in French. " * 300  # ~1,350 tokens
+    conversation.save(update_fields=["instructions"])
+
+    built = build(user, conversation, budget=1000)
+
+    assert "Ada" in built.system
+    assert "Answer in French." in built.system
+    assert built.system.index("Answer in French.") < built.system.index("Ada")
+    assert built.messages[-1]["content"] == "Hi"
+    memory_tokens = llm.estimate_tokens(selectors.memory_text(built.memory))
+    left = context.history_budget_for(
+        budget=1000 - memory_tokens, instructions=conversation.instructions.strip()
+    )
+    assert left == int((1000 - memory_tokens) * context.HISTORY_SHARE_MIN)  # the floor
+    assert built.history_tokens <= left
