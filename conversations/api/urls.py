@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
-from . import batch, chat_views, events, views
+from . import batch, bulk, chat_views, events, views
 
 urlpatterns = [
     path("auth/register/", accounts_api.RegisterView.as_view(), name="api-register"),
@@ -22,6 +22,7 @@ urlpatterns = [
     path("me/stats/", views.StatsView.as_view(), name="api-me-stats"),
     path("export/", views.ExportAllView.as_view(), name="api-export"),
     path("conversations/", views.ConversationListView.as_view(), name="api-conversations"),
+    path("conversations/bulk/", bulk.BulkView.as_view(), name="api-conversations-bulk"),
     path("conversations/import/", views.ImportView.as_view(), name="api-conversation-import"),
     path(
         "conversations/<uuid:conversation_id>/",

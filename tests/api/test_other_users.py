@@ -251,3 +251,26 @@ def test_a_chat_after_another_users_message_is_a_400_or_a_404_and_stores_nothing
         assert into_theirs.status_code == 404
         assert into_theirs.json() == NOT_FOUND
     assert (snapshot(mine.id), snapshot(theirs.id)) == (before, before_theirs)
+
+
+@pytest.mark.parametrize(
+    ("action", "tags"),
+    [("archive", None), ("delete", None), ("restore", None), ("add_tags", ["mine"])],
+)
+def test_bulk_on_another_users_conversation_is_a_404_row_like_a_random_id(
+    client_of_user, other_user, action, tags
+):
+    theirs = services.create_conversation(user=other_user, title="private", tags=["theirs"])
+    before = snapshot(theirs.id)
+    missing = uuid.uuid4()
+    body = {"ids": [str(theirs.id), str(missing)], "action": action}
+    if tags:
+        body["tags"] = tags
+
+    response = client_of_user.post("/api/v1/conversations/bulk/", body, format="json")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "results": [{"id": str(theirs.id), "status": 404}, {"id": str(missing), "status": 404}]
+    }
+    assert snapshot(theirs.id) == before
