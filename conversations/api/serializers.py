@@ -343,3 +343,10 @@ class ImportJobSerializer(serializers.Serializer):
     errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class TagCountSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    conversations = serializers.IntegerField(
+        help_text="The user's conversations carrying the tag, archived ones too, not trashed."
+    )

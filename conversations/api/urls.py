@@ -54,6 +54,7 @@ urlpatterns = [
         views.TrashRestoreView.as_view(),
         name="api-trash-restore",
     ),
+    path("tags/", views.TagListView.as_view(), name="api-tags"),
     path("search/", views.SearchView.as_view(), name="api-search"),
     path("sync/", views.SyncView.as_view(), name="api-sync"),
     path("batch/", batch.BatchView.as_view(), name="api-batch"),

@@ -31,7 +31,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import access, archive, cursors, exports, selectors, services, streams
-from ..selectors import stats, trash
+from ..selectors import stats, tags, trash
 from ..services import bulk_import
 from . import answers
 from . import serializers as s
@@ -410,6 +410,13 @@ class StatsView(APIView):
     @extend_schema(responses={200: s.AccountStatsSerializer})
     def get(self, request: Request) -> Response:
         return Response(s.AccountStatsSerializer(stats.account_stats(user=request.user)).data)
+
+
+class TagListView(APIView):
+    @extend_schema(responses={200: s.TagCountSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        """The user's tags in use, by name, each with its number of conversations."""
+        return Response(s.TagCountSerializer(tags.tag_counts(user=request.user), many=True).data)
 
 
 class ImportView(APIView):

@@ -104,6 +104,8 @@ def test_an_unknown_path_outside_the_api_is_still_the_html_404(client, user):
         ("post", "/api/v1/chat/regenerate/"),
         ("get", "/api/v1/me/"),
         ("post", "/api/v1/auth/logout/"),
+        ("post", "/api/v1/conversations/bulk/"),
+        ("get", "/api/v1/tags/"),
     ],
 )
 def test_every_endpoint_needs_credentials(anon_api, other_user, method, path):
@@ -136,6 +138,7 @@ def test_other_users_conversations_never_appear_in_lists(api, user, other_user):
     assert [
         c["title"] for c in api.get("/api/v1/conversations/", {"q": "theirs"}).json()["results"]
     ] == []
+    assert api.get("/api/v1/tags/").json() == [{"name": "shared-name", "conversations": 1}]
 
 
 # --- branches: another user's messages are as unknown as random ids ---------------------
