@@ -475,12 +475,19 @@ class SearchView(GenericAPIView):
 
     @extend_schema(
         parameters=[s.SearchQueryInput, _page_size_parameter()],
-        responses={200: s.SearchResultSerializer(many=True), 400: BAD_REQUEST},
+        responses={200: s.SearchResultSerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND},
     )
     def get(self, request: Request) -> Response:
         query = _query(s.SearchQueryInput, request)
         results = selectors.search_messages(
-            user=request.user, query=query["q"], archived=_ARCHIVED[query["archived"]]
+            user=request.user,
+            query=query["q"],
+            archived=_ARCHIVED[query["archived"]],
+            conversation_id=query.get("conversation_id"),
+            role=query.get("role"),
+            tag=query.get("tag"),
+            after=query.get("after"),
+            before=query.get("before"),
         )
         page = self.paginate_queryset(results)
         return self.get_paginated_response(s.SearchResultSerializer(page, many=True).data)
