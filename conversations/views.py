@@ -37,12 +37,13 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
+    QueryDict,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -64,7 +65,7 @@ from . import (
 from .forms import EditForm, ExportForm, MessageForm, TitleForm
 from .limits import LimitReached
 from .models import Conversation, ImportJob, Message, Role
-from .selectors import branches, sidebar
+from .selectors import branches, sidebar, tags
 from .services import bulk_import, spend
 
 
@@ -101,13 +102,39 @@ def _current_chat_id(request: HtmxHttpRequest) -> str | None:
     return str(chat_id) if chat_id else None
 
 
-def _sidebar(request: HtmxHttpRequest, *, current_id=None) -> dict:
-    """The sidebar's state from the query string: ?archived=1, ?q=…, ?cursor=…."""
-    archived = request.GET.get("archived") == "1"
-    query = request.GET.get("q", "").strip()
+def _sidebar(
+    request: HtmxHttpRequest,
+    *,
+    current_id=None,
+    params: QueryDict | None = None,
+    selecting: bool | None = None,
+    bulk_errors: list[str] | None = None,
+) -> dict:
+    """The sidebar's state from the query string (or ``params``, a bulk action's form):
+    ?archived=1, ?q=…, ?tag=… (Filter by tag), ?select=1 (the checkboxes of Select),
+    ?cursor=… (the next page), ?chats=…&hits=… (search's More results)."""
+    params = request.GET if params is None else params
+    archived = params.get("archived") == "1"
+    query = params.get("q", "").strip()
+    tag = params.get("tag", "").strip()
+    if selecting is None:
+        selecting = params.get("select") == "1"
+    # What every link and reload of the list carries, so a tab, a filter and a search
+    # survive each other, a page of more chats and an action on several.
+    kept = {
+        name: value
+        for name, value in (("q", query), ("tag", tag), ("archived", "1" if archived else ""))
+        if value
+    }
     state = {
         "archived": archived,
         "query": query,
+        "tag": tag,
+        "tags": tags.tag_counts(user=request.user),
+        "selecting": selecting,
+        "params": urlencode(kept),
+        "kept": kept,
+        "bulk_errors": bulk_errors or [],
         "current_id": str(current_id) if current_id else None,
         "page": None,
         "search": None,
@@ -116,7 +143,12 @@ def _sidebar(request: HtmxHttpRequest, *, current_id=None) -> dict:
     if query:
         try:
             state["search"] = sidebar.sidebar_search(
-                user=request.user, query=query, limit=SEARCH_LIMIT
+                user=request.user,
+                query=query,
+                limit=SEARCH_LIMIT,
+                tag=tag or None,
+                chats_after=params.get("chats"),
+                hits_after=params.get("hits"),
             )
         except ValidationError as exc:
             state["search_errors"] = exc.messages
@@ -124,8 +156,9 @@ def _sidebar(request: HtmxHttpRequest, *, current_id=None) -> dict:
         state["page"] = sidebar.sidebar_page(
             user=request.user,
             archived=archived,
-            cursor=request.GET.get("cursor"),
+            cursor=params.get("cursor"),
             size=settings.NUMINA_PAGE_SIZE,
+            tag=tag or None,
         )
     return {"sidebar": state}
 
@@ -314,11 +347,12 @@ def chat_list(request: HtmxHttpRequest) -> HttpResponse:
     """The sidebar's list (a tab, a search, or the next page): htmx only."""
     if not request.htmx:
         return HttpResponseRedirect(f"{reverse('home')}?{request.GET.urlencode()}")
-    template = (
-        "conversations/_chat_page.html"
-        if request.GET.get("cursor")
-        else "conversations/_chat_list.html"
-    )
+    if request.GET.get("cursor"):
+        template = "conversations/_chat_page.html"
+    elif request.GET.get("chats") or request.GET.get("hits"):
+        template = "conversations/_search_page.html"
+    else:
+        template = "conversations/_chat_list.html"
     return render(request, template, _sidebar(request, current_id=_current_chat_id(request)))
 
 
