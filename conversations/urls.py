@@ -16,6 +16,7 @@ urlpatterns = [
     path("chats/<uuid:conversation_id>/", views.chat_detail, name="chat"),
     path("chats/<uuid:conversation_id>/send/", views.send, name="send"),
     path("chats/<uuid:conversation_id>/title/", views.chat_title, name="chat_title"),
+    path("chats/<uuid:conversation_id>/find/", views.find_in_chat, name="find_in_chat"),
     path("chats/<uuid:conversation_id>/item/", views.chat_item, name="chat_item"),
     path("chats/<uuid:conversation_id>/rename/", views.rename, name="rename"),
     path("chats/<uuid:conversation_id>/delete/", views.delete, name="delete"),

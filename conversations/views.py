@@ -77,6 +77,8 @@ class HtmxHttpRequest(HttpRequest):
 
 CHANGED = "conversationsChanged"
 SEARCH_LIMIT = 20
+# Matches find in chat lists under its field.
+FIND_LIMIT = 20
 STREAM_HEADER = "X-Numina-Stream"
 # The chat page's cached message list; a new name whenever its shape changes, so that an
 # entry of the old shape is never read (2: the current branch, with message tools).
@@ -216,6 +218,7 @@ def _rendered_messages(
     conversation: Conversation,
     *,
     before_id: uuid.UUID | None,
+    through_id: uuid.UUID | None = None,
     cached: bool = True,
 ) -> dict:
     """A window of the current branch's messages as HTML, with the first one's id and
@@ -231,9 +234,10 @@ def _rendered_messages(
             user=request.user,
             conversation=conversation,
             before_id=before_id,
+            through_id=through_id,
             limit=settings.NUMINA_RETRIEVE_MESSAGES,
         )
-        if not window and before_id is not None:
+        if not window and (before_id is not None or through_id is not None):
             # Not a message of this chat (or a garbled link): the newest, as without it.
             window = sidebar.messages_before(
                 user=request.user,
@@ -247,7 +251,7 @@ def _rendered_messages(
             "has_earlier": bool(window and window[0].parent_id),
         }
 
-    if before_id is not None or not cached:
+    if before_id is not None or through_id is not None or not cached:
         return build()[1]
     value, _ = cache.cached(
         kind=cache.CONVERSATION,
@@ -263,11 +267,14 @@ def _message_list(
     conversation: Conversation | None,
     *,
     before_id: uuid.UUID | None = None,
+    through_id: uuid.UUID | None = None,
     cached: bool = True,
 ) -> dict:
     """The context of ``_messages.html``: the message list of the chat page."""
     rendered: dict[str, Any] = (
-        _rendered_messages(request, conversation, before_id=before_id, cached=cached)
+        _rendered_messages(
+            request, conversation, before_id=before_id, through_id=through_id, cached=cached
+        )
         if conversation
         else {"html": "", "first_id": None, "has_earlier": False}
     )
@@ -278,6 +285,8 @@ def _message_list(
         "messages_html": mark_safe(rendered["html"]),  # noqa: S308
         "first_id": rendered["first_id"],
         "has_earlier": rendered["has_earlier"],
+        # Showing a window that ends at a found message, not the newest ones.
+        "at_match": through_id is not None,
     }
 
 
@@ -304,13 +313,73 @@ def _chat_page(
     so a change that commits while the page is being made is not missed."""
     context = {
         "events_since": events_since or selectors.current_sync_token(user=request.user),
-        **_message_list(request, conversation, before_id=_before_id(request)),
+        **_message_list(
+            request, conversation, before_id=_before_id(request), through_id=_at_id(request)
+        ),
+        "find": _find(request, conversation),
         "form": form or MessageForm(),
         "errors": errors or [],
         "offline": _is_offline(),
         **_sidebar(request, current_id=conversation.id if conversation else None),
     }
     return render(request, "conversations/chat.html", context, status=status)
+
+
+def _at_id(request: HtmxHttpRequest) -> uuid.UUID | None:
+    """The message of ?at= (find in chat's jump: the window ends with it); ignored like
+    ?before= when it is no message id."""
+    return access.as_uuid(request.GET.get("at")) if request.GET.get("at") else None
+
+
+@dataclass(frozen=True)
+class Find:
+    """Find in chat on the page: the words, the matches (best first) and the one shown."""
+
+    query: str
+    hits: list[Message]
+    at: uuid.UUID | None
+    errors: list[str]
+
+
+def _find(request: HtmxHttpRequest, conversation: Conversation | None) -> Find | None:
+    query = request.GET.get("find", "").strip()
+    if conversation is None or not query:
+        return None
+    try:
+        hits = sidebar.find_in_conversation(
+            user=request.user, conversation=conversation, query=query, limit=FIND_LIMIT
+        )
+    except ValidationError as exc:
+        return Find(query=query, hits=[], at=None, errors=exc.messages)
+    return Find(query=query, hits=hits, at=_at_id(request), errors=[])
+
+
+@login_required
+@require_GET
+def find_in_chat(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
+    """Find in chat: jump to the best matching message (the page, its window ending at
+    that message, the other matches listed under the field); none: the page says so."""
+    conversation = _get_or_404(request, conversation_id)
+    query = request.GET.get("q", "").strip()
+    chat_url = reverse("chat", args=[conversation.id])
+    if not query:
+        return redirect(chat_url)
+    found = _find_best(request, conversation, query)
+    params = {"find": query}
+    if found is None:
+        return redirect(f"{chat_url}?{urlencode(params)}")
+    params["at"] = str(found.id)
+    return redirect(f"{chat_url}?{urlencode(params)}#m-{found.seq}")
+
+
+def _find_best(request: HtmxHttpRequest, conversation: Conversation, query: str) -> Message | None:
+    try:
+        hits = sidebar.find_in_conversation(
+            user=request.user, conversation=conversation, query=query, limit=1
+        )
+    except ValidationError:
+        return None  # the page, with find=…, shows why
+    return hits[0] if hits else None
 
 
 def _before_id(request: HtmxHttpRequest) -> uuid.UUID | None:

@@ -145,18 +145,29 @@ def sidebar_search(
 
 
 def messages_before(
-    *, user, conversation: Conversation, before_id: uuid.UUID | None, limit: int
+    *,
+    user,
+    conversation: Conversation,
+    before_id: uuid.UUID | None,
+    limit: int,
+    through_id: uuid.UUID | None = None,
 ) -> list[Message]:
     """Up to ``limit`` messages of a branch of the user's conversation (which the caller
     got through ``access``), oldest first, each with its ``sibling_ids``: the newest of
     the current branch, or, with ``before_id``, those before that message on the branch
     through it ("earlier messages", so paging follows the branch being read even after
-    the conversation's current branch has moved). Two queries however deep the tree:
+    the conversation's current branch has moved); with ``through_id``, those up to and
+    with that message (find in chat: the window ends at the match, on whichever branch
+    it is). Two queries however deep the tree:
     the walk up from the leaf is bounded by ``limit``. A ``before_id`` that is not a
     message of the conversation gives none."""
     if limit <= 0:
         return []
-    if before_id is None:
+    if through_id is not None:
+        window = list(
+            branches.branch(conversation_id=conversation.id, leaf_id=through_id, limit=limit)
+        )
+    elif before_id is None:
         window = list(
             branches.branch(
                 conversation_id=conversation.id,
@@ -171,6 +182,19 @@ def messages_before(
         )[:-1]
     branches.attach_sibling_ids(conversation_id=conversation.id, messages=window)
     return window
+
+
+def find_in_conversation(
+    *, user, conversation: Conversation, query: str, limit: int
+) -> list[Message]:
+    """Find in chat: the conversation's messages matching a web-search query (any branch),
+    best first, each with a ``snippet``; ``ValidationError`` on ``q`` for a query search
+    refuses. One query (the conversation is the caller's, through ``access``)."""
+    return list(
+        selectors.search_messages(user=user, query=query, conversation_id=conversation.id)
+        .prefetch_related(None)
+        .order_by("-rank", "-id")[:limit]  # type: ignore[misc]  # rank: annotated by search_messages
+    )
 
 
 def message_of(

@@ -83,3 +83,51 @@ def test_tag_selected_on_a_searched_list(page, log_in, live_server):
     expect(chat_item(page, "Heron photos")).to_contain_text("birds")
     tagged = {c.title for c in Conversation.objects.filter(owner=user, tags__name="birds")}
     assert tagged == {"Heron notes", "Heron photos"}
+
+
+def test_find_in_chat_jumps_to_the_matching_message(page, log_in, live_server, artifacts):
+    user = log_in(page)
+    chat = services.create_conversation(user=user, title="Long chat")
+    services.add_messages(
+        user=user,
+        conversation_id=chat.id,
+        messages=[
+            services.NewMessage(
+                role="user",
+                content="Where do herons nest?" if n == 2 else f"Note {n} about kiwis",
+            )
+            for n in range(70)
+        ],
+    )
+    page.goto(f"{live_server.url}/chats/{chat.id}/")
+    messages = page.get_by_role("region", name="Messages")
+    expect(messages).not_to_contain_text("Where do herons nest?")  # not among the newest
+
+    find = page.get_by_role("searchbox", name="Find in chat", exact=True)
+    find.fill("heron")
+    find.press("Enter")
+
+    found = page.locator("article#m-3")
+    expect(found).to_contain_text("Where do herons nest?")
+    expect(found).to_be_in_viewport()
+    assert page.url.endswith("#m-3")
+    page.screenshot(path=str(artifacts / "find-in-chat-desktop.png"))
+    page.get_by_role("link", name="Newest messages", exact=True).click()
+    expect(messages).to_contain_text("Note 69 about kiwis")
+
+
+def test_search_shows_more_results_past_the_first_twenty(page, log_in, live_server):
+    user = log_in(page)
+    for n in range(24):
+        services.create_conversation(user=user, title=f"Heron {n:02}")
+    page.goto(f"{live_server.url}/")
+    sidebar = page.get_by_role("complementary", name="Chats")
+    sidebar.get_by_role("searchbox", name="Search chats").fill("heron")
+    expect(sidebar.get_by_role("link", name="Heron 23", exact=True)).to_be_visible()
+    expect(sidebar.get_by_role("link", name="Heron 00", exact=True)).to_have_count(0)
+
+    sidebar.get_by_role("link", name="More results", exact=True).click()
+
+    for n in range(4):
+        expect(sidebar.get_by_role("link", name=f"Heron {n:02}", exact=True)).to_be_visible()
+    expect(sidebar.get_by_role("link", name="More results", exact=True)).to_have_count(0)

@@ -519,3 +519,142 @@ def test_search_with_a_tag_filter_narrows_it(browser, user):
 
     assert [c.title for c in search.conversations] == ["heron work"]
     assert [m.conversation.title for m in search.messages] == ["heron work"]
+
+
+# --- find in chat ----------------------------------------------------------------------
+
+
+def long_chat(user, count=60):
+    chat = services.create_conversation(user=user, title="long")
+    services.add_messages(
+        user=user,
+        conversation_id=chat.id,
+        messages=[
+            services.NewMessage(
+                role="user", content="the heron flew by" if n == 3 else f"note {n} about kiwis"
+            )
+            for n in range(count)
+        ],
+    )
+    return chat
+
+
+def test_the_chat_page_has_a_find_field(browser, user):
+    chat = make_chat(user, "chat", ["hello"])
+
+    page = html(browser.get(reverse("chat", args=[chat.id])))
+
+    assert '<label for="find-in-chat" class="visually-hidden">Find in chat</label>' in page
+    assert f'action="{reverse("find_in_chat", args=[chat.id])}"' in page
+
+
+def test_find_jumps_to_the_best_match(browser, user):
+    chat = long_chat(user)
+    match = chat.messages.get(seq=4)
+
+    response = browser.get(reverse("find_in_chat", args=[chat.id]), {"q": "heron"})
+
+    assert response.status_code == 302
+    assert response["Location"] == (
+        f"{reverse('chat', args=[chat.id])}?find=heron&at={match.id}#m-4"
+    )
+
+
+def test_the_page_at_a_match_shows_the_window_ending_with_it(browser, user):
+    chat = long_chat(user)  # the match, message 4 of 60, is not among the newest 50
+    match = chat.messages.get(seq=4)
+
+    response = browser.get(reverse("chat", args=[chat.id]), {"find": "heron", "at": str(match.id)})
+
+    page = html(response)
+    assert 'id="m-4"' in page
+    assert 'id="m-5"' not in page
+    assert "<mark>heron</mark>" in page
+    assert 'aria-current="location"' in page
+    assert ">Newest messages</a>" in page
+
+
+def test_the_newest_page_does_not_hold_the_old_match(browser, user):
+    chat = long_chat(user)
+
+    assert 'id="m-4"' not in html(browser.get(reverse("chat", args=[chat.id])))
+
+
+def test_find_lists_every_match_best_first(browser, user):
+    chat = make_chat(user, "birds", ["heron", "a heron and a heron", "kiwi"])
+
+    response = browser.get(reverse("chat", args=[chat.id]), {"find": "heron"})
+
+    hits = response.context["find"].hits
+    assert [hit.seq for hit in hits] == [2, 1]
+    assert "2 matches" in html(response)
+
+
+def test_find_with_no_match_says_so(browser, user):
+    chat = make_chat(user, "birds", ["kiwi"])
+
+    response = browser.get(reverse("find_in_chat", args=[chat.id]), {"q": "heron"}, follow=True)
+
+    assert "No message in this chat matches “heron”." in html(response)
+
+
+def test_find_finds_a_message_on_another_branch(browser, user):
+    chat = make_chat(user, "branches", ["first question"])
+    first = chat.messages.get(seq=1)
+    services.add_message(
+        user=user,
+        conversation_id=chat.id,
+        role="user",
+        content="an edited heron question",
+        parent_id=services.NO_PARENT,
+    )
+    services.switch_branch(user=user, conversation_id=chat.id, message_id=first.id)
+
+    response = browser.get(reverse("find_in_chat", args=[chat.id]), {"q": "heron"}, follow=True)
+
+    assert "edited <mark>heron</mark> question" in html(response)
+    assert "an edited heron question" in html(response).split('id="message-list"', 1)[1]
+
+
+def test_find_only_looks_in_this_chat(browser, user):
+    chat = make_chat(user, "mine", ["kiwi"])
+    make_chat(user, "other", ["heron"])
+
+    response = browser.get(reverse("chat", args=[chat.id]), {"find": "heron"})
+
+    assert response.context["find"].hits == []
+
+
+def test_a_find_too_long_is_an_error_not_a_crash(browser, user, settings):
+    settings.NUMINA_SEARCH_QUERY_MAX_LENGTH = 5
+    chat = make_chat(user, "chat", ["hello"])
+
+    response = browser.get(reverse("find_in_chat", args=[chat.id]), {"q": "x" * 6}, follow=True)
+
+    assert response.status_code == 200
+    assert response.context["find"].errors
+
+
+def test_an_empty_find_goes_back_to_the_chat(browser, user):
+    chat = make_chat(user, "chat")
+
+    response = browser.get(reverse("find_in_chat", args=[chat.id]), {"q": "  "})
+
+    assert response["Location"] == reverse("chat", args=[chat.id])
+
+
+def test_find_in_another_users_chat_is_a_404(browser, other_user):
+    theirs = make_chat(other_user, "theirs", ["heron"])
+
+    assert browser.get(reverse("find_in_chat", args=[theirs.id]), {"q": "heron"}).status_code == 404
+
+
+def test_an_at_that_is_not_a_message_of_the_chat_shows_the_newest(browser, user, other_user):
+    chat = make_chat(user, "chat", ["hello"])
+    theirs = make_chat(other_user, "theirs", ["secret"])
+    their_message = theirs.messages.get()
+
+    page = html(browser.get(reverse("chat", args=[chat.id]), {"at": str(their_message.id)}))
+
+    assert "hello" in page
+    assert "secret" not in page
