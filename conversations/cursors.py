@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +69,25 @@ def sidebar_cursor(*, last_activity_at: datetime, conversation_id: uuid.UUID) ->
 def sidebar_position(*, cursor: str) -> tuple[datetime, uuid.UUID]:
     """The (last_activity_at, id) a sidebar cursor points after."""
     return moment_position(cursor=cursor)
+
+
+def search_cursor(*, rank: float, message_id: uuid.UUID) -> str:
+    """The cursor of the sidebar's next page of message hits, ordered by (rank, id), best
+    first, after this one. ``repr`` of a float reads back as the very same float, so the
+    page boundary neither repeats nor skips a hit of equal rank."""
+    return _encode(f"{rank!r}|{message_id}")
+
+
+def search_position(*, cursor: str) -> tuple[float, uuid.UUID]:
+    """The (rank, id) a ``search_cursor`` points after."""
+    rank, _, message_id = _decode(cursor).partition("|")
+    try:
+        position = float(rank), uuid.UUID(message_id)
+    except ValueError:
+        raise InvalidCursor(cursor) from None
+    if not math.isfinite(position[0]):
+        raise InvalidCursor(cursor)
+    return position
 
 
 @dataclass(frozen=True)

@@ -54,3 +54,42 @@ class InstructionsForm(forms.Form):
 
 class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=[("json", "JSON"), ("markdown", "Markdown")], required=False)
+
+
+def _comma_separated_tags(text: str) -> list[str]:
+    """What people type in a Tags field — "work, ideas ,, travel" — as tag names: split
+    at commas, blank pieces dropped; the names then pass the API's own tag rules."""
+    return validation.clean_tags([name for name in text.split(",") if name.strip()])
+
+
+class TagsForm(forms.Form):
+    """A chat's tags as one comma-separated field (UI.md: ``Tags``); empty clears them."""
+
+    tags = forms.CharField(label="Tags", required=False, strip=False)
+
+    def clean_tags(self) -> list[str]:
+        return _comma_separated_tags(self.cleaned_data["tags"])
+
+
+class BulkForm(forms.Form):
+    """An action of Select on the chats ticked (``ids``, read by the view); ``tags``
+    only for Tag selected."""
+
+    action = forms.ChoiceField(
+        choices=[
+            ("archive", "Archive"),
+            ("unarchive", "Unarchive"),
+            ("delete", "Delete"),
+            ("add_tags", "Tag"),
+        ]
+    )
+    tags = forms.CharField(label="Tags to add", required=False, strip=False)
+
+    def clean_tags(self) -> list[str]:
+        return _comma_separated_tags(self.cleaned_data["tags"])
+
+    def clean(self) -> dict:
+        cleaned = super().clean() or {}
+        if cleaned.get("action") == "add_tags" and not cleaned.get("tags") and not self.errors:
+            self.add_error("tags", "Give the tags to add, separated by commas.")
+        return cleaned

@@ -34,6 +34,8 @@ from django.conf import settings
 from memory import extraction
 from numina import metrics
 
+from .plaintext import markdown_to_text
+
 OFFLINE_PROVIDER = "offline"
 ANTHROPIC_PROVIDER = "anthropic"
 
@@ -364,14 +366,22 @@ def _first_sentence(text: str) -> str:
     return _SENTENCE_END.split(line, maxsplit=1)[0]
 
 
+def _as_title(content: str) -> str:
+    # A title is shown as text: the message's Markdown read as plain words (no "**",
+    # no code fences); a message with no words left (a rule, "***") keeps its
+    # characters, which clean_generated_title then judges.
+    return _shorten(markdown_to_text(content) or _one_line(content), OFFLINE_TITLE_CHARS)
+
+
 def title_from_messages(messages: Sequence[dict]) -> str:
-    """The first user message, as a title: what the offline provider and the fallback use."""
+    """The first user message, as a title: what the offline provider and the fallback
+    use, its Markdown read as plain text."""
     for message in messages:
         if message["role"] == "user" and message["content"].strip():
-            return _shorten(_one_line(message["content"]), OFFLINE_TITLE_CHARS)
+            return _as_title(message["content"])
     for message in messages:
         if message["content"].strip():
-            return _shorten(_one_line(message["content"]), OFFLINE_TITLE_CHARS)
+            return _as_title(message["content"])
     return ""
 
 

@@ -277,6 +277,9 @@ class Message(models.Model):
                 condition=Q(parent__isnull=True),
                 name="message_roots",
             ),
+            # A user's messages by time: search's ``after`` / ``before`` (combined with
+            # the search index when the range is narrow) and the statistics by month.
+            models.Index(fields=["owner", "created_at"], name="message_owner_created"),
         ]
         ordering = ["conversation", "seq"]
 

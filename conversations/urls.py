@@ -3,7 +3,7 @@ of its messages, and the trash."""
 
 from django.urls import path
 
-from . import share_views, trash_views, views
+from . import organise_views, share_views, trash_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,15 +12,18 @@ urlpatterns = [
     path("chats/new/", views.new_chat, name="new_chat"),
     path("chats/list/", views.chat_list, name="chat_list"),
     path("chats/send/", views.send, name="send_new"),
+    path("chats/bulk/", organise_views.bulk_action, name="bulk"),
     path("chats/<uuid:conversation_id>/", views.chat_detail, name="chat"),
     path("chats/<uuid:conversation_id>/send/", views.send, name="send"),
     path("chats/<uuid:conversation_id>/title/", views.chat_title, name="chat_title"),
+    path("chats/<uuid:conversation_id>/find/", views.find_in_chat, name="find_in_chat"),
     path("chats/<uuid:conversation_id>/item/", views.chat_item, name="chat_item"),
     path("chats/<uuid:conversation_id>/rename/", views.rename, name="rename"),
     path("chats/<uuid:conversation_id>/instructions/", views.instructions, name="instructions"),
     path("chats/<uuid:conversation_id>/share/", views.share, name="share"),
     path("chats/<uuid:conversation_id>/unshare/", views.stop_sharing, name="unshare"),
     path("chats/<uuid:conversation_id>/delete/", views.delete, name="delete"),
+    path("chats/<uuid:conversation_id>/tags/", organise_views.set_tags, name="tags"),
     path("chats/<uuid:conversation_id>/export/", views.export, name="export"),
     path("s/<str:token>/", share_views.shared, name="shared"),
     path("trash/", trash_views.trash_list, name="trash"),

@@ -41,12 +41,13 @@ from django.http import (
     HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
+    QueryDict,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import Resolver404, resolve, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -69,7 +70,7 @@ from . import (
 from .forms import EditForm, ExportForm, InstructionsForm, MessageForm, TitleForm
 from .limits import LimitReached
 from .models import Conversation, ImportJob, Message, Role
-from .selectors import branches, sharing, sidebar
+from .selectors import branches, sharing, sidebar, tags
 from .services import bulk_import, spend
 
 
@@ -81,6 +82,8 @@ class HtmxHttpRequest(HttpRequest):
 
 CHANGED = "conversationsChanged"
 SEARCH_LIMIT = 20
+# Matches find in chat lists under its field.
+FIND_LIMIT = 20
 STREAM_HEADER = "X-Numina-Stream"
 # The chat page's cached message list; a new name whenever its shape changes, so that an
 # entry of the old shape is never read (2: the current branch, with message tools).
@@ -106,13 +109,39 @@ def _current_chat_id(request: HtmxHttpRequest) -> str | None:
     return str(chat_id) if chat_id else None
 
 
-def _sidebar(request: HtmxHttpRequest, *, current_id=None) -> dict:
-    """The sidebar's state from the query string: ?archived=1, ?q=…, ?cursor=…."""
-    archived = request.GET.get("archived") == "1"
-    query = request.GET.get("q", "").strip()
+def _sidebar(
+    request: HtmxHttpRequest,
+    *,
+    current_id=None,
+    params: QueryDict | None = None,
+    selecting: bool | None = None,
+    bulk_errors: list[str] | None = None,
+) -> dict:
+    """The sidebar's state from the query string (or ``params``, a bulk action's form):
+    ?archived=1, ?q=…, ?tag=… (Filter by tag), ?select=1 (the checkboxes of Select),
+    ?cursor=… (the next page), ?chats=…&hits=… (search's More results)."""
+    params = request.GET if params is None else params
+    archived = params.get("archived") == "1"
+    query = params.get("q", "").strip()
+    tag = params.get("tag", "").strip()
+    if selecting is None:
+        selecting = params.get("select") == "1"
+    # What every link and reload of the list carries, so a tab, a filter and a search
+    # survive each other, a page of more chats and an action on several.
+    kept = {
+        name: value
+        for name, value in (("q", query), ("tag", tag), ("archived", "1" if archived else ""))
+        if value
+    }
     state = {
         "archived": archived,
         "query": query,
+        "tag": tag,
+        "tags": tags.tag_counts(user=request.user),
+        "selecting": selecting,
+        "params": urlencode(kept),
+        "kept": kept,
+        "bulk_errors": bulk_errors or [],
         "current_id": str(current_id) if current_id else None,
         "page": None,
         "search": None,
@@ -121,7 +150,12 @@ def _sidebar(request: HtmxHttpRequest, *, current_id=None) -> dict:
     if query:
         try:
             state["search"] = sidebar.sidebar_search(
-                user=request.user, query=query, limit=SEARCH_LIMIT
+                user=request.user,
+                query=query,
+                limit=SEARCH_LIMIT,
+                tag=tag or None,
+                chats_after=params.get("chats"),
+                hits_after=params.get("hits"),
             )
         except ValidationError as exc:
             state["search_errors"] = exc.messages
@@ -129,8 +163,9 @@ def _sidebar(request: HtmxHttpRequest, *, current_id=None) -> dict:
         state["page"] = sidebar.sidebar_page(
             user=request.user,
             archived=archived,
-            cursor=request.GET.get("cursor"),
+            cursor=params.get("cursor"),
             size=settings.NUMINA_PAGE_SIZE,
+            tag=tag or None,
         )
     return {"sidebar": state}
 
@@ -188,6 +223,7 @@ def _rendered_messages(
     conversation: Conversation,
     *,
     before_id: uuid.UUID | None,
+    through_id: uuid.UUID | None = None,
     cached: bool = True,
 ) -> dict:
     """A window of the current branch's messages as HTML, with the first one's id and
@@ -203,9 +239,10 @@ def _rendered_messages(
             user=request.user,
             conversation=conversation,
             before_id=before_id,
+            through_id=through_id,
             limit=settings.NUMINA_RETRIEVE_MESSAGES,
         )
-        if not window and before_id is not None:
+        if not window and (before_id is not None or through_id is not None):
             # Not a message of this chat (or a garbled link): the newest, as without it.
             window = sidebar.messages_before(
                 user=request.user,
@@ -219,7 +256,7 @@ def _rendered_messages(
             "has_earlier": bool(window and window[0].parent_id),
         }
 
-    if before_id is not None or not cached:
+    if before_id is not None or through_id is not None or not cached:
         return build()[1]
     value, _ = cache.cached(
         kind=cache.CONVERSATION,
@@ -235,11 +272,14 @@ def _message_list(
     conversation: Conversation | None,
     *,
     before_id: uuid.UUID | None = None,
+    through_id: uuid.UUID | None = None,
     cached: bool = True,
 ) -> dict:
     """The context of ``_messages.html``: the message list of the chat page."""
     rendered: dict[str, Any] = (
-        _rendered_messages(request, conversation, before_id=before_id, cached=cached)
+        _rendered_messages(
+            request, conversation, before_id=before_id, through_id=through_id, cached=cached
+        )
         if conversation
         else {"html": "", "first_id": None, "has_earlier": False}
     )
@@ -250,6 +290,8 @@ def _message_list(
         "messages_html": mark_safe(rendered["html"]),  # noqa: S308
         "first_id": rendered["first_id"],
         "has_earlier": rendered["has_earlier"],
+        # Showing a window that ends at a found message, not the newest ones.
+        "at_match": through_id is not None,
     }
 
 
@@ -282,7 +324,10 @@ def _chat_page(
         **_instructions_panel(conversation, form=instructions_form),
         **(share if share is not None else _share_panel(conversation)),
         "events_since": events_since or selectors.current_sync_token(user=request.user),
-        **_message_list(request, conversation, before_id=_before_id(request)),
+        **_message_list(
+            request, conversation, before_id=_before_id(request), through_id=_at_id(request)
+        ),
+        "find": _find(request, conversation),
         "form": form or MessageForm(),
         "errors": errors or [],
         "offline": _is_offline(),
@@ -331,6 +376,63 @@ def _share_panel(
     }
 
 
+def _at_id(request: HtmxHttpRequest) -> uuid.UUID | None:
+    """The message of ?at= (find in chat's jump: the window ends with it); ignored like
+    ?before= when it is no message id."""
+    return access.as_uuid(request.GET.get("at")) if request.GET.get("at") else None
+
+
+@dataclass(frozen=True)
+class Find:
+    """Find in chat on the page: the words, the matches (best first) and the one shown."""
+
+    query: str
+    hits: list[Message]
+    at: uuid.UUID | None
+    errors: list[str]
+
+
+def _find(request: HtmxHttpRequest, conversation: Conversation | None) -> Find | None:
+    query = request.GET.get("find", "").strip()
+    if conversation is None or not query:
+        return None
+    try:
+        hits = sidebar.find_in_conversation(
+            user=request.user, conversation=conversation, query=query, limit=FIND_LIMIT
+        )
+    except ValidationError as exc:
+        return Find(query=query, hits=[], at=None, errors=exc.messages)
+    return Find(query=query, hits=hits, at=_at_id(request), errors=[])
+
+
+@login_required
+@require_GET
+def find_in_chat(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
+    """Find in chat: jump to the best matching message (the page, its window ending at
+    that message, the other matches listed under the field); none: the page says so."""
+    conversation = _get_or_404(request, conversation_id)
+    query = request.GET.get("q", "").strip()
+    chat_url = reverse("chat", args=[conversation.id])
+    if not query:
+        return redirect(chat_url)
+    found = _find_best(request, conversation, query)
+    params = {"find": query}
+    if found is None:
+        return redirect(f"{chat_url}?{urlencode(params)}")
+    params["at"] = str(found.id)
+    return redirect(f"{chat_url}?{urlencode(params)}#m-{found.seq}")
+
+
+def _find_best(request: HtmxHttpRequest, conversation: Conversation, query: str) -> Message | None:
+    try:
+        hits = sidebar.find_in_conversation(
+            user=request.user, conversation=conversation, query=query, limit=1
+        )
+    except ValidationError:
+        return None  # the page, with find=…, shows why
+    return hits[0] if hits else None
+
+
 def _before_id(request: HtmxHttpRequest) -> uuid.UUID | None:
     """The message of ?before= ("earlier messages": those above it on its branch); a
     value that is no message id shows the newest messages, as a page without it would."""
@@ -365,11 +467,12 @@ def chat_list(request: HtmxHttpRequest) -> HttpResponse:
     """The sidebar's list (a tab, a search, or the next page): htmx only."""
     if not request.htmx:
         return HttpResponseRedirect(f"{reverse('home')}?{request.GET.urlencode()}")
-    template = (
-        "conversations/_chat_page.html"
-        if request.GET.get("cursor")
-        else "conversations/_chat_list.html"
-    )
+    if request.GET.get("cursor"):
+        template = "conversations/_chat_page.html"
+    elif request.GET.get("chats") or request.GET.get("hits"):
+        template = "conversations/_search_page.html"
+    else:
+        template = "conversations/_chat_list.html"
     return render(request, template, _sidebar(request, current_id=_current_chat_id(request)))
 
 

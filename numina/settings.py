@@ -235,6 +235,8 @@ NUMINA_IMPORT_MAX_RATIO = env.int("NUMINA_IMPORT_MAX_RATIO", default=200)
 NUMINA_SYNC_PAGE_SIZE = env.int("NUMINA_SYNC_PAGE_SIZE", default=100)
 # Operations one POST /api/v1/batch/ (the offline queue) may carry.
 NUMINA_BATCH_MAX_OPERATIONS = env.int("NUMINA_BATCH_MAX_OPERATIONS", default=100)
+# Conversations one POST /api/v1/conversations/bulk/ may act on.
+NUMINA_BULK_MAX_IDS = env.int("NUMINA_BULK_MAX_IDS", default=100)
 # The live event stream (/api/v1/events/): a comment line at least this often (API.md: 15 s
 # at most), and how many streams one user may hold open in one web process.
 NUMINA_EVENTS_HEARTBEAT_SECONDS = env.float("NUMINA_EVENTS_HEARTBEAT_SECONDS", default=15.0)

@@ -421,11 +421,23 @@
       list.querySelectorAll("li.is-renaming[id]").forEach((item) => {
         next.querySelector("#" + CSS.escape(item.id))?.replaceWith(item);
       });
-      // An open actions menu stays open.
+      // An open actions menu stays open, with what is being typed in its Tags field.
       list.querySelectorAll("li[id] details.chat-actions[open]").forEach((menu) => {
         const twin = next.querySelector("#" + CSS.escape(menu.closest("li").id) + " details.chat-actions");
-        if (twin) twin.open = true;
+        if (!twin) return;
+        twin.open = true;
+        const typed = menu.querySelector("input[name=tags]");
+        const field = twin.querySelector("input[name=tags]");
+        if (typed && field) field.value = typed.value;
       });
+      // While selecting: the chats ticked stay ticked, and the tags being typed stay.
+      list.querySelectorAll("input.select-chat:checked").forEach((box) => {
+        const twin = next.querySelector("input.select-chat[value='" + CSS.escape(box.value) + "']");
+        if (twin) twin.checked = true;
+      });
+      const bulkTags = list.querySelector("#bulk-tags");
+      const nextBulkTags = next.querySelector("#bulk-tags");
+      if (bulkTags && nextBulkTags) nextBulkTags.value = bulkTags.value;
       const scrolled = list.scrollTop;
       list.replaceWith(next);
       next.scrollTop = scrolled;

@@ -243,6 +243,26 @@ class SearchQueryInput(serializers.Serializer):
     archived = serializers.ChoiceField(
         choices=["false", "true", "all"], required=False, default="all"
     )
+    conversation_id = serializers.UUIDField(
+        required=False,
+        help_text="Only this conversation's messages; one that is not the user's answers 404.",
+    )
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    tag = serializers.CharField(
+        required=False, max_length=200, help_text="Only conversations carrying this tag."
+    )
+    after = serializers.DateTimeField(
+        required=False, help_text="Messages created at or after this time (ISO 8601)."
+    )
+    before = serializers.DateTimeField(
+        required=False, help_text="Messages created before this time (ISO 8601)."
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        after, before = attrs.get("after"), attrs.get("before")
+        if after is not None and before is not None and after >= before:
+            raise serializers.ValidationError({"before": ["Must be later than after."]})
+        return attrs
 
 
 class SearchResultSerializer(serializers.Serializer):
@@ -356,3 +376,10 @@ class ImportJobSerializer(serializers.Serializer):
     errors = ImportErrorSerializer(many=True)  # type: ignore[assignment]
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class TagCountSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    conversations = serializers.IntegerField(
+        help_text="The user's conversations carrying the tag, archived ones too, not trashed."
+    )

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api as accounts_api
 from memory import api as memory_api
 
-from . import batch, chat_views, events, sharing, views
+from . import batch, bulk, chat_views, events, sharing, views
 
 urlpatterns = [
     path("auth/register/", accounts_api.RegisterView.as_view(), name="api-register"),
@@ -26,6 +26,7 @@ urlpatterns = [
     path("memory/<uuid:item_id>/", memory_api.MemoryDetailView.as_view(), name="api-memory-item"),
     path("export/", views.ExportAllView.as_view(), name="api-export"),
     path("conversations/", views.ConversationListView.as_view(), name="api-conversations"),
+    path("conversations/bulk/", bulk.BulkView.as_view(), name="api-conversations-bulk"),
     path("conversations/import/", views.ImportView.as_view(), name="api-conversation-import"),
     path(
         "conversations/<uuid:conversation_id>/",
@@ -63,6 +64,7 @@ urlpatterns = [
         views.TrashRestoreView.as_view(),
         name="api-trash-restore",
     ),
+    path("tags/", views.TagListView.as_view(), name="api-tags"),
     path("search/", views.SearchView.as_view(), name="api-search"),
     path("sync/", views.SyncView.as_view(), name="api-sync"),
     path("batch/", batch.BatchView.as_view(), name="api-batch"),

@@ -31,7 +31,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import access, archive, cursors, exports, selectors, services, streams
-from ..selectors import stats, trash
+from ..selectors import stats, tags, trash
 from ..services import bulk_import
 from . import answers
 from . import serializers as s
@@ -416,6 +416,13 @@ class StatsView(APIView):
         return Response(s.AccountStatsSerializer(stats.account_stats(user=request.user)).data)
 
 
+class TagListView(APIView):
+    @extend_schema(responses={200: s.TagCountSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        """The user's tags in use, by name, each with its number of conversations."""
+        return Response(s.TagCountSerializer(tags.tag_counts(user=request.user), many=True).data)
+
+
 class ImportView(APIView):
     @extend_schema(
         request=s.ExportSerializer, responses={201: s.ConversationSerializer, 400: BAD_REQUEST}
@@ -472,12 +479,19 @@ class SearchView(GenericAPIView):
 
     @extend_schema(
         parameters=[s.SearchQueryInput, _page_size_parameter()],
-        responses={200: s.SearchResultSerializer(many=True), 400: BAD_REQUEST},
+        responses={200: s.SearchResultSerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND},
     )
     def get(self, request: Request) -> Response:
         query = _query(s.SearchQueryInput, request)
         results = selectors.search_messages(
-            user=request.user, query=query["q"], archived=_ARCHIVED[query["archived"]]
+            user=request.user,
+            query=query["q"],
+            archived=_ARCHIVED[query["archived"]],
+            conversation_id=query.get("conversation_id"),
+            role=query.get("role"),
+            tag=query.get("tag"),
+            after=query.get("after"),
+            before=query.get("before"),
         )
         page = self.paginate_queryset(results)
         return self.get_paginated_response(s.SearchResultSerializer(page, many=True).data)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
@@ -184,11 +185,29 @@ def attach_sibling_ids(*, messages: Sequence[Message]) -> None:
         branches.attach_sibling_ids(conversation_id=messages[0].conversation_id, messages=messages)
 
 
-def search_messages(*, user, query: str, archived: bool | None = None) -> QuerySet[Message]:
+def search_messages(
+    *,
+    user,
+    query: str,
+    archived: bool | None = None,
+    conversation_id: Any = None,
+    role: str | None = None,
+    tag: str | None = None,
+    after: datetime | None = None,
+    before: datetime | None = None,
+) -> QuerySet[Message]:
     """The user's messages matching a web-search query, annotated with ``rank`` and ``snippet``.
 
     ``snippet`` is built from HTML-escaped content, so the only markup in it is the
     ``<mark>`` around matched words: clients may show it as HTML.
+
+    Filters (API.md, search): ``conversation_id`` one of the user's conversations
+    (``Conversation.DoesNotExist`` for any other: the 404 of every door), ``role``,
+    ``tag`` (conversations carrying it), and ``after`` (inclusive) / ``before``
+    (exclusive) on the message's time. Each narrows the rows the owner's search index
+    finds; ``conversation_id`` can also be read from the conversation's own index
+    (message_unique_seq), the cheaper plan for a chat much smaller than the account
+    (tests/api/test_search_filters.py checks each plan with EXPLAIN).
     """
     query = _clean_query(query)
     # The page's conversations come in a second query: joining them into the ranked
@@ -198,6 +217,19 @@ def search_messages(*, user, query: str, archived: bool | None = None) -> QueryS
     )
     if archived is not None:
         messages = messages.filter(conversation__is_archived=archived)
+    if conversation_id is not None:
+        messages = messages.filter(
+            conversation_id=access.owned_conversation_id(user=user, conversation_id=conversation_id)
+        )
+    if role is not None:
+        messages = messages.filter(role=validation.clean_role(role))
+    if tag is not None:
+        tagged = access.owned_conversations(user=user).filter(tags__name=tag.strip())
+        messages = messages.filter(conversation_id__in=tagged.values("id"))
+    if after is not None:
+        messages = messages.filter(created_at__gte=after)
+    if before is not None:
+        messages = messages.filter(created_at__lt=before)
     if connection.vendor != "postgresql":
         return messages.annotate(
             rank=Value(1.0, output_field=FloatField()), snippet=Substr("content", 1, 200)

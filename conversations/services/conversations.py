@@ -634,3 +634,37 @@ def set_instructions(*, user, conversation_id: Any, instructions: str) -> Conver
     return update_conversation(
         user=user, conversation_id=conversation_id, instructions=instructions
     )
+
+
+def add_tags(*, user, conversation_id: Any, tags: Sequence[str]) -> Conversation:
+    """Give the conversation these tags besides the ones it has (the bulk ``add_tags``);
+    a 400 on ``tags`` when it would carry more than NUMINA_MAX_TAGS."""
+    return _edit_tags(user=user, conversation_id=conversation_id, tags=tags, adding=True)
+
+
+def remove_tags(*, user, conversation_id: Any, tags: Sequence[str]) -> Conversation:
+    """Take these tags off the conversation (names it does not carry are ignored)."""
+    return _edit_tags(user=user, conversation_id=conversation_id, tags=tags, adding=False)
+
+
+@transaction.atomic
+def _edit_tags(*, user, conversation_id: Any, tags: Sequence[str], adding: bool) -> Conversation:
+    # Read and written under the conversation's row lock, so two edits at once (a bulk
+    # add beside a PATCH) never lose each other's tags.
+    errors = validation.FieldErrors()
+    names = errors.check("tags", validation.clean_tags, tags)
+    errors.raise_if_any()
+    conversation = _lock_conversation(user=user, conversation_id=conversation_id)
+    current = list(conversation.tags.order_by("name").values_list("name", flat=True))
+    if adding:
+        wanted = current + [name for name in names if name not in current]
+    else:
+        wanted = [name for name in current if name not in names]
+    if wanted == current:
+        # Nothing changes: no change number, no event (a repeated bulk request is free).
+        return conversation
+    wanted = errors.check("tags", validation.clean_tags, wanted)
+    errors.raise_if_any()
+    conversation.tags.set(_resolve_tags(user=user, names=wanted))
+    save_changed(conversation, fields=[])
+    return conversation

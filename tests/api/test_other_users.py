@@ -125,6 +125,8 @@ def test_an_unknown_path_outside_the_api_is_still_the_html_404(client, user):
         *MEMORY_ENDPOINTS,
         ("get", "/api/v1/me/settings/"),
         ("patch", "/api/v1/me/settings/"),
+        ("post", "/api/v1/conversations/bulk/"),
+        ("get", "/api/v1/tags/"),
     ],
 )
 def test_every_endpoint_needs_credentials(anon_api, other_user, method, path):
@@ -157,6 +159,7 @@ def test_other_users_conversations_never_appear_in_lists(api, user, other_user):
     assert [
         c["title"] for c in api.get("/api/v1/conversations/", {"q": "theirs"}).json()["results"]
     ] == []
+    assert api.get("/api/v1/tags/").json() == [{"name": "shared-name", "conversations": 1}]
 
 
 # --- branches: another user's messages are as unknown as random ids ---------------------
@@ -292,3 +295,26 @@ def test_another_users_memory_item_is_the_same_404_as_a_random_id(
     assert theirs_response.status_code == random_response.status_code == 404
     assert theirs_response.json() == random_response.json() == NOT_FOUND
     assert MemoryItem.objects.filter(id=theirs.id).values().first() == before
+
+
+@pytest.mark.parametrize(
+    ("action", "tags"),
+    [("archive", None), ("delete", None), ("restore", None), ("add_tags", ["mine"])],
+)
+def test_bulk_on_another_users_conversation_is_a_404_row_like_a_random_id(
+    client_of_user, other_user, action, tags
+):
+    theirs = services.create_conversation(user=other_user, title="private", tags=["theirs"])
+    before = snapshot(theirs.id)
+    missing = uuid.uuid4()
+    body = {"ids": [str(theirs.id), str(missing)], "action": action}
+    if tags:
+        body["tags"] = tags
+
+    response = client_of_user.post("/api/v1/conversations/bulk/", body, format="json")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "results": [{"id": str(theirs.id), "status": 404}, {"id": str(missing), "status": 404}]
+    }
+    assert snapshot(theirs.id) == before

@@ -1,5 +1,6 @@
 """The one cursor module: what it writes it reads back, and anything else is refused."""
 
+import base64
 import uuid
 from datetime import UTC, datetime
 
@@ -31,3 +32,18 @@ def test_a_cursor_this_server_did_not_write_is_refused(garbled):
         cursors.sidebar_position(cursor=garbled)
     with pytest.raises(cursors.InvalidCursor):
         cursors.sync_position(token=garbled)
+
+
+def test_a_search_cursor_reads_back_the_very_same_rank_and_id():
+    message_id = uuid.uuid4()
+    rank = 0.1 + 0.2  # not a short decimal: repr must keep every bit
+
+    assert cursors.search_position(
+        cursor=cursors.search_cursor(rank=rank, message_id=message_id)
+    ) == (rank, message_id)
+
+
+@pytest.mark.parametrize("text", ["", "abc|def", "nan|" + str(uuid.UUID(int=1)), "inf|x", "1.0"])
+def test_a_search_cursor_this_server_did_not_write_is_refused(text):
+    with pytest.raises(cursors.InvalidCursor):
+        cursors.search_position(cursor=base64.urlsafe_b64encode(text.encode()).decode())

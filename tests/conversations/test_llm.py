@@ -164,6 +164,41 @@ def test_offline_title_is_shortened_at_a_word(offline):
     assert title.endswith("word…")
 
 
+@pytest.mark.parametrize(
+    ("content", "title"),
+    [
+        pytest.param(
+            "Can you explain what a **B-tree** is", "Can you explain what a B-tree is", id="bold"
+        ),
+        pytest.param("Why is `len()` _slow_ here?", "Why is len() slow here?", id="code, emphasis"),
+        pytest.param(
+            "```python\nprint(1 / 0)\n```\nWhy does this fail?",
+            "Why does this fail?",
+            id="a code fence is left out",
+        ),
+        pytest.param("```\nSELECT 1;\n```", "SELECT 1;", id="only code keeps its text"),
+        pytest.param(
+            "# Trip plan\n\n- see [Lisbon](https://example.com) first",
+            "Trip plan see Lisbon first",
+            id="heading, list, link",
+        ),
+        pytest.param("2 \\* 3 is not <b>6</b>", "2 * 3 is not <b>6</b>", id="escapes, no HTML"),
+    ],
+)
+def test_offline_title_reads_the_messages_markdown_as_plain_text(offline, content, title):
+    messages = [{"role": "user", "content": content}]
+
+    assert llm.get_provider().title(messages=messages).text == title
+
+
+def test_a_title_of_markdown_is_shortened_on_its_plain_words(offline):
+    title = llm.title_from_messages([{"role": "user", "content": "**word** " * 40}])
+
+    assert "*" not in title
+    assert title.endswith("word…")
+    assert len(title) <= llm.OFFLINE_TITLE_CHARS
+
+
 def test_offline_summary_is_extractive(offline):
     messages = [
         {"role": "user", "content": "I want to learn Rust. I know Python already."},

@@ -591,6 +591,15 @@ def test_title_that_cleans_to_nothing_ends_the_sweeps_requeueing(
     assert enqueued == []
 
 
+def test_fallback_title_drops_the_first_messages_markdown(user, claude, fast_retries):
+    conversation = chatted(user, ("Can you explain what a **B-tree** is\n```\nx\n```", "Sure."))
+    claude.default = Fail(400)
+
+    run(tasks.generate_title, conversation)
+
+    assert Conversation.objects.get(pk=conversation.pk).title == "Can you explain what a B-tree is"
+
+
 def test_fallback_title_that_cleans_to_nothing_ends_the_sweeps_requeueing(user, enqueued, settings):
     settings.NUMINA_SWEEP_GRACE = 0
     conversation = chatted(user, ("``` ```", "..."))
