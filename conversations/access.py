@@ -29,7 +29,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from .models import Conversation, ConversationQuerySet, ImportJob, Message
+from .models import Conversation, ConversationQuerySet, ImportJob, Message, UserFile
 
 
 def as_uuid(value: Any) -> uuid.UUID | None:
@@ -124,3 +124,27 @@ def trashed_conversation_for(*, user, conversation_id: Any, lock: bool = False) 
     if lock:
         conversations = conversations.select_for_update()
     return conversations.get(id=conversation_uuid)
+
+
+def owned_files(*, user) -> QuerySet[UserFile]:
+    """The user's uploaded files (API.md "Files")."""
+    return UserFile.objects.filter(owner=user)
+
+
+def file_for(*, user, file_id: Any, lock: bool = False) -> UserFile:
+    """The user's file with this id, or ``UserFile.DoesNotExist`` (another user's answers
+    as a missing one does: the API's 404, downloads and attachments alike)."""
+    file_uuid = as_uuid(file_id)
+    if file_uuid is None:
+        raise UserFile.DoesNotExist
+    files = owned_files(user=user)
+    if lock:
+        files = files.select_for_update()
+    return files.get(id=file_uuid)
+
+
+def files_for(*, user, file_ids: Any, lock: bool = False) -> QuerySet[UserFile]:
+    """Those of these ids that are the user's files (the caller compares what it asked
+    for with what came back)."""
+    files = owned_files(user=user).filter(id__in=list(file_ids)).order_by("id")
+    return files.select_for_update() if lock else files

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
-from . import batch, chat_views, events, views
+from . import batch, chat_views, events, file_views, views
 
 urlpatterns = [
     path("auth/register/", accounts_api.RegisterView.as_view(), name="api-register"),
@@ -53,6 +53,8 @@ urlpatterns = [
         views.TrashRestoreView.as_view(),
         name="api-trash-restore",
     ),
+    path("files/", file_views.FileListView.as_view(), name="api-files"),
+    path("files/<uuid:file_id>/", file_views.FileDetailView.as_view(), name="api-file"),
     path("search/", views.SearchView.as_view(), name="api-search"),
     path("sync/", views.SyncView.as_view(), name="api-sync"),
     path("batch/", batch.BatchView.as_view(), name="api-batch"),
