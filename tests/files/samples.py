@@ -58,3 +58,18 @@ def bomb_png(width: int = 20_000, height: int = 20_000) -> bytes:
         + _chunk(b"IDAT", data)
         + _chunk(b"IEND", b"")
     )
+
+
+def store(user, data: bytes | None = None, name: str = "photo.png"):
+    """A file of ``user``'s stored through the service, as an upload leaves it (the
+    handler's temp file carries its SHA-256): for tests that do not exercise the upload."""
+    import hashlib
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from conversations.services import files as file_services
+
+    data = png() if data is None else data
+    upload = SimpleUploadedFile(name, data)
+    upload.sha256 = hashlib.sha256(data).hexdigest()  # type: ignore[attr-defined]
+    return file_services.store_upload(user=user, upload=upload, name=name)
