@@ -16,17 +16,19 @@ once the UTC day has rolled over. The limits chain is
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.utils import timezone
 
 from numina import metrics
 
 from . import cache, followups, llm
 from .models import Conversation
-from .services import bulk_import, spend, summaries, titles, trash
+from .services import bulk_import, files, spend, summaries, titles, trash
 
 logger = logging.getLogger(__name__)
 
@@ -163,3 +165,22 @@ def empty_trash() -> int:
     if emptied:
         logger.info("Emptied %d conversations from the trash", emptied)
     return emptied
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def purge_orphan_files() -> int:
+    """Delete the uploaded files no message carries, NUMINA_FILE_ORPHAN_HOURS after their
+    upload (one that was never sent, or whose messages are gone): bounded batches, each
+    its own transaction, as the trash is emptied. Idempotent."""
+    uploaded_before = timezone.now() - timedelta(hours=settings.NUMINA_FILE_ORPHAN_HOURS)
+    purged = 0
+    for _ in range(settings.NUMINA_TRASH_PURGE_MAX_BATCHES):
+        batch = files.purge_orphan_files(
+            uploaded_before=uploaded_before, limit=settings.NUMINA_FILE_PURGE_BATCH
+        )
+        purged += batch
+        if batch < settings.NUMINA_FILE_PURGE_BATCH:
+            break
+    if purged:
+        logger.info("Deleted %d files no message carries", purged)
+    return purged
