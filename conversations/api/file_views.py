@@ -21,11 +21,9 @@ from rest_framework.views import APIView
 from numina.errors import error_response
 
 from .. import access, uploads
+from ..downloads import file_response
 from ..models import UserFile
 from ..services import files as file_services
-
-# Served files are never pages: nothing in them runs or loads, even opened directly.
-FILE_CSP = "default-src 'none'; sandbox"
 
 
 class FileSerializer(serializers.ModelSerializer):
@@ -66,22 +64,6 @@ def finish_upload(*, user, handler: uploads.LimitedUploadHandler, upload) -> Use
         return file_services.store_upload(user=user, upload=upload, name=upload.name)
     finally:
         upload.close()
-
-
-def file_response(user_file: UserFile, *, inline: bool = False) -> FileResponse:
-    """The file's bytes from storage, streamed, as an attachment (``inline`` only for
-    the images the browser UI shows as thumbnails; never HTML either way)."""
-    response = FileResponse(
-        file_services.storage().open(user_file.storage_name, "rb"),
-        as_attachment=not inline,
-        filename=user_file.name,
-        content_type=user_file.content_type,
-    )
-    response["Content-Length"] = str(user_file.size)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = FILE_CSP
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 class FileListView(APIView):

@@ -240,9 +240,12 @@ def check_model_limits(user_file: UserFile) -> None:
         raise ValidationError({"attachments": [f"{user_file.name}: {problem}."]})
 
 
-def files_to_attach(*, user, attachments: Sequence[str] | None) -> list[UserFile]:
+def files_to_attach(
+    *, user, attachments: Sequence[str] | None, lock: bool = True
+) -> list[UserFile]:
     """The user's files that ``attachments`` names, in order, row-locked until the
-    caller's transaction commits (so the orphan sweeper cannot take one meanwhile).
+    caller's transaction commits (so the orphan sweeper cannot take one meanwhile;
+    ``lock=False`` for a check ahead of the write, outside any transaction).
     ``UserFile.DoesNotExist`` (a 404) for an id that is not the user's file; a
     ``ValidationError`` for one the model could not be sent."""
     ids = [access.as_uuid(file_id) for file_id in file_ids_of(attachments)]
@@ -252,7 +255,7 @@ def files_to_attach(*, user, attachments: Sequence[str] | None) -> list[UserFile
         raise UserFile.DoesNotExist
     found = {
         user_file.id: user_file
-        for user_file in access.files_for(user=user, file_ids=ids, lock=True)
+        for user_file in access.files_for(user=user, file_ids=ids, lock=lock)
     }
     if any(file_id not in found for file_id in ids):
         raise UserFile.DoesNotExist
