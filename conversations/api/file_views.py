@@ -96,9 +96,8 @@ class FileListView(APIView):
 class FileDetailView(APIView):
     @extend_schema(
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
-                description="The bytes, as an attachment."
-            ),
+            # The stored type, whatever it is (image/png, application/pdf, text/plain …).
+            (200, "*/*"): OpenApiResponse(description="The bytes, as an attachment."),
             404: OpenApiResponse(description="No such file for this user."),
         }
     )
