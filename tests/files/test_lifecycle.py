@@ -140,3 +140,33 @@ def test_the_export_of_everything_includes_the_files(api, user, other_user):
         }
     ]
     assert not any("theirs" in name for name in archive.namelist())
+
+
+def test_an_archive_with_files_imports_back(api, user, other_user, token_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    attached(user, samples.store(user, name="chart.png"))
+    archive = b"".join(api.get("/api/v1/export/").streaming_content)
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(other_user)}")
+    response = other.post(
+        "/api/v1/import/",
+        {"file": SimpleUploadedFile("numina.zip", archive, content_type="application/zip")},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["created"] == 1
+    # The conversation comes back with its attachment strings; the files are not
+    # imported (nor could another user's ids give access to them).
+    from conversations.models import Message
+
+    message = Message.objects.get(owner=other_user)
+    assert message.attachments[0].startswith("file:")
+    assert not MessageFile.objects.filter(message=message).exists()
+    assert (
+        other.get(f"/api/v1/conversations/{message.conversation_id}/").json()["messages"][0][
+            "files"
+        ]
+        == []
+    )
