@@ -798,17 +798,25 @@ def edit_message(
     # A first message has no parent: its new version is another first message.
     parent_id = message.parent_id or services.NO_PARENT
     content = form.cleaned_data["content"]
+    # The new version carries what the message carried (its files among them): an edit
+    # changes the words, not the picture they are about.
+    attachments = list(message.attachments or ())
     if slot is not None:  # streaming
         events = services.stream_chat(
             user=request.user,
             message=content,
             conversation_id=conversation.id,
             parent_id=parent_id,
+            attachments=attachments,
         )
         return _streamed(_stream(request, events, whole_list=True), slot=slot)
     try:
         services.chat(
-            user=request.user, message=content, conversation_id=conversation.id, parent_id=parent_id
+            user=request.user,
+            message=content,
+            conversation_id=conversation.id,
+            parent_id=parent_id,
+            attachments=attachments,
         )
     except services.AssistantUnavailable:
         flash.error(request, UNAVAILABLE)

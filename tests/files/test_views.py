@@ -79,3 +79,24 @@ def test_the_composer_refuses_someone_elses_file_and_makes_no_chat(browser, user
         "errors": ["An attached file is no longer there. Remove it and try again."]
     }
     assert not Conversation.objects.filter(owner=user).exists()
+
+
+def test_an_edit_keeps_the_messages_files(browser, user, settings):
+    from django.urls import reverse
+
+    from conversations.models import Message
+
+    settings.ANTHROPIC_API_KEY = ""
+    image = samples.store(user)
+    browser.post("/chats/send/", {"content": "look", "attachments": [f"file:{image.id}"]})
+    question = Message.objects.get(role="user")
+    response = browser.post(
+        reverse("edit_message", args=[question.conversation_id, question.id]),
+        {"content": "look again"},
+    )
+    assert response.status_code == 302
+    edited = Message.objects.get(role="user", content="look again")
+    assert edited.attachments == [f"file:{image.id}"]
+    assert list(MessageFile.objects.filter(message=edited).values_list("file_id", flat=True)) == [
+        image.id
+    ]
