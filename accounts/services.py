@@ -97,6 +97,7 @@ def delete_account(*, user: User, password: str) -> None:
     # Local imports: the conversations app imports this module (its API names ours).
     from conversations import access, cache, rendering, streams
     from conversations.models import PendingInvalidation
+    from conversations.services import files
 
     if not user.check_password(password):
         raise ValidationError({"password": [WRONG_PASSWORD]})
@@ -108,6 +109,8 @@ def delete_account(*, user: User, password: str) -> None:
         messages = access.every_message_of_leaving_user(user=user)
         message_ids = list(messages.values_list("id", flat=True))
         PendingInvalidation.objects.filter(owner_id=owner_id).delete()
+        # Their uploaded files: rows now, the bytes in storage once this has committed.
+        files.unlink_owner(user=user)
         # Django's cascade: the conversations are fetched, their messages deleted in bulk
         # (Message's own references are DO_NOTHING and all go in the same transaction;
         # PostgreSQL checks the deferred keys at commit).

@@ -39,7 +39,7 @@ from django.db.models import QuerySet
 
 from memory.models import MemoryItem
 
-from .models import Conversation, ConversationQuerySet, ImportJob, Message, ShareLink
+from .models import Conversation, ConversationQuerySet, ImportJob, Message, ShareLink, UserFile
 
 # secrets.token_urlsafe(32): 43 characters. Anything much longer is no token of ours, and
 # is refused before it is hashed.
@@ -176,3 +176,27 @@ def memory_item_for(*, user, item_id: Any, lock: bool = False) -> MemoryItem:
     if lock:
         items = items.select_for_update()
     return items.get(id=item_uuid)
+
+
+def owned_files(*, user) -> QuerySet[UserFile]:
+    """The user's uploaded files (API.md "Files")."""
+    return UserFile.objects.filter(owner=user)
+
+
+def file_for(*, user, file_id: Any, lock: bool = False) -> UserFile:
+    """The user's file with this id, or ``UserFile.DoesNotExist`` (another user's answers
+    as a missing one does: the API's 404, downloads and attachments alike)."""
+    file_uuid = as_uuid(file_id)
+    if file_uuid is None:
+        raise UserFile.DoesNotExist
+    files = owned_files(user=user)
+    if lock:
+        files = files.select_for_update()
+    return files.get(id=file_uuid)
+
+
+def files_for(*, user, file_ids: Any, lock: bool = False) -> QuerySet[UserFile]:
+    """Those of these ids that are the user's files (the caller compares what it asked
+    for with what came back)."""
+    files = owned_files(user=user).filter(id__in=list(file_ids)).order_by("id")
+    return files.select_for_update() if lock else files

@@ -3,14 +3,17 @@
 The archive (read back by the import of issue 15) holds, per conversation,
 ``conversations/<id>.json`` — exactly the one-conversation JSON export, the whole tree —
 and ``conversations/<id>.md``, the current branch as the Markdown export prints it, both
-written by services/transfer.py's writers; ``memory.json``, the user's memory items
-(``{"memory": [{"id", "kind", "content", "source_conversation_id", "user_written",
-"created_at", "updated_at"}]}``); and ``manifest.json``, written last, since it names
-every conversation::
+written by services/transfer.py's writers; the user's uploaded files as
+``files/<id>/<name>``; ``memory.json``, the user's memory items (``{"memory": [{"id",
+"kind", "content", "source_conversation_id", "user_written", "created_at",
+"updated_at"}]}``); and ``manifest.json``, written last, since it names every
+conversation and file::
 
     {"format": "numina-export", "version": 1, "exported_at": ISO,
      "conversations": [{"id", "title", "json": "conversations/<id>.json",
-                        "markdown": "conversations/<id>.md"}], "memory": "memory.json"}
+                        "markdown": "conversations/<id>.md"}],
+     "files": [{"id", "name", "content_type", "size", "sha256", "path"}],
+     "memory": "memory.json"}
 
 The ZIP is written by stream-zip as it is sent: each member is compressed from the
 writers' chunks as the response is read, and only the manifest's few fields per
@@ -21,7 +24,8 @@ Queries: the conversations come ``NUMINA_EXPORT_BATCH`` at a time, and each batc
 three queries whatever its messages — the batch itself (tag names and the current
 branch's length in the same query), every message of its conversations, and their
 current branches — plus one that finds the end when the count is a multiple of the
-batch (or zero), and one for the memory: ``3 * ceil(n / batch) + 2`` at most for n
+batch (or zero), one for the files and one for the memory: ``3 * ceil(n / batch) + 3``
+at most for n
 conversations.
 """
 
@@ -32,13 +36,14 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from django.conf import settings
+from django.core.files.storage import storages
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from stream_zip import ZIP_64, stream_zip
 
 from memory import selectors as memory_selectors
 
-from . import services, streams
+from . import access, services, streams
 from .models import Conversation, Message
 from .selectors import archive as selectors
 
@@ -48,6 +53,7 @@ MANIFEST_NAME = "manifest.json"
 MEMORY_NAME = "memory.json"
 # Owner read and write: the archive is one person's data.
 _PERMISSIONS = 0o600
+FILE_CHUNK = 64 * 1024
 
 
 def member_names(conversation_id) -> dict[str, str]:
@@ -101,6 +107,8 @@ def _members(*, user, exported_at: datetime) -> Iterator[tuple]:
             )
             name = member_names(conversation.id)["markdown"]
             yield name, exported_at, _PERMISSIONS, ZIP_64, _encoded(markdown)
+    files: list[dict] = []
+    yield from _file_members(user=user, exported_at=exported_at, listed=files)
     # The user's memory (memory/): at most NUMINA_MEMORY_MAX_ITEMS small rows, one query.
     memory = memory_selectors.exported_memory(user=user)
     body = json.dumps({"memory": memory}, ensure_ascii=False).encode()
@@ -110,10 +118,46 @@ def _members(*, user, exported_at: datetime) -> Iterator[tuple]:
         "version": ARCHIVE_VERSION,
         "exported_at": exported_at.isoformat(),
         "conversations": listed,
+        "files": files,
         "memory": MEMORY_NAME,
     }
     body = json.dumps(manifest, ensure_ascii=False).encode()
     yield MANIFEST_NAME, exported_at, _PERMISSIONS, ZIP_64, (body,)
+
+
+def file_member_name(user_file) -> str:
+    # The display name is already safe (no path, no control characters: uploads.py).
+    return f"files/{user_file.id}/{user_file.name}"
+
+
+def _stored_chunks(stored) -> Iterator[bytes]:
+    with stored:
+        while chunk := stored.read(FILE_CHUNK):
+            yield chunk
+
+
+def _file_members(*, user, exported_at: datetime, listed: list[dict]) -> Iterator[tuple]:
+    """Each of the user's uploaded files as ``files/<id>/<name>``, read from storage in
+    chunks as it is zipped (one query for all of them, streamed by a cursor)."""
+    storage = storages["files"]
+    for user_file in access.owned_files(user=user).order_by("created_at", "id").iterator():
+        try:
+            stored = storage.open(user_file.storage_name, "rb")
+        except OSError:
+            # Deleted since the listing began (its row went too): nothing to export.
+            continue
+        name = file_member_name(user_file)
+        listed.append(
+            {
+                "id": str(user_file.id),
+                "name": user_file.name,
+                "content_type": user_file.content_type,
+                "size": user_file.size,
+                "sha256": user_file.sha256,
+                "path": name,
+            }
+        )
+        yield name, exported_at, _PERMISSIONS, ZIP_64, _stored_chunks(stored)
 
 
 def archive_filename(*, exported_at: datetime) -> str:

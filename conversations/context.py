@@ -50,9 +50,9 @@ MIN_TRUNCATED_TOKENS = 32
 SUMMARY_MAX_TOKENS = 1000
 # The least share of the budget the history keeps, however long the instructions.
 HISTORY_SHARE_MIN = 0.25
-# 2: the summary and the counts follow the branch; 3: the instructions; 4: memory (keyed
-# by its revision).
-CACHE_VERSION = 4
+# 2: the summary and the counts follow the branch; 3: the instructions (and the files);
+# 4: memory (keyed by its revision); 5: all three together.
+CACHE_VERSION = 5
 
 _RESERVED_TOKENS = (
     llm.estimate_tokens(LEAD_IN) + llm.MESSAGE_OVERHEAD_TOKENS + llm.estimate_tokens(NOTES_HEADER)
@@ -64,9 +64,63 @@ _HISTORY_MIN_TOKENS = _RESERVED_TOKENS + 2 * MIN_TRUNCATED_TOKENS
 
 
 @dataclass(frozen=True)
+class ContextFile:
+    """A file a message carries, as the context needs it: what to send (the bytes are
+    read only when the model is asked: conversations/attachments.py) and what it costs."""
+
+    id: str
+    name: str
+    content_type: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    pages: int | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.content_type.startswith("image/"):
+            return "image"
+        if self.content_type == "application/pdf":
+            return "pdf"
+        return "text"
+
+    @property
+    def tokens(self) -> int:
+        if self.kind == "image":
+            return llm.image_tokens(self.width or 0, self.height or 0)
+        if self.kind == "pdf":
+            return llm.pdf_tokens(self.pages or 1)
+        return llm.text_file_tokens(self.size)
+
+    def note(self) -> str:
+        """What stands in for the file once it is no longer sent."""
+        if self.kind == "image":
+            return f"[image {self.name}, {self.width}{llm.TIMES}{self.height}, not resent]"
+        if self.kind == "pdf":
+            pages = f"{self.pages} page{'s' if self.pages != 1 else ''}"
+            return f"[PDF {self.name}, {pages}, not resent]"
+        return f"[text file {self.name}, {self.size} bytes, not resent]"
+
+    def block(self) -> dict:
+        """The placeholder block of a context message (the API's view of it): the
+        model's request gets the file's bytes in its place (attachments.materialize)."""
+        return {
+            "type": "file",
+            "file": {
+                "id": self.id,
+                "name": self.name,
+                "content_type": self.content_type,
+                "size": self.size,
+                "estimated_tokens": self.tokens,
+            },
+        }
+
+
+@dataclass(frozen=True)
 class Turn:
     role: str
     content: str
+    files: tuple[ContextFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,30 +178,75 @@ def shorten_to_tokens(content: str, max_tokens: int) -> str | None:
     return cut(low) if low else None
 
 
+def _cost(turn: Turn) -> int:
+    return _turn_tokens(turn.content) + sum(item.tokens for item in turn.files)
+
+
 def _fit(turn: Turn, remaining: int, *, shorten: bool) -> Turn | None:
-    if _turn_tokens(turn.content) <= remaining:
+    if _cost(turn) <= remaining:
         return turn
-    shortened = shorten_to_tokens(turn.content, remaining) if shorten else None
-    return Turn(turn.role, shortened) if shortened is not None else None
+    file_tokens = sum(item.tokens for item in turn.files)
+    shortened = shorten_to_tokens(turn.content, remaining - file_tokens) if shorten else None
+    return Turn(turn.role, shortened, turn.files) if shortened is not None else None
 
 
-def _select(turns: Sequence[Turn], *, budget: int, keep_recent: int) -> list[Turn]:
+def _without_files(turn: Turn) -> Turn:
+    """The turn with its files named in a short note instead of sent."""
+    if not turn.files:
+        return turn
+    notes = " ".join(item.note() for item in turn.files)
+    return Turn(turn.role, f"{turn.content}\n\n{notes}")
+
+
+def _with_files(turn: Turn, *, room: int) -> Turn:
+    """The turn sending at most ``room`` of its files (its first ones), the rest noted."""
+    if len(turn.files) <= room:
+        return turn
+    sent, noted = turn.files[:room], turn.files[room:]
+    notes = " ".join(item.note() for item in noted)
+    return Turn(turn.role, f"{turn.content}\n\n{notes}", sent)
+
+
+def _select(
+    turns: Sequence[Turn], *, budget: int, keep_recent: int, recent_files: int | None = None
+) -> list[Turn]:
     """The newest turns that fit, oldest first; the newest few shortened if they must be.
 
     User and assistant turns are chosen first, so instructions given as system-role
     messages can never crowd the conversation out; those inside the chosen window then
-    take what budget is left.
+    take what budget is left. Files: the newest message (the one being answered) sends
+    all of its own; older ones send theirs while fewer than ``recent_files`` have been
+    sent and they fit the budget, and otherwise name them in a short note, so a chat
+    with many images keeps to its budget.
     """
+    recent_files = settings.NUMINA_CONTEXT_RECENT_FILES if recent_files is None else recent_files
     remaining = budget - _RESERVED_TOKENS
     chosen: dict[int, Turn] = {}
+    files_sent = 0
     for index in reversed(range(len(turns))):
         if turns[index].role == Role.SYSTEM:
             continue
-        kept = _fit(turns[index], remaining, shorten=len(chosen) < keep_recent)
+        turn = turns[index]
+        shorten = len(chosen) < keep_recent
+        if chosen:
+            turn = _with_files(turn, room=max(recent_files - files_sent, 0))
+            kept = _fit(turn, remaining, shorten=False) if turn.files else None
+            if kept is None:
+                kept = _fit(_without_files(turn), remaining, shorten=shorten)
+        else:
+            # The message being answered: its files are sent whatever they cost (a file
+            # the model cannot take was refused when it was attached), its text fitted
+            # into what they leave, or sent whole when they leave nothing.
+            file_tokens = sum(item.tokens for item in turn.files)
+            text = _fit(Turn(turn.role, turn.content), remaining - file_tokens, shorten=shorten)
+            if text is None and turn.files:
+                text = Turn(turn.role, turn.content)
+            kept = Turn(turn.role, text.content, turn.files) if text is not None else None
         if kept is None:
             break
         chosen[index] = kept
-        remaining -= _turn_tokens(kept.content)
+        files_sent += len(kept.files)
+        remaining -= _cost(kept)
     start = min(chosen, default=len(turns))
     for index in reversed(range(start, len(turns))):
         if turns[index].role != Role.SYSTEM:
@@ -159,14 +258,32 @@ def _select(turns: Sequence[Turn], *, budget: int, keep_recent: int) -> list[Tur
     return [chosen[index] for index in sorted(chosen)]
 
 
+def _content(turn: Turn) -> str | list[dict]:
+    """Plain text, or (with files) the files' blocks then the text, as Anthropic advises
+    for images."""
+    if not turn.files:
+        return turn.content
+    return [*(item.block() for item in turn.files), {"type": "text", "text": turn.content}]
+
+
+def _join(first: str | list[dict], second: str | list[dict]) -> str | list[dict]:
+    if isinstance(first, str) and isinstance(second, str):
+        return first + "\n\n" + second
+    as_blocks = [
+        [{"type": "text", "text": part}] if isinstance(part, str) else part
+        for part in (first, second)
+    ]
+    return as_blocks[0] + as_blocks[1]
+
+
 def _merge(turns: Sequence[Turn]) -> list[dict]:
     """Alternate roles (adjacent same-role turns joined) and open with a user turn."""
     messages: list[dict] = []
     for turn in turns:
         if messages and messages[-1]["role"] == turn.role:
-            messages[-1]["content"] += "\n\n" + turn.content
+            messages[-1]["content"] = _join(messages[-1]["content"], _content(turn))
         else:
-            messages.append({"role": turn.role, "content": turn.content})
+            messages.append({"role": turn.role, "content": _content(turn)})
     if messages and messages[0]["role"] != Role.USER:
         messages.insert(0, {"role": Role.USER.value, "content": LEAD_IN})
     return messages
@@ -230,7 +347,8 @@ def assemble_context(
     # The newest message is the one being answered: it is always sent, shortened if need be.
     keep_recent = max(keep_recent, 1)
     turns = [
-        Turn(turn.role, turn.content)
+        # A system note is text only: the files of a system-role message are not sent.
+        Turn(turn.role, turn.content, turn.files if turn.role != Role.SYSTEM else ())
         for turn in history
         if turn.content and turn.content.strip() and turn.role in Role.values
     ]
@@ -318,9 +436,13 @@ def build_context(
     lowest = _candidate_seqs(branch=branch, budget=history_budget, keep_recent=keep_recent)
     history: list[Turn] = []
     if lowest is not None:
+        rows = list(
+            branch.filter(seq__gte=lowest).values_list("id", "role", "content", "attachments")
+        )
+        carried = _files_of(rows)
         history = [
-            Turn(role, content)
-            for role, content in branch.filter(seq__gte=lowest).values_list("role", "content")
+            Turn(role, content, carried.get(message_id, ()))
+            for message_id, role, content, _ in rows
         ]
     return assemble_context(
         history=history,
@@ -332,6 +454,34 @@ def build_context(
         instructions=instructions,
         memory=memory,
     )
+
+
+def _files_of(rows: Sequence[tuple]) -> dict[uuid.UUID, tuple[ContextFile, ...]]:
+    """The files of these (id, role, content, attachments) rows: one query, and none
+    when no row names a file."""
+    naming = [
+        row[0]
+        for row in rows
+        if any(
+            isinstance(item, str) and item.startswith(branches.ATTACHMENT_PREFIX)
+            for item in row[3] or ()
+        )
+    ]
+    return {
+        message_id: tuple(
+            ContextFile(
+                id=str(user_file.id),
+                name=user_file.name,
+                content_type=user_file.content_type,
+                size=user_file.size,
+                width=user_file.width,
+                height=user_file.height,
+                pages=user_file.pages,
+            )
+            for user_file in user_files
+        )
+        for message_id, user_files in branches.files_by_message(naming).items()
+    }
 
 
 def clean_budget(budget: Any) -> int:

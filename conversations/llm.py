@@ -19,7 +19,9 @@ Every call returns (or, streamed, ends with) a ``Completion`` carrying the model
 
 from __future__ import annotations
 
+import base64
 import functools
+import io
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -30,6 +32,8 @@ import anthropic
 import httpx
 from anthropic.types import MessageParam
 from django.conf import settings
+from PIL import Image
+from pypdf import PdfReader
 
 from memory import extraction
 from numina import metrics
@@ -78,8 +82,84 @@ def estimate_tokens(text: str) -> int:
     return math.ceil((len(text) - non_ascii) / 4) + non_ascii
 
 
+# Anthropic's documented costs of files: an image is about width x height / 750 tokens,
+# and is scaled down to fit 1568 pixels a side first (so about 1,600 tokens at most); a
+# PDF page is its text plus an image of the page, 1,500 to 3,000 tokens.
+IMAGE_TOKENS_MAX = 1600
+IMAGE_PIXELS_PER_TOKEN = 750
+PDF_PAGE_TOKENS = 2000
+
+
+def image_tokens(width: int, height: int) -> int:
+    return min(max(math.ceil(width * height / IMAGE_PIXELS_PER_TOKEN), 1), IMAGE_TOKENS_MAX)
+
+
+def pdf_tokens(pages: int) -> int:
+    return max(pages, 1) * PDF_PAGE_TOKENS
+
+
+def text_file_tokens(size: int) -> int:
+    # Bytes, not characters, are known before the text is read: a UTF-8 character of
+    # another script is 2-4 bytes and about a token, so a third of the bytes bounds it.
+    return math.ceil(size / 3)
+
+
+def block_tokens(block: dict) -> int:
+    """The estimated tokens of one content block: text as text, a context's file
+    placeholder by what it says, a file sent to the model by its measures."""
+    kind = block.get("type")
+    if kind == "text":
+        return estimate_tokens(block.get("text", ""))
+    if kind == "file":
+        return int(block["file"].get("estimated_tokens", 0))
+    if kind in ("image", "document"):
+        described = describe_file_block(block)
+        if described.kind == "image":
+            return image_tokens(described.width, described.height)
+        if described.kind == "pdf":
+            return pdf_tokens(described.pages)
+        return estimate_tokens(described.text)
+    return 0
+
+
+def content_tokens(content: str | Sequence[dict]) -> int:
+    if isinstance(content, str):
+        return estimate_tokens(content)
+    return sum(block_tokens(block) for block in content)
+
+
 def estimate_message_tokens(messages: Sequence[dict]) -> int:
-    return sum(estimate_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+    return sum(content_tokens(m["content"]) + MESSAGE_OVERHEAD_TOKENS for m in messages)
+
+
+@dataclass(frozen=True)
+class DescribedBlock:
+    kind: str  # image | pdf | text
+    width: int = 0
+    height: int = 0
+    pages: int = 0
+    text: str = ""
+
+
+def describe_file_block(block: dict) -> DescribedBlock:
+    """What a file block sent to the model holds, read from its own bytes (the offline
+    provider says what it received; nothing is taken on trust from elsewhere)."""
+    source = block.get("source") or {}
+    if block.get("type") == "image":
+        with Image.open(io.BytesIO(base64.b64decode(source.get("data", "")))) as image:
+            width, height = image.size
+        return DescribedBlock("image", width=width, height=height)
+    if source.get("type") == "text":
+        return DescribedBlock("text", text=source.get("data", ""))
+    pages = len(PdfReader(io.BytesIO(base64.b64decode(source.get("data", "")))).pages)
+    return DescribedBlock("pdf", pages=pages)
+
+
+def text_of_content(content: str | Sequence[dict]) -> str:
+    """The text of a message's content, its files left out."""
+    if isinstance(content, str):
+        return content
+    return "\n\n".join(block["text"] for block in content if block.get("type") == "text")
 
 
 class LLMError(Exception):
@@ -403,7 +483,9 @@ class OfflineProvider:
         )
 
     def reply(self, *, system: str, messages: list[dict]) -> Completion:
-        return self._answer(text=OFFLINE_REPLY, system=system, messages=messages)
+        received = received_files(messages[-1]["content"]) if messages else ""
+        text = f"{OFFLINE_REPLY} It received {received}." if received else OFFLINE_REPLY
+        return self._answer(text=text, system=system, messages=messages)
 
     def stream_reply(self, *, system: str, messages: list[dict]) -> Iterator[str | Completion]:
         completion = self.reply(system=system, messages=messages)
@@ -434,6 +516,42 @@ class OfflineProvider:
             system=SUMMARY_INSTRUCTIONS,
             messages=summary_prompt(previous_summary=previous_summary, messages=messages),
         )
+
+
+# Between an image's width and height, as people write it (640 by 480).
+TIMES = "\u00d7"
+
+
+def received_files(content: str | Sequence[dict]) -> str:
+    """The files of a message's content in words: "1 image, 640x480", "2 images
+    (640x480, 10x10) and 1 PDF of 3 pages" (with TIMES for the x); "" for none."""
+    if isinstance(content, str):
+        return ""
+    images, pdfs, texts = [], [], []
+    for block in content:
+        if block.get("type") not in ("image", "document"):
+            continue
+        described = describe_file_block(block)
+        if described.kind == "image":
+            images.append(f"{described.width}{TIMES}{described.height}")
+        elif described.kind == "pdf":
+            pdfs.append(described.pages)
+        else:
+            texts.append(len(described.text))
+    parts = []
+    if images:
+        sizes = ", ".join(images)
+        parts.append(f"1 image, {sizes}" if len(images) == 1 else f"{len(images)} images ({sizes})")
+    if pdfs:
+        pages = ", ".join(str(count) for count in pdfs)
+        parts.append(
+            f"1 PDF of {pages} page{'s' if pdfs[0] != 1 else ''}"
+            if len(pdfs) == 1
+            else f"{len(pdfs)} PDFs ({pages} pages)"
+        )
+    if texts:
+        parts.append("1 text file" if len(texts) == 1 else f"{len(texts)} text files")
+    return " and ".join(parts)
 
 
 def offline_summary(*, previous_summary: str, messages: Sequence[dict]) -> str:

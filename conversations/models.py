@@ -505,3 +505,65 @@ class ShareLink(models.Model):
 
     def __str__(self) -> str:
         return f"share of {self.conversation_id} ({self.created_at:%Y-%m-%d})"
+
+
+class UserFile(models.Model):
+    """A file a user uploaded (API.md "Files"): its bytes live in the ``files`` storage
+    under ``storage_name``, an opaque name (``files/<sha256[:2]>/<uuid>``) that never
+    holds the user's file name, so no name can reach a path on disk or a key in a bucket.
+
+    ``name`` is the cleaned display name, ``content_type`` the type judged from the
+    content (never the client's), ``sha256`` computed while the upload streamed in.
+    Immutable once stored; messages reference it through ``MessageFile``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    storage_name = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    # Images only: read by Pillow at upload.
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    # PDFs only: read by pypdf at upload (the model takes at most 100 pages).
+    pages = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # The owner's quota (a sum over their rows) and the account's files.
+            models.Index(fields=["owner", "created_at"], name="user_file_owner_created"),
+            # The sweeper's scan for old files no message references.
+            models.Index(fields=["created_at"], name="user_file_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.content_type}, {self.size} bytes)"
+
+
+class MessageFile(models.Model):
+    """That a message carries a file (its ``attachments`` names it as ``file:<id>``), at
+    ``position`` among its attachments. A referenced file is kept (PROTECT: deleting it
+    is refused, API.md's DELETE answers 409); deleting the message's conversation removes
+    these rows and so frees the file.
+
+    The message key is DO_NOTHING for the reason given on Conversation.current_message: a
+    CASCADE would make Django fetch every message of a deleted conversation to find these
+    rows. The deletions remove them first, in the same transaction (services/files.py,
+    ``unlink_conversations`` / ``unlink_owner``); PostgreSQL's deferred key checks the
+    rest at commit."""
+
+    message = models.ForeignKey(Message, on_delete=models.DO_NOTHING, related_name="file_links")
+    file = models.ForeignKey(UserFile, on_delete=models.PROTECT, related_name="message_links")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "file"], name="message_file_unique"),
+        ]
+        ordering = ["message", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} #{self.position}: {self.file_id}"

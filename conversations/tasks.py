@@ -16,17 +16,20 @@ once the UTC day has rolled over. The limits chain is
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.utils import timezone
 
 from numina import metrics
 
 from . import cache, followups, llm
 from .models import Conversation
-from .services import bulk_import, spend, summaries, titles, trash
+from .services import bulk_import, files, spend, summaries, titles, trash
 
 logger = logging.getLogger(__name__)
 
@@ -146,20 +149,44 @@ def run_import(job_id: str) -> None:
     bulk_import.run_job(job_id=job_id)
 
 
+def _in_batches(delete_batch: Callable[[int], int], *, batch: int) -> int:
+    """Run ``delete_batch(limit)`` (one transaction each) until it deletes fewer than
+    ``batch`` or NUMINA_TRASH_PURGE_MAX_BATCHES have run (the next run goes on): how
+    many were deleted in all."""
+    deleted = 0
+    for _ in range(settings.NUMINA_TRASH_PURGE_MAX_BATCHES):
+        done = delete_batch(batch)
+        deleted += done
+        if done < batch:
+            break
+    return deleted
+
+
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def empty_trash() -> int:
     """Delete for good what has been in the trash longer than NUMINA_TRASH_DAYS: bounded
     batches, each its own transaction, a bounded number a run (the next run goes on).
     Idempotent: a second run, or one redelivered, finds only what is still due."""
     trashed_before = trash.purge_before()
-    emptied = 0
-    for _ in range(settings.NUMINA_TRASH_PURGE_MAX_BATCHES):
-        batch = trash.empty_trash(
-            trashed_before=trashed_before, limit=settings.NUMINA_TRASH_PURGE_BATCH
-        )
-        emptied += batch
-        if batch < settings.NUMINA_TRASH_PURGE_BATCH:
-            break
+    emptied = _in_batches(
+        lambda limit: trash.empty_trash(trashed_before=trashed_before, limit=limit),
+        batch=settings.NUMINA_TRASH_PURGE_BATCH,
+    )
     if emptied:
         logger.info("Emptied %d conversations from the trash", emptied)
     return emptied
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def purge_orphan_files() -> int:
+    """Delete the uploaded files no message carries, NUMINA_FILE_ORPHAN_HOURS after their
+    upload (one that was never sent, or whose messages are gone): bounded batches, each
+    its own transaction, as the trash is emptied. Idempotent."""
+    uploaded_before = timezone.now() - timedelta(hours=settings.NUMINA_FILE_ORPHAN_HOURS)
+    purged = _in_batches(
+        lambda limit: files.purge_orphan_files(uploaded_before=uploaded_before, limit=limit),
+        batch=settings.NUMINA_FILE_PURGE_BATCH,
+    )
+    if purged:
+        logger.info("Deleted %d files no message carries", purged)
+    return purged

@@ -10,6 +10,7 @@ urlpatterns = [
     path("account/import/", views.import_chats, name="import_chats"),
     path("account/import/<uuid:job_id>/", views.import_job, name="import_job"),
     path("chats/new/", views.new_chat, name="new_chat"),
+    path("files/<uuid:file_id>/", views.file_download, name="file"),
     path("chats/list/", views.chat_list, name="chat_list"),
     path("chats/send/", views.send, name="send_new"),
     path("chats/bulk/", organise_views.bulk_action, name="bulk"),

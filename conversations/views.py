@@ -36,6 +36,7 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import (
+    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
@@ -67,11 +68,13 @@ from . import (
     sources,
     streams,
 )
+from .downloads import file_response
 from .forms import EditForm, ExportForm, InstructionsForm, MessageForm, TitleForm
 from .limits import LimitReached
-from .models import Conversation, ImportJob, Message, Role
+from .models import Conversation, ImportJob, Message, Role, UserFile
 from .selectors import branches, sharing, sidebar, tags
 from .services import bulk_import, spend
+from .services import files as file_services
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -799,6 +802,14 @@ def send(request: HtmxHttpRequest, conversation_id=None) -> HttpResponse | Strea
     if refusal is not None:
         return refusal
     content = form.cleaned_data["content"]
+    attachments = request.POST.getlist("attachments")
+    problem = _attachment_problem(request, attachments)
+    if problem is not None:
+        if slot is not None:
+            slot.release()
+            return JsonResponse({"errors": [problem]}, status=400)
+        flash.error(request, problem)
+        return _chat_page(request, conversation, form=form, status=400)
     is_new = conversation is None
     if conversation is None:
         # Made here rather than by the chat service so a new chat's address is known
@@ -807,16 +818,54 @@ def send(request: HtmxHttpRequest, conversation_id=None) -> HttpResponse | Strea
         conversation = services.create_conversation(user=request.user)
     if slot is not None:  # streaming
         events = services.stream_chat(
-            user=request.user, message=content, conversation_id=conversation.id
+            user=request.user,
+            message=content,
+            conversation_id=conversation.id,
+            attachments=attachments,
         )
         return _streamed(_stream(request, events, is_new=is_new), slot=slot)
     try:
-        services.chat(user=request.user, message=content, conversation_id=conversation.id)
+        services.chat(
+            user=request.user,
+            message=content,
+            conversation_id=conversation.id,
+            attachments=attachments,
+        )
     except services.AssistantUnavailable:
         flash.error(request, UNAVAILABLE)
     except LimitReached as exc:
         flash.error(request, exc.detail)
     return redirect(reverse("chat", args=[conversation.id]))
+
+
+def _attachment_problem(request: HtmxHttpRequest, attachments: list[str]) -> str | None:
+    """Why the composer's attachments cannot be sent (checked before a new chat is made
+    for them, so a refused send leaves no empty chat), or None."""
+    if not attachments:
+        return None
+    if len(attachments) > settings.NUMINA_MAX_ATTACHMENTS:
+        return f"At most {settings.NUMINA_MAX_ATTACHMENTS} files a message."
+    try:
+        file_services.files_to_attach(user=request.user, attachments=attachments, lock=False)
+    except UserFile.DoesNotExist:
+        return "An attached file is no longer there. Remove it and try again."
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return None
+
+
+@login_required
+@require_GET
+def file_download(request: HtmxHttpRequest, file_id: uuid.UUID) -> FileResponse:
+    """One of the user's files for the browser (404 for anyone else's): a download, or,
+    with ``view=inline``, an image shown in place (the thumbnails). Never HTML: the same
+    hardened answer as the API's (``nosniff``, a CSP that forbids everything)."""
+    try:
+        user_file = access.file_for(user=request.user, file_id=file_id)
+    except UserFile.DoesNotExist:
+        raise Http404 from None
+    inline = request.GET.get("view") == "inline" and user_file.content_type.startswith("image/")
+    return file_response(user_file, inline=inline)
 
 
 def _stream(
@@ -992,17 +1041,25 @@ def edit_message(
     # A first message has no parent: its new version is another first message.
     parent_id = message.parent_id or services.NO_PARENT
     content = form.cleaned_data["content"]
+    # The new version carries what the message carried (its files among them): an edit
+    # changes the words, not the picture they are about.
+    attachments = list(message.attachments or ())
     if slot is not None:  # streaming
         events = services.stream_chat(
             user=request.user,
             message=content,
             conversation_id=conversation.id,
             parent_id=parent_id,
+            attachments=attachments,
         )
         return _streamed(_stream(request, events, whole_list=True), slot=slot)
     try:
         services.chat(
-            user=request.user, message=content, conversation_id=conversation.id, parent_id=parent_id
+            user=request.user,
+            message=content,
+            conversation_id=conversation.id,
+            parent_id=parent_id,
+            attachments=attachments,
         )
     except services.AssistantUnavailable:
         flash.error(request, UNAVAILABLE)

@@ -185,8 +185,44 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Hashed, compressed file names in production (after collectstatic); plain files in
 # development and tests, which serve straight from the apps' static folders.
 STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=not DEBUG)
+# Uploaded files (API.md "Files"): the local disk under var/media by default (the embedded
+# default and the tests); S3 or any S3-compatible server (MinIO …) through django-storages
+# when NUMINA_FILES_S3_BUCKET is set (README "Files"). Either way the names are opaque
+# (files/<sha256[:2]>/<uuid>) and the bytes are served by Django, never by a public URL.
+NUMINA_FILES_ROOT = env.str("NUMINA_FILES_ROOT", default=str(VAR_DIR / "media"))
+NUMINA_FILES_S3_BUCKET = env.str("NUMINA_FILES_S3_BUCKET", default="")
+if NUMINA_FILES_S3_BUCKET:
+    FILES_STORAGE: dict = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": NUMINA_FILES_S3_BUCKET,
+            "endpoint_url": env.str("NUMINA_FILES_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("NUMINA_FILES_S3_REGION", default="") or None,
+            "access_key": env.str("NUMINA_FILES_S3_ACCESS_KEY", default="") or None,
+            "secret_key": env.str("NUMINA_FILES_S3_SECRET_KEY", default="") or None,
+            "location": env.str("NUMINA_FILES_S3_PREFIX", default=""),
+            # Private objects: every download goes through the owner check.
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+            # MinIO and most self-hosted servers want path-style addressing.
+            "addressing_style": env.str("NUMINA_FILES_S3_ADDRESSING_STYLE", default="") or None,
+        },
+    }
+else:
+    FILES_STORAGE = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": NUMINA_FILES_ROOT,
+            # Never served by a web server: downloads go through the owner check.
+            "base_url": None,
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "files": FILES_STORAGE,
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -209,6 +245,43 @@ NUMINA_SHARE_MAX_MESSAGES = env.int("NUMINA_SHARE_MAX_MESSAGES", default=1000)
 NUMINA_CONTENT_MAX_LENGTH = env.int("NUMINA_CONTENT_MAX_LENGTH", default=100_000)
 NUMINA_MAX_ATTACHMENTS = env.int("NUMINA_MAX_ATTACHMENTS", default=20)
 NUMINA_ATTACHMENT_MAX_LENGTH = env.int("NUMINA_ATTACHMENT_MAX_LENGTH", default=2048)
+# Uploads (API.md "Files"): the most bytes one file may have, and one user's files in all.
+NUMINA_FILE_MAX_BYTES = env.int("NUMINA_FILE_MAX_BYTES", default=20 * 1024 * 1024)
+NUMINA_FILE_QUOTA_BYTES = env.int("NUMINA_FILE_QUOTA_BYTES", default=500 * 1024 * 1024)
+# The types a file may be, judged from its content (conversations/uploads.py).
+NUMINA_FILE_ALLOWED_TYPES = env.list(
+    "NUMINA_FILE_ALLOWED_TYPES",
+    default=[
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "text/markdown",
+        "text/csv",
+        "application/json",
+    ],
+)
+# Pillow's decompression-bomb limit: an image of more pixels is refused (400).
+NUMINA_IMAGE_MAX_PIXELS = env.int("NUMINA_IMAGE_MAX_PIXELS", default=50_000_000)
+# Files no message references are deleted this long after their upload (the beat task).
+NUMINA_FILE_ORPHAN_HOURS = env.int("NUMINA_FILE_ORPHAN_HOURS", default=24)
+NUMINA_FILE_PURGE_INTERVAL = env.int("NUMINA_FILE_PURGE_INTERVAL", default=3600)
+NUMINA_FILE_PURGE_BATCH = env.int("NUMINA_FILE_PURGE_BATCH", default=500)
+# What Anthropic's Messages API takes (its documented limits): a file over them is refused
+# when it is attached, before the model is asked. Images: 5 MB of base64 and 8000 px a
+# side; PDFs: 32 MB (the whole request) and 100 pages; text files are sent inline.
+NUMINA_MODEL_IMAGE_MAX_BASE64_BYTES = env.int(
+    "NUMINA_MODEL_IMAGE_MAX_BASE64_BYTES", default=5 * 1024 * 1024
+)
+NUMINA_MODEL_IMAGE_MAX_SIDE = env.int("NUMINA_MODEL_IMAGE_MAX_SIDE", default=8000)
+NUMINA_MODEL_PDF_MAX_BYTES = env.int("NUMINA_MODEL_PDF_MAX_BYTES", default=32 * 1024 * 1024)
+NUMINA_MODEL_PDF_MAX_PAGES = env.int("NUMINA_MODEL_PDF_MAX_PAGES", default=100)
+NUMINA_MODEL_TEXT_MAX_CHARS = env.int("NUMINA_MODEL_TEXT_MAX_CHARS", default=100_000)
+# The context sends the files of the newest messages, at most this many; older ones are
+# named in a short note instead (conversations/context.py).
+NUMINA_CONTEXT_RECENT_FILES = env.int("NUMINA_CONTEXT_RECENT_FILES", default=4)
 NUMINA_METADATA_MAX_BYTES = env.int("NUMINA_METADATA_MAX_BYTES", default=16 * 1024)
 NUMINA_METADATA_MAX_DEPTH = env.int("NUMINA_METADATA_MAX_DEPTH", default=32)
 NUMINA_PAGE_SIZE = env.int("NUMINA_PAGE_SIZE", default=20)
@@ -347,6 +420,10 @@ CELERY_BEAT_SCHEDULE = {
     "empty-trash": {
         "task": "conversations.tasks.empty_trash",
         "schedule": float(NUMINA_TRASH_PURGE_INTERVAL),
+    },
+    "purge-orphan-files": {
+        "task": "conversations.tasks.purge_orphan_files",
+        "schedule": float(NUMINA_FILE_PURGE_INTERVAL),
     },
 }
 

@@ -43,6 +43,9 @@ urlpatterns = [
 ]
 
 if settings.NUMINA_BENCHMARK_FLOOR:
-    from benchmarks.floor import FloorListView
+    from benchmarks.floor import FloorListView, FloorUploadView
 
     urlpatterns.append(path("bench/floor/", FloorListView.as_view(), name="bench-floor"))
+    urlpatterns.append(
+        path("bench/floor/upload/", FloorUploadView.as_view(), name="bench-floor-upload")
+    )

@@ -182,6 +182,10 @@
     const button = form.querySelector("button[type=submit]");
     const text = textarea.value;
     if (!text.trim() || form.dataset.busy) return;
+    if (form.querySelector("#composer-files [data-uploading]")) {
+      showError(form, "Wait until the files have finished uploading.");
+      return;
+    }
     form.dataset.busy = "1";
     button.disabled = true;
     showError(form, "");
@@ -197,6 +201,7 @@
         // The server has the message: the box can be emptied now, not before.
         textarea.value = "";
         fitTextarea(textarea);
+        attachments.clear(form);
       });
       insertHtml(event.html, (nodes) => mine.replaceWith(...nodes));
       if (event.type === "error") showFailure(reply, event.message);
@@ -649,6 +654,106 @@
     });
   }
 
+  // Attach file: each chosen, dropped or pasted file is uploaded at once to the API
+  // (streamed and checked there) and shown as a chip; a chip that uploaded carries a
+  // hidden "attachments" value (file:<id>) that the send takes along.
+  const attachments = (function () {
+    function chips(form) {
+      return form.querySelector("#composer-files");
+    }
+
+    function removeButton(chip, name) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "chip-remove";
+      button.setAttribute("aria-label", "Remove " + name);
+      button.textContent = "\u00d7";
+      button.addEventListener("click", () => chip.remove());
+      return button;
+    }
+
+    async function upload(form, file) {
+      const input = form.querySelector("#attach-file");
+      const chip = document.createElement("li");
+      chip.className = "chip";
+      chip.dataset.uploading = "1";
+      const label = document.createElement("span");
+      label.className = "chip-name";
+      label.textContent = file.name || "pasted image";
+      const state = document.createElement("span");
+      state.className = "chip-state";
+      state.textContent = "Uploading\u2026";
+      chip.append(label, state);
+      chips(form).append(chip);
+      const body = new FormData();
+      body.append("file", file, file.name || "pasted-image.png");
+      try {
+        const response = await fetch(input.dataset.uploadUrl, {
+          method: "POST",
+          body,
+          headers: { "X-CSRFToken": csrfToken(form) },
+          credentials: "same-origin",
+        });
+        const answer = await response.json().catch(() => ({}));
+        if (response.status !== 201) {
+          const reason = (answer.file && answer.file[0]) || answer.detail || "The file could not be uploaded.";
+          throw new Error(reason);
+        }
+        const value = document.createElement("input");
+        value.type = "hidden";
+        value.name = "attachments";
+        value.value = "file:" + answer.id;
+        state.textContent = "";
+        chip.append(value);
+      } catch (error) {
+        chip.classList.add("chip-failed");
+        state.textContent = error instanceof TypeError ? UNREACHABLE : error.message;
+        showError(form, (file.name || "The file") + ": " + state.textContent);
+      } finally {
+        delete chip.dataset.uploading;
+        chip.append(removeButton(chip, label.textContent));
+      }
+    }
+
+    function add(form, files) {
+      showError(form, "");
+      Array.from(files).forEach((file) => upload(form, file));
+    }
+
+    function clear(form) {
+      chips(form).replaceChildren();
+    }
+
+    function setUp(form) {
+      const input = form.querySelector("#attach-file");
+      if (!input) return;
+      input.addEventListener("change", () => {
+        add(form, input.files);
+        input.value = "";
+      });
+      form.addEventListener("dragover", (event) => {
+        if (!event.dataTransfer?.types.includes("Files")) return;
+        event.preventDefault();
+        form.classList.add("dropping");
+      });
+      form.addEventListener("dragleave", () => form.classList.remove("dropping"));
+      form.addEventListener("drop", (event) => {
+        form.classList.remove("dropping");
+        if (!event.dataTransfer?.files.length) return;
+        event.preventDefault();
+        add(form, event.dataTransfer.files);
+      });
+      form.querySelector("textarea").addEventListener("paste", (event) => {
+        const images = Array.from(event.clipboardData?.files || []).filter((f) => f.type.startsWith("image/"));
+        if (!images.length) return;
+        event.preventDefault();
+        add(form, images);
+      });
+    }
+
+    return { setUp, clear };
+  })();
+
   function setUpComposer() {
     const form = document.getElementById("composer");
     if (!form || !window.fetch || !window.ReadableStream) return;
@@ -666,6 +771,7 @@
       event.preventDefault();
       send(form);
     });
+    attachments.setUp(form);
   }
 
   function setUpMenus() {

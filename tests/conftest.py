@@ -38,6 +38,21 @@ def _fresh_cache():
     breaker.open = False
 
 
+@pytest.fixture(autouse=True)
+def files_root(settings, tmp_path):
+    """Uploaded files go to a folder of the test's own (the real FileSystemStorage), so a
+    test can look at what is on disk and no test sees another's files."""
+    root = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "files": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": None},
+        },
+    }
+    return root
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

@@ -58,6 +58,15 @@ class ChatInput(serializers.Serializer):
         help_text="Sent again with the same message, it stores and answers nothing twice.",
     )
     parent_id = ParentIdField()
+    attachments = serializers.ListField(
+        child=serializers.CharField(trim_whitespace=False, allow_blank=True),
+        required=False,
+        default=list,
+        help_text=(
+            'At most 20: "file:<id>" of the user\'s uploaded files (sent to the model: '
+            "images and PDFs as content blocks, text inline), or URL strings."
+        ),
+    )
     stream = serializers.BooleanField(required=False, default=False)
 
 
@@ -115,7 +124,14 @@ class ContextQuery(serializers.Serializer):
 
 class ContextMessage(serializers.Serializer):
     role = serializers.ChoiceField(choices=["user", "assistant"])
-    content = serializers.CharField()
+    content = serializers.JSONField(
+        help_text=(
+            "Text; or, for a message whose files are sent, a list of blocks: "
+            '{"type": "file", "file": {"id", "name", "content_type", "size", '
+            '"estimated_tokens"}} for each file (the model receives the file itself '
+            'there), then {"type": "text", "text"}.'
+        )
+    )
 
 
 class ContextMemoryItem(serializers.Serializer):

@@ -18,6 +18,15 @@ from ..selectors import trash
 from ..services import NO_PARENT
 
 
+class AttachedFileSerializer(serializers.Serializer):
+    """An uploaded file as a message lists it (schema only: the answer is a plain dict)."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+
+
 class MessageSerializer(serializers.ModelSerializer):
     """A message; every caller first gives it its ``sibling_ids`` in one query for the
     whole page or answer (``selectors.attach_sibling_ids``): a forgotten one is an error
@@ -37,6 +46,9 @@ class MessageSerializer(serializers.ModelSerializer):
             "parent), in seq order, itself included."
         )
     )
+    files = serializers.SerializerMethodField(
+        help_text="The uploaded files its attachments name, in order (set with sibling_ids)."
+    )
 
     class Meta:
         model = Message
@@ -52,12 +64,17 @@ class MessageSerializer(serializers.ModelSerializer):
             "created_at",
             "parent_id",
             "sibling_ids",
+            "files",
         ]
         read_only_fields = fields
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_sibling_ids(self, message: Message) -> list[uuid.UUID]:
         return message.sibling_ids  # type: ignore[attr-defined]  # set by attach_sibling_ids
+
+    @extend_schema_field(AttachedFileSerializer(many=True))
+    def get_files(self, message: Message) -> list[dict]:
+        return message.files  # type: ignore[attr-defined]  # set by attach_sibling_ids
 
 
 class ConversationSerializer(serializers.ModelSerializer):

@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts import api as accounts_api
 from memory import api as memory_api
 
-from . import batch, bulk, chat_views, events, sharing, views
+from . import batch, bulk, chat_views, events, file_views, sharing, views
 
 urlpatterns = [
     path("auth/register/", accounts_api.RegisterView.as_view(), name="api-register"),
@@ -65,6 +65,8 @@ urlpatterns = [
         name="api-trash-restore",
     ),
     path("tags/", views.TagListView.as_view(), name="api-tags"),
+    path("files/", file_views.FileListView.as_view(), name="api-files"),
+    path("files/<uuid:file_id>/", file_views.FileDetailView.as_view(), name="api-file"),
     path("search/", views.SearchView.as_view(), name="api-search"),
     path("sync/", views.SyncView.as_view(), name="api-sync"),
     path("batch/", batch.BatchView.as_view(), name="api-batch"),

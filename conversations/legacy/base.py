@@ -88,6 +88,9 @@ class LegacyMessage:
     fingerprint: str
     created_at: datetime | None
     legacy: dict[str, Any]
+    # What the message carried besides its text, as strings (URLs, paths, ids): stored
+    # on the message's ``attachments`` as the API's own messages carry them.
+    attachments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,71 @@ def text_of(content: Any) -> tuple[str, list | None]:
     return "\n".join(texts), blocks
 
 
+def _reference_of(value: Any) -> str | None:
+    """The string an attachment is known by: itself, or a block's or object's URL, path,
+    file name or id (LangChain's image_url blocks, Anthropic-style image sources,
+    LlamaIndex's image and document blocks, an application's own attachment objects)."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        return None
+    image_url = value.get("image_url")
+    if isinstance(image_url, dict):
+        image_url = image_url.get("url")
+    source = value.get("source")
+    for candidate in (
+        image_url,
+        source.get("url") if isinstance(source, dict) else None,
+        value.get("url"),
+        value.get("path"),
+        value.get("file_id"),
+        value.get("filename"),
+        value.get("name"),
+        value.get("id"),
+    ):
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate
+    return None
+
+
+NON_ATTACHMENT_BLOCKS = frozenset({"text", "tool_use", "tool_result", "thinking"})
+
+
+def legacy_attachments(*, explicit: Any, blocks: list | None) -> tuple[list[str], dict]:
+    """The attachment strings of a legacy message: the item's own ``attachments`` list,
+    then what its non-text content blocks point at; and, for metadata, what could not be
+    kept (inline ``data:`` URLs, strings over NUMINA_ATTACHMENT_MAX_LENGTH, past
+    NUMINA_MAX_ATTACHMENTS) — counted, never silently lost: the raw blocks stay in the
+    metadata too."""
+    found: list[str] = []
+    if isinstance(explicit, list | tuple):
+        found += [ref for item in explicit if (ref := _reference_of(item))]
+    elif isinstance(explicit, str | dict):
+        found += [ref] if (ref := _reference_of(explicit)) else []
+    for block in blocks or ():
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type") or block.get("block_type")
+        if kind in NON_ATTACHMENT_BLOCKS or kind is None:
+            continue
+        ref = _reference_of(block)
+        if ref:
+            found.append(ref)
+    kept: list[str] = []
+    skipped = 0
+    for ref in dict.fromkeys(ref.replace("\x00", "").strip() for ref in found):
+        if (
+            not ref
+            or ref.startswith("data:")
+            or len(ref) > settings.NUMINA_ATTACHMENT_MAX_LENGTH
+            or len(kept) >= settings.NUMINA_MAX_ATTACHMENTS
+        ):
+            skipped += 1
+            continue
+        kept.append(ref)
+    return kept, ({"attachments_not_kept": skipped} if skipped else {})
+
+
 def _strip_nul(value: Any) -> tuple[Any, int]:
     """Remove NUL characters, which PostgreSQL text and jsonb cannot hold; count them."""
     if isinstance(value, str):
@@ -243,6 +311,7 @@ def make_message(
     content: Any,
     created_at: datetime | None = None,
     legacy: dict[str, Any] | None = None,
+    attachments: Any = None,
 ) -> LegacyMessage:
     """Build one message the way every layout does: role map, text, NULs, limits.
 
@@ -270,12 +339,15 @@ def make_message(
         raise ItemError(f"content of {len(text)} characters exceeds the limit of {limit}")
     if created_at is None:
         info["created_at_estimated"] = True
+    kept, not_kept = legacy_attachments(explicit=attachments, blocks=blocks)
+    info.update(not_kept)
     return LegacyMessage(
         role=numina_role,
         content=text,
         fingerprint=fingerprint(raw),
         created_at=created_at,
         legacy=info,
+        attachments=tuple(kept),
     )
 
 
@@ -341,6 +413,7 @@ def read_json_value(snapshot: Snapshot, *, layout: str, parse_time) -> tuple[dic
                     content=item.get("content"),
                     created_at=created_at,
                     legacy=extra,
+                    attachments=item.get("attachments") or item.get("files"),
                 )
             )
         except ItemError as exc:

@@ -32,7 +32,14 @@ def message_from_dict(raw: bytes, value: Any, *, layout: str) -> LegacyMessage:
     legacy = {"layout": layout, **{name: data.get(name) for name in KEPT_FIELDS}}
     if value["type"] == "chat":
         legacy["type"] = "chat"
-    return make_message(raw=raw, role=role, content=data.get("content"), legacy=legacy)
+    kwargs = data.get("additional_kwargs")
+    return make_message(
+        raw=raw,
+        role=role,
+        content=data.get("content"),
+        legacy=legacy,
+        attachments=kwargs.get("attachments") if isinstance(kwargs, dict) else None,
+    )
 
 
 class LangChain(Layout):

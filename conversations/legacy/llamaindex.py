@@ -33,11 +33,13 @@ def _message(raw: bytes, value: Any) -> LegacyMessage:
         content: Any = "\n".join(str(b.get("text") or "") for b in blocks) if only_text else blocks
     else:
         content = value.get("content")
+    kwargs = value.get("additional_kwargs")
     return make_message(
         raw=raw,
         role=value["role"],
         content=content,
         legacy={"layout": LlamaIndex.name, "additional_kwargs": value.get("additional_kwargs")},
+        attachments=kwargs.get("attachments") if isinstance(kwargs, dict) else None,
     )
 
 

@@ -15,7 +15,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0012_conversation_trashed_at'),
+        ('conversations', '0013_files'),
     ]
 
     operations = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +26,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from .. import access, cache
-from ..models import Conversation, Message
+from ..models import Conversation, Message, MessageFile, UserFile
 
 _TABLE = Message._meta.db_table
 RETRIEVE_SHAPE = "retrieve:v2"
@@ -130,6 +130,8 @@ def attach_sibling_ids(
         versions[conversation, parent_id].append(message_id)
     for message in messages:
         message.sibling_ids = versions[message.conversation_id, message.parent_id]  # type: ignore[attr-defined]  # read by MessageSerializer
+    # Every answer that shows messages comes through here: their files come with them.
+    attach_files(messages=messages)
 
 
 def current_branches(*, conversations: Sequence[Any]) -> QuerySet[Message]:
@@ -226,3 +228,50 @@ def conversation_with_recent_messages(
         build=build,
     )
     return cache.CacheableRead(value=value, cached=was_cached)
+
+
+# --- the files messages carry -------------------------------------------------------------
+# Here, beside attach_sibling_ids, which every answer that shows messages calls: the hot
+# reads run no module more for them (tests/test_hot_paths.py).
+
+ATTACHMENT_PREFIX = "file:"
+
+
+def describe(user_file: UserFile) -> dict:
+    """A file as a message's answer lists it (API.md: ``{"id", "name", "content_type",
+    "size"}``), so a phone can show it without another request."""
+    return {
+        "id": user_file.id,
+        "name": user_file.name,
+        "content_type": user_file.content_type,
+        "size": user_file.size,
+    }
+
+
+def _names_a_file(message: Any) -> bool:
+    return any(
+        isinstance(item, str) and item.startswith(ATTACHMENT_PREFIX)
+        for item in (message.attachments or ())
+    )
+
+
+def files_by_message(message_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[UserFile]]:
+    """Each message's files in attachment order: one query for any number of messages."""
+    carried: dict[uuid.UUID, list[UserFile]] = defaultdict(list)
+    ids = list(message_ids)
+    if not ids:
+        return carried
+    links = MessageFile.objects.filter(message_id__in=ids).select_related("file")
+    for link in links.order_by("message_id", "position"):
+        carried[link.message_id].append(link.file)
+    return carried
+
+
+def attach_files(*, messages: Sequence[Any]) -> None:
+    """Set ``files`` on each message (read by MessageSerializer and the templates). No
+    query unless one of them names a file (``file:<id>`` among its attachments, which
+    every message row carries): a page of plain messages costs what it did."""
+    naming = [message.id for message in messages if _names_a_file(message)]
+    carried = files_by_message(naming)
+    for message in messages:
+        message.files = [describe(user_file) for user_file in carried.get(message.id, ())]

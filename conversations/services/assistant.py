@@ -27,7 +27,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .. import access, context, followups, llm, validation
+from .. import access, attachments, context, followups, llm, validation
 from ..models import Conversation, Message, Role
 from ..selectors import kept_summaries
 from . import spend
@@ -76,12 +76,16 @@ class AssistantUnavailable(Exception):
         self.code = code
 
 
-def _clean_request(*, message: Any, client_id: Any) -> tuple[str, uuid.UUID | None]:
+def _clean_request(
+    *, message: Any, client_id: Any, attachments: Any = None
+) -> tuple[str, uuid.UUID | None, list[str]]:
     errors = validation.FieldErrors()
     content = errors.check("message", validation.clean_content, message)
     clean_client_id = errors.check("client_id", validation.clean_client_id, client_id)
+    # The shape (at most 20 strings …) is a 400 before any file is looked up.
+    clean_attachments = errors.check("attachments", validation.clean_attachments, attachments)
     errors.raise_if_any()
-    return content, clean_client_id
+    return content, clean_client_id, clean_attachments
 
 
 def _message_sent_before(*, user, client_id: uuid.UUID) -> Message | None:
@@ -103,6 +107,7 @@ def _store_user_message(
     content: str,
     client_id: uuid.UUID | None,
     parent_id: Any = None,
+    attachments: list[str] | None = None,
 ) -> tuple[Conversation, Message, bool]:
     """The stored user message and its conversation (made when there is none yet)."""
     if conversation_id is None:
@@ -121,9 +126,15 @@ def _store_user_message(
         content=content,
         client_id=client_id,
         parent_id=parent_id,
+        attachments=attachments,
     )
     conversation = access.conversation_for(user=user, conversation_id=added.message.conversation_id)
     return conversation, added.message, added.created
+
+
+def _request(user, built: context.Context) -> list[dict]:
+    """The context's messages as the model is sent them: its files' bytes read in."""
+    return attachments.materialize(user=user, messages=built.messages)
 
 
 def _reply_to(user_message: Message) -> Message | None:
@@ -204,9 +215,17 @@ def needs_summary(
 
 
 def _begin(
-    *, user, message: Any, conversation_id: Any, client_id: Any, parent_id: Any = None
+    *,
+    user,
+    message: Any,
+    conversation_id: Any,
+    client_id: Any,
+    parent_id: Any = None,
+    attachments: Any = None,
 ) -> tuple[Conversation, Message, Message | None]:
-    content, clean_client_id = _clean_request(message=message, client_id=client_id)
+    content, clean_client_id, clean_attachments = _clean_request(
+        message=message, client_id=client_id, attachments=attachments
+    )
     if conversation_id is not None and access.as_uuid(conversation_id) is None:
         raise Conversation.DoesNotExist
     # NO_PARENT in a new conversation is what its first message is anyway.
@@ -219,6 +238,7 @@ def _begin(
         content=content,
         client_id=clean_client_id,
         parent_id=parent_id,
+        attachments=clean_attachments,
     )
     existing_reply = None if created else _reply_to(user_message)
     return conversation, user_message, existing_reply
@@ -264,6 +284,7 @@ def chat(
     conversation_id: Any = None,
     client_id: uuid.UUID | str | None = None,
     parent_id: Any = None,
+    attachments: list[str] | None = None,
 ) -> ChatResult:
     """Send the user's message and return it with the assistant's reply.
 
@@ -276,12 +297,13 @@ def chat(
         conversation_id=conversation_id,
         client_id=client_id,
         parent_id=parent_id,
+        attachments=attachments,
     )
     if existing_reply is not None:
         return ChatResult(conversation, user_message, existing_reply, created=False)
     built = context.build_context(conversation=conversation, leaf_id=user_message.id, user=user)
     try:
-        completion = llm.get_provider().reply(system=built.system, messages=built.messages)
+        completion = llm.get_provider().reply(system=built.system, messages=_request(user, built))
         conversation, reply = _answered(
             user=user, conversation=conversation, user_message=user_message, completion=completion
         )
@@ -297,6 +319,7 @@ def stream_chat(
     conversation_id: Any = None,
     client_id: uuid.UUID | str | None = None,
     parent_id: Any = None,
+    attachments: list[str] | None = None,
 ) -> Iterator[TextDelta | ChatResult]:
     """As ``chat``, yielding the reply's text as it arrives, then the ``ChatResult``.
 
@@ -310,6 +333,7 @@ def stream_chat(
         conversation_id=conversation_id,
         client_id=client_id,
         parent_id=parent_id,
+        attachments=attachments,
     )
     if existing_reply is not None:
         yield TextDelta(existing_reply.content)
@@ -325,7 +349,9 @@ def _stream_reply(
     then store the reply under it and yield the ``ChatResult``."""
     built = context.build_context(conversation=conversation, leaf_id=user_message.id, user=user)
     try:
-        for event in llm.get_provider().stream_reply(system=built.system, messages=built.messages):
+        for event in llm.get_provider().stream_reply(
+            system=built.system, messages=_request(user, built)
+        ):
             if isinstance(event, llm.Completion):
                 conversation, reply = _answered(
                     user=user,
@@ -373,7 +399,7 @@ def regenerate(*, user, message_id: Any) -> ChatResult:
     conversation, answered = _regeneration(user=user, message_id=message_id)
     built = context.build_context(conversation=conversation, leaf_id=answered.id, user=user)
     try:
-        completion = llm.get_provider().reply(system=built.system, messages=built.messages)
+        completion = llm.get_provider().reply(system=built.system, messages=_request(user, built))
         conversation, reply = _answered(
             user=user,
             conversation=conversation,

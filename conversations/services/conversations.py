@@ -32,7 +32,7 @@ from ..models import (
     Tag,
 )
 from ..selectors import branches
-from . import branch_summaries
+from . import branch_summaries, files
 
 
 class _Unset:
@@ -496,7 +496,17 @@ def add_message(
             ).first()
             if stored is not None:
                 return AddedMessage(message=stored, created=False)
+        # The user's own files it names (404 for anyone else's), locked until commit; a
+        # message naming none runs nothing of the files' module.
+        names_files = any(
+            item.startswith(files.ATTACHMENT_PREFIX) for item in message.attachments or ()
+        )
+        attached = (
+            files.files_to_attach(user=user, attachments=message.attachments) if names_files else []
+        )
         (stored,) = _append(conversation, [message], parent_id=parent_id)
+        if attached:
+            files.link(message=stored, files=attached)
     return AddedMessage(message=stored, created=True)
 
 

@@ -99,10 +99,10 @@ def _stored_fingerprints(conversation: Conversation, *, limit: int) -> list[str]
 
 
 # A row as ``_rows`` builds it, in this order (plain tuples: see ``_rows``).
-Row = tuple[uuid.UUID, int, uuid.UUID | None, int, str, str, str, datetime]
+Row = tuple[uuid.UUID, int, uuid.UUID | None, int, str, str, str, str, datetime]
 SEQ: Final = 1
 CONTENT: Final = 5
-CREATED_AT: Final = 7
+CREATED_AT: Final = 8
 
 
 def _rows(
@@ -143,6 +143,7 @@ def _rows(
                 depth,
                 message.role,
                 message.content,
+                json.dumps(list(message.attachments), ensure_ascii=False),
                 json.dumps(metadata, ensure_ascii=False),
                 created_at,
             )
@@ -167,10 +168,21 @@ def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[Row]) -
                     depth=depth,
                     role=role,
                     content=content,
+                    attachments=json.loads(attachments),
                     metadata=json.loads(metadata),
                     created_at=created_at,
                 )
-                for id_, seq, parent_id, depth, role, content, metadata, created_at in rows
+                for (
+                    id_,
+                    seq,
+                    parent_id,
+                    depth,
+                    role,
+                    content,
+                    attachments,
+                    metadata,
+                    created_at,
+                ) in rows
             ],
             batch_size=1000,
         )
@@ -179,7 +191,7 @@ def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[Row]) -
     connection.ensure_connection()
     sql = f"COPY {table} ({', '.join(MESSAGE_COPY_COLUMNS)}) FROM STDIN"
     with connection.connection.cursor() as cursor, cursor.copy(sql) as copy:
-        for id_, seq, parent_id, depth, role, content, metadata, created_at in rows:
+        for id_, seq, parent_id, depth, role, content, attachments, metadata, created_at in rows:
             copy.write_row(
                 (
                     id_,
@@ -190,7 +202,7 @@ def _insert(*, conversation_id: uuid.UUID, owner_id: Any, rows: Sequence[Row]) -
                     depth,
                     role,
                     content,
-                    "[]",
+                    attachments,
                     metadata,
                     created_at,
                 )

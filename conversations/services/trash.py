@@ -1,5 +1,7 @@
 """The trash: a deleted conversation is kept, whole, until the user restores it, deletes
-it for good, or NUMINA_TRASH_DAYS pass (API.md, "Conversation").
+it for good, or NUMINA_TRASH_DAYS pass (API.md, "Conversation"). Deleted for good, its
+files go too (those no other message carries: services/files.py), their bytes once
+the deletion has committed.
 
 For every client a trash is a deletion: the row gets ``trashed_at`` and a
 ``DeletedConversation`` tombstone at the change number that write took, so sync and the
@@ -25,6 +27,7 @@ from django.utils import timezone
 
 from .. import access
 from ..models import Conversation, DeletedConversation, MessageBatch, ShareLink
+from . import files
 from .conversations import next_change_seq, save_changed
 
 
@@ -73,6 +76,7 @@ def delete_conversation(*, user, conversation_id: Any, permanent: bool = False) 
         client_id=conversation.client_id,
         change_seq=next_change_seq(owner_id=user.pk, conversation_id=conversation.id),
     )
+    files.unlink_conversations(conversation_ids=[conversation.id])
     conversation.delete()
 
 
@@ -86,7 +90,11 @@ def delete_forever(*, user, conversation_id: Any) -> None:
 def _delete_trashed(*, user, conversation_id: Any) -> None:
     # Clients were told of the deletion when it went to the trash (its tombstone stays,
     # keeping the client_id reserved), so no new change number: nothing changes for them.
-    access.trashed_conversation_for(user=user, conversation_id=conversation_id, lock=True).delete()
+    conversation = access.trashed_conversation_for(
+        user=user, conversation_id=conversation_id, lock=True
+    )
+    files.unlink_conversations(conversation_ids=[conversation.id])
+    conversation.delete()
 
 
 @transaction.atomic
@@ -132,5 +140,6 @@ def empty_trash(*, trashed_before: datetime, limit: int) -> int:
         .values_list("id", flat=True)[:limit]
     )
     if due:
+        files.unlink_conversations(conversation_ids=due)
         Conversation.objects.filter(id__in=due).delete()
     return len(due)

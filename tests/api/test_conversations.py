@@ -251,6 +251,8 @@ def test_retrieve_has_the_newest_messages_oldest_first(api, user):
         "created_at",
         "parent_id",
         "sibling_ids",
+        # Each uploaded file its attachments name (issue 17).
+        "files",
     }
     assert [
         m["seq"] for m in api.get(detail(conversation.id), {"messages": 3}).json()["messages"]

@@ -318,3 +318,46 @@ def test_bulk_on_another_users_conversation_is_a_404_row_like_a_random_id(
         "results": [{"id": str(theirs.id), "status": 404}, {"id": str(missing), "status": 404}]
     }
     assert snapshot(theirs.id) == before
+
+
+# --- uploaded files (issue 17): download, delete, attach, and nothing that tells ----------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/api/v1/files/{id}/", None),
+        ("delete", "/api/v1/files/{id}/", None),
+        ("post", "/api/v1/chat/", {"message": "hi", "attachments": ["file:{id}"]}),
+        (
+            "post",
+            "/api/v1/conversations/{conversation}/messages/",
+            {"role": "user", "content": "hi", "attachments": ["file:{id}"]},
+        ),
+    ],
+)
+def test_another_users_file_is_the_same_404_as_a_random_id(
+    client_of_user, user, other_user, method, path, body
+):
+    from conversations.models import MessageFile, UserFile
+    from tests.files import samples
+
+    theirs = samples.store(other_user, name="theirs.png")
+    mine = services.create_conversation(user=user)
+
+    def call(file_id):
+        url = path.format(id=file_id, conversation=mine.id)
+        if body is None:
+            return getattr(client_of_user, method)(url)
+        filled = {
+            key: [item.format(id=file_id) for item in value] if isinstance(value, list) else value
+            for key, value in body.items()
+        }
+        return getattr(client_of_user, method)(url, filled, format="json")
+
+    theirs_response, random_response = call(theirs.id), call(uuid.uuid4())
+    assert theirs_response.status_code == random_response.status_code == 404
+    assert theirs_response.json() == random_response.json() == NOT_FOUND
+    assert UserFile.objects.filter(id=theirs.id).exists()
+    assert not MessageFile.objects.exists()
+    assert not Message.objects.filter(owner=user).exists()

@@ -133,6 +133,8 @@ def test_messages_are_in_the_api_shape_with_parent_and_siblings(api, user):
         "created_at",
         "parent_id",
         "sibling_ids",
+        # Each uploaded file its attachments name (issue 17).
+        "files",
     }
     assert messages[str(first.id)]["parent_id"] is None
     assert messages[str(first.id)]["sibling_ids"] == [str(first.id)]

@@ -110,13 +110,14 @@ def test_model_tasks_back_off_with_celerys_capped_full_jitter_from_settings():
         assert task.retry_jitter is True
 
 
-def test_beat_schedules_the_sweeper_the_cache_replay_and_emptying_the_trash():
+def test_beat_schedules_the_sweeper_the_cache_replay_emptying_the_trash_and_old_files():
     scheduled = {entry["task"] for entry in django_settings.CELERY_BEAT_SCHEDULE.values()}
 
     assert scheduled == {
         tasks.sweep_conversations.name,
         tasks.replay_cache_invalidations.name,
         tasks.empty_trash.name,
+        tasks.purge_orphan_files.name,
     }
 
 
