@@ -205,6 +205,15 @@ def copy_floor(batches: list[tuple[uuid.UUID, list]], *, owner_id) -> float:
 
 
 def peak_rss_mib() -> float:
+    """This process's peak RSS: VmHWM, which starts anew at exec (ru_maxrss would carry
+    the parent's size at fork into the child), else ru_maxrss."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

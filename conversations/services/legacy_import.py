@@ -1,10 +1,13 @@
-"""Writing one legacy conversation into PostgreSQL: the migration command's only write.
+"""Writing legacy conversations into PostgreSQL: the migration command's only writes.
 
-One call, one transaction: the conversation (found by ``legacy_key`` under a row lock,
-or created) and exactly the messages it does not hold yet, so an interrupted run leaves
-whole conversations and the next run carries on. Messages already stored are recognised
-by the fingerprint kept in their metadata (``metadata["legacy"]["fingerprint"]``), as the
-longest run of stored messages that the key's current messages continue: a list trimmed
+``import_legacy_batch`` writes many keys in one transaction (what the command runs);
+``import_legacy_conversation`` one key in its own (the fallback for a batch that
+failed). Either way each conversation (found by ``legacy_key`` under a row lock, or
+created) gets exactly the messages it does not hold yet, all or nothing, so an
+interrupted run leaves whole conversations and the next run carries on. Messages
+already stored are recognised by the fingerprint kept in their metadata
+(``metadata["legacy"]["fingerprint"]``), as the longest run of stored messages that the
+key's current messages continue: a list trimmed
 at the front and grown at the back still lines up, by content rather than position.
 A legacy summary is applied only while Numina has no summary of its own
 (``summary_covers_seq`` 0): once Numina has summarized, its summary and the messages it
