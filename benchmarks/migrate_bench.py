@@ -1,11 +1,17 @@
-"""migrate_conversations benchmark: 100,000 messages across 2,000 keys of mixed layouts.
+"""migrate_conversations benchmark: the migration beside a plain COPY of the same rows.
 
-Prints messages per second and peak memory for a first run (everything new) and a
-re-run (everything already present), next to this machine's raw COPY rate into a table
-of the message table's shape, for comparison.
+In one run: legacy keys of every layout are written to Redis; the floor is one COPY of
+exactly the rows the migration will write (read through the same layout readers) into
+the real, indexed message table (its search trigger and GIN index included), timed
+before and after the migration (the mean is the floor, the two show the drift); then
+the migration (``run_migration``, as the command runs it) and a re-run, each in a child
+process of its own, so their peak RSS is theirs alone. Printed: messages/s, COPY rows/s,
+their ratio, and peak RSS; ``--rss-keys`` adds runs at other key counts (memory flat in
+the number of keys).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/numina \\
-        python benchmarks/migrate_bench.py [--keys 2000] [--per-key 50]
+        python benchmarks/migrate_bench.py [--keys 2000] [--per-key 50] \\
+        [--rss-keys 10000,100000 --rss-per-key 2]
 
 It works in a database of its own (``bench_`` + the DATABASE_URL name, made anew each run)
 and in NUMINA_BENCH_REDIS_URL (default redis://127.0.0.1:6379/13), which it FLUSHES.
@@ -19,6 +25,7 @@ import json
 import os
 import random
 import resource
+import subprocess
 import sys
 import time
 import uuid
@@ -38,8 +45,11 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import F  # noqa: E402
 
+from conversations.legacy import registry  # noqa: E402
+from conversations.legacy.snapshot import LegacyRedis  # noqa: E402
 from conversations.management.legacy_run import Options, run_migration  # noqa: E402
-from conversations.models import Conversation, Message  # noqa: E402
+from conversations.models import ChangeCounter, Conversation, Message, MessageBatch  # noqa: E402
+from conversations.services.legacy_import import MESSAGE_COPY_COLUMNS, _rows  # noqa: E402
 
 LAYOUTS = ("memory", "session", "user-session", "langchain", "llamaindex")
 WORDS = [
@@ -130,59 +140,160 @@ def fill(client, *, keys: int, per_key: int, username: str) -> None:
     pipe.execute()
 
 
-def raw_copy_rate(rows: int, *, with_indexes: bool) -> float:
-    """Rows per second of COPY alone into a table shaped like the message table.
-
-    ``with_indexes`` copies the message table's indexes too, and its search trigger
-    (the stored tsvector behind the full-text GIN index): the ceiling for any import
-    into the real table.
-    """
-    table = "bench_raw_copy"
-    like = "INCLUDING DEFAULTS" + (" INCLUDING INDEXES" if with_indexes else "")
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
-        cursor.execute(f"CREATE TABLE {table} (LIKE conversations_message {like})")
-        if with_indexes:
-            cursor.execute(
-                f"CREATE TRIGGER {table}_vector BEFORE INSERT ON {table} FOR EACH ROW EXECUTE "
-                "FUNCTION tsvector_update_trigger(search_vector, 'pg_catalog.english', content)"
-            )
-    conversation_id = uuid.uuid4()
-    owner_id = get_user_model().objects.get(username="bench").pk
+def floor_rows(url: str, *, batch_size: int) -> list[tuple[uuid.UUID, list]]:
+    """The rows the migration writes, per key: read through the same layout readers and
+    shaped by the same ``_rows``, so the floor copies what the migration copies."""
+    source = LegacyRedis(url)
     now = datetime.now(UTC)
-    rng = random.Random(1)
-    data = []
-    parent = None
-    for i in range(1, rows + 1):
-        id_ = uuid.uuid4()
-        data.append(
-            (id_, conversation_id, owner_id, i, parent, i, "user", _text(rng), "[]", "{}", now)
-        )
-        parent = id_
-    connection.ensure_connection()
-    started = time.perf_counter()
-    with connection.connection.transaction(), connection.connection.cursor() as cursor:
-        columns = (
-            "id, conversation_id, owner_id, seq, parent_id, depth, role, content, attachments,"
-            " metadata, created_at"
-        )
-        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for row in data:
-                copy.write_row(row)
-    elapsed = time.perf_counter() - started
+    keys = list(source.scan(["*"], count=batch_size))
+    found = []
+    for start in range(0, len(keys), batch_size):
+        for snapshot in source.snapshots(keys[start : start + batch_size]):
+            layout = registry.detect(snapshot)
+            if layout is None:
+                continue  # a companion (summary) key
+            messages = layout.read(snapshot).messages
+            rows = _rows(messages, first_seq=1, after=now, parent_id=None, parent_depth=0)
+            found.append((uuid.uuid4(), rows))
+    return found
+
+
+def truncate() -> None:
+    """Empty the tables the migration writes (fresh heap and indexes, as at the start)."""
+    tables = [
+        model._meta.db_table for model in (Message, Conversation, MessageBatch, ChangeCounter)
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE {table}")
-    return rows / elapsed
+        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+
+
+def copy_floor(batches: list[tuple[uuid.UUID, list]], *, owner_id) -> float:
+    """Rows per second of one plain COPY (and its commit) of ``batches`` into the real
+    message table, its trigger and indexes in place; conversations made first, untimed."""
+    truncate()
+    Conversation.objects.bulk_create(
+        [Conversation(id=conversation_id, owner_id=owner_id) for conversation_id, _ in batches],
+        batch_size=2000,
+    )
+    total = sum(len(rows) for _, rows in batches)
+    table = connection.ops.quote_name(Message._meta.db_table)
+    sql = f"COPY {table} ({', '.join(MESSAGE_COPY_COLUMNS)}) FROM STDIN"
+    connection.ensure_connection()
+    raw = connection.connection
+    started = time.perf_counter()
+    with raw.transaction(), raw.cursor() as cursor, cursor.copy(sql) as copy:
+        for conversation_id, rows in batches:
+            for id_, seq, parent_id, depth, role, content, metadata, created_at in rows:
+                values = {
+                    "id": id_,
+                    "conversation_id": conversation_id,
+                    "owner_id": owner_id,
+                    "seq": seq,
+                    "parent_id": parent_id,
+                    "depth": depth,
+                    "role": role,
+                    "content": content,
+                    "attachments": "[]",
+                    "metadata": metadata,
+                    "created_at": created_at,
+                }
+                # A column added to the list and not known here is copied as NULL.
+                copy.write_row([values.get(column) for column in MESSAGE_COPY_COLUMNS])
+    elapsed = time.perf_counter() - started
+    truncate()
+    return total / elapsed
 
 
 def peak_rss_mib() -> float:
+    """This process's peak RSS: VmHWM, which starts anew at exec (ru_maxrss would carry
+    the parent's size at fork into the child), else ru_maxrss."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed_run(url: str, username: str, batch_size: int):
+def child_run(url: str, username: str, batch_size: int) -> None:
+    """One migration in this (child) process; its time, counts and peak RSS as JSON."""
+    start_rss = peak_rss_mib()
     started = time.perf_counter()
     report = run_migration(options=Options(redis_url=url, username=username, batch_size=batch_size))
-    return report, time.perf_counter() - started
+    seconds = time.perf_counter() - started
+    result = {
+        "seconds": seconds,
+        "ok": report.ok,
+        "imported": report.messages_imported,
+        "present": report.messages_already_present,
+        "rss_start_mib": start_rss,
+        "rss_peak_mib": peak_rss_mib(),
+    }
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def timed_run(url: str, username: str, batch_size: int) -> dict:
+    """``child_run`` in a fresh process, against the benchmark's database."""
+    settings = connection.settings_dict
+    database_url = (
+        f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:"
+        f"{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            url,
+            "--user",
+            username,
+            "--batch-size",
+            str(batch_size),
+        ],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _check(user, total: int) -> None:
+    assert Message.objects.filter(conversation__owner=user).count() == total
+    # Each key one straight branch: depth is the place in it, the newest is current.
+    assert not Message.objects.filter(conversation__owner=user).exclude(depth=F("seq")).exists()
+    assert not (
+        Conversation.objects.filter(owner=user)
+        .exclude(current_message__seq=F("message_count"))
+        .exists()
+    )
+
+
+def measure(client, url: str, user, *, keys: int, per_key: int, batch_size: int) -> dict:
+    """Floor, migration, re-run, floor again: one measurement at one size."""
+    truncate()
+    fill(client, keys=keys, per_key=per_key, username=user.username)
+    total = keys * per_key
+    batches = floor_rows(url, batch_size=batch_size)
+    assert sum(len(rows) for _, rows in batches) == total
+    floor_before = copy_floor(batches, owner_id=user.pk)
+    first = timed_run(url, user.username, batch_size)
+    second = timed_run(url, user.username, batch_size)
+    assert first["ok"] and first["imported"] == total, first
+    assert second["imported"] == 0 and second["present"] == total, second
+    _check(user, total)
+    floor_after = copy_floor(batches, owner_id=user.pk)
+    client.flushdb()
+    return {
+        "keys": keys,
+        "messages": total,
+        "first": first,
+        "second": second,
+        "floor_before": floor_before,
+        "floor_after": floor_after,
+    }
 
 
 def main() -> None:
@@ -190,7 +301,16 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=2000)
     parser.add_argument("--per-key", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--rss-keys", default="", help="Comma-separated key counts for the memory runs."
+    )
+    parser.add_argument("--rss-per-key", type=int, default=2)
+    parser.add_argument("--child", metavar="REDIS_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--user", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child_run(args.child, args.user, args.batch_size)
+        return
     url = os.environ.get("NUMINA_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
     if url.rstrip("/").endswith(("/0", ":6379")):
         sys.exit("NUMINA_BENCH_REDIS_URL must name a database of its own (not 0): it is flushed.")
@@ -201,49 +321,40 @@ def main() -> None:
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False, serialize=False)
     user, _ = get_user_model().objects.get_or_create(username="bench")
     client = redis.Redis.from_url(url)
-    fill(client, keys=args.keys, per_key=args.per_key, username=user.username)
-    total = args.keys * args.per_key
-    rss_before = peak_rss_mib()
 
-    first, first_seconds = timed_run(url, user.username, args.batch_size)
-    second, second_seconds = timed_run(url, user.username, args.batch_size)
-    assert first.ok and first.messages_imported == total, first.as_text()
-    assert second.messages_imported == 0
-    assert second.messages_already_present == total
-    assert Message.objects.filter(conversation__owner=user).count() == total
-    # Each key one straight branch: depth is the place in it, the newest is current.
-    assert not Message.objects.filter(conversation__owner=user).exclude(depth=F("seq")).exists()
-    assert not (
-        Conversation.objects.filter(owner=user)
-        .exclude(current_message__seq=F("message_count"))
-        .exists()
+    main_run = measure(
+        client, url, user, keys=args.keys, per_key=args.per_key, batch_size=args.batch_size
     )
-    peak_after_runs = peak_rss_mib()  # before the COPY comparison allocates its rows
-    copy_rate = raw_copy_rate(total, with_indexes=False)
-    indexed_copy_rate = raw_copy_rate(total, with_indexes=True)
-    client.flushdb()
+    memory_runs = [
+        measure(
+            client, url, user, keys=int(n), per_key=args.rss_per_key, batch_size=args.batch_size
+        )
+        for n in filter(None, args.rss_keys.split(","))
+    ]
 
     out = io.StringIO()
-    print(f"keys: {args.keys} ({', '.join(LAYOUTS)}), messages: {total}", file=out)
-    print(
-        f"first run:  {first_seconds:6.2f} s  {total / first_seconds:10,.0f} messages/s",
-        file=out,
-    )
-    print(
-        f"re-run:     {second_seconds:6.2f} s  {total / second_seconds:10,.0f} messages/s "
-        "(all already present)",
-        file=out,
-    )
-    print(f"raw COPY:   {copy_rate:10,.0f} rows/s (same row shape, no index)", file=out)
-    print(
-        f"            {indexed_copy_rate:10,.0f} rows/s (with the message table's indexes, "
-        "search trigger and GIN included)",
-        file=out,
-    )
-    print(
-        f"peak RSS:   {peak_after_runs:.0f} MiB (before the runs: {rss_before:.0f} MiB)",
-        file=out,
-    )
+    for run in [main_run, *memory_runs]:
+        first, second = run["first"], run["second"]
+        rate = run["messages"] / first["seconds"]
+        floor = (run["floor_before"] + run["floor_after"]) / 2
+        print(f"keys: {run['keys']} ({', '.join(LAYOUTS)}), messages: {run['messages']}", file=out)
+        print(f"  migration:  {first['seconds']:6.2f} s  {rate:10,.0f} messages/s", file=out)
+        print(
+            f"  re-run:     {second['seconds']:6.2f} s  "
+            f"{run['messages'] / second['seconds']:10,.0f} messages/s (all already present)",
+            file=out,
+        )
+        print(
+            f"  COPY floor: {floor:10,.0f} rows/s (before {run['floor_before']:,.0f}, after "
+            f"{run['floor_after']:,.0f}; same rows, same indexed message table)",
+            file=out,
+        )
+        print(f"  migration / COPY: {rate / floor:.2f}", file=out)
+        print(
+            f"  peak RSS:   {first['rss_peak_mib']:.0f} MiB migration, "
+            f"{second['rss_peak_mib']:.0f} MiB re-run (at start {first['rss_start_mib']:.0f} MiB)",
+            file=out,
+        )
     sys.stdout.write(out.getvalue())
 
 

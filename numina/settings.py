@@ -339,6 +339,8 @@ NUMINA_CACHE_TTL = env.int("NUMINA_CACHE_TTL", default=300)
 # and pipelined read, and how many keys or items each list in its report names.
 NUMINA_LEGACY_REDIS_URL = env.str("NUMINA_LEGACY_REDIS_URL", default="redis://127.0.0.1:6379/0")
 NUMINA_MIGRATE_BATCH_SIZE = env.int("NUMINA_MIGRATE_BATCH_SIZE", default=500)
+# Conversations migrate_conversations commits per transaction (all or nothing).
+NUMINA_LEGACY_BATCH_CONVERSATIONS = env.int("NUMINA_LEGACY_BATCH_CONVERSATIONS", default=200)
 NUMINA_MIGRATE_REPORT_LIMIT = env.int("NUMINA_MIGRATE_REPORT_LIMIT", default=1000)
 
 # --- Model ----------------------------------------------------------------------------

@@ -3,22 +3,26 @@ each key, resolve its owner (a database lookup), import (the services' writes).
 
 Beside the command it runs, not in ``legacy/``: the readers there never touch the database.
 
-Keys are handled in batches of ``batch_size`` (one SCAN page, one pipelined round of
-snapshots), and each key's conversation commits on its own, so memory stays flat however
+Keys are read in batches of ``batch_size`` (one SCAN page, one pipelined round of
+snapshots, read ahead of the writes in a thread), and their conversations are written
+``batch_conversations`` to a transaction, all or nothing, so memory stays flat however
 many keys there are and a run killed at any point resumes where it stopped. One bad item
-or one failing key is reported and never stops the rest.
+or one failing key is reported and never stops the rest: a batch that fails is written
+again key by key, each in its own transaction, so only the failing key is lost.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 
@@ -36,10 +40,15 @@ from ..legacy.report import (
 )
 from ..legacy.snapshot import LegacyRedis
 from ..services.legacy_import import (
+    ImportOutcome,
+    LegacyImport,
+    import_legacy_batch,
     import_legacy_conversation,
     relaxed_commits,
     stored_conversations,
 )
+
+logger = logging.getLogger(__name__)
 
 LEGACY_KEY_MAX_LENGTH = 1024  # Conversation.legacy_key's column
 
@@ -61,6 +70,11 @@ class Options:
     dry_run: bool = False
     delete_source: bool = False
     batch_size: int = 500
+    # Conversations per transaction (NUMINA_LEGACY_BATCH_CONVERSATIONS); at most
+    # batch_size, since a transaction never spans two read batches.
+    batch_conversations: int = field(
+        default_factory=lambda: settings.NUMINA_LEGACY_BATCH_CONVERSATIONS
+    )
 
 
 def load_user_map(path: str | Path) -> dict[str, str]:
@@ -264,20 +278,27 @@ def _prepare(read: _Read, *, owners: Owners, report: Report) -> _Job | None:
 
 
 def _import(job: _Job, stored, *, source: LegacyRedis, options: Options, report: Report) -> int:
-    """Import one prepared key (its own transaction); returns the messages imported."""
-    snapshot, reading = job.read.snapshot, job.reading
+    """Import one prepared key in its own transaction; returns the messages imported."""
     try:
         outcome = import_legacy_conversation(
             user=job.user,
             legacy_key=job.legacy_key,
-            messages=reading.messages,
-            summary=reading.summary,
+            messages=job.reading.messages,
+            summary=job.reading.summary,
             dry_run=options.dry_run,
             stored=stored,
         )
     except Exception as exc:  # noqa: BLE001 (one failing key must not stop the others)
-        report.failed(snapshot.key, f"{type(exc).__name__}: {exc}")
+        report.failed(job.read.snapshot.key, f"{type(exc).__name__}: {exc}")
         return 0
+    return _record(job, outcome, source=source, options=options, report=report)
+
+
+def _record(
+    job: _Job, outcome: ImportOutcome, *, source: LegacyRedis, options: Options, report: Report
+) -> int:
+    """Count a committed key's outcome (and delete its source key if asked)."""
+    snapshot, reading = job.read.snapshot, job.reading
     if outcome.refused:
         report.skip(snapshot.key, REFUSED)
         return 0
@@ -295,6 +316,55 @@ def _import(job: _Job, stored, *, source: LegacyRedis, options: Options, report:
     return outcome.imported
 
 
+def _transactions(jobs: Sequence[_Job], *, size: int) -> Iterator[list[_Job]]:
+    """The jobs in groups of at most ``size``, each holding a legacy key once (SCAN may
+    return a key twice: the second then goes into the next group, after the first)."""
+    group: list[_Job] = []
+    keys: set[str] = set()
+    for job in jobs:
+        if len(group) >= size or job.legacy_key in keys:
+            yield group
+            group, keys = [], set()
+        group.append(job)
+        keys.add(job.legacy_key)
+    if group:
+        yield group
+
+
+def _import_group(
+    jobs: Sequence[_Job], stored, *, source: LegacyRedis, options: Options, report: Report
+) -> list[int]:
+    """Import a group of keys in one transaction; the messages imported per key.
+
+    Should the transaction fail (a key whose row PostgreSQL refuses, a concurrent run
+    that created one of the conversations first), nothing of it is kept and the group
+    is imported again key by key, each key in its own transaction: the failing key is
+    reported and every other one is stored, as if the run had never batched.
+    """
+    imports = [
+        LegacyImport(
+            user=job.user,
+            legacy_key=job.legacy_key,
+            messages=job.reading.messages,
+            summary=job.reading.summary,
+            stored=stored.get(job.legacy_key),
+        )
+        for job in jobs
+    ]
+    try:
+        outcomes = import_legacy_batch(imports=imports, dry_run=options.dry_run)
+    except Exception:  # noqa: BLE001 (the keys are retried one by one just below)
+        logger.info("A batch of %d legacy keys failed; importing it key by key", len(jobs))
+        return [
+            _import(job, stored.get(job.legacy_key), source=source, options=options, report=report)
+            for job in jobs
+        ]
+    return [
+        _record(job, outcome, source=source, options=options, report=report)
+        for job, outcome in zip(jobs, outcomes, strict=True)
+    ]
+
+
 def migrate_keys(
     keys: Iterable[bytes],
     *,
@@ -304,28 +374,31 @@ def migrate_keys(
     report: Report,
     on_key: Callable[[int], None] | None = None,
 ) -> None:
-    """Migrate the given keys; ``on_key(messages imported)`` after each one.
+    """Migrate the given keys; ``on_key(messages imported)`` once for each of them.
 
     The database work stays in the calling thread (its connection, its transactions);
-    only reading and parsing run ahead in a thread of their own. Per batch, one lookup
-    finds what is already stored, and each key then commits on its own.
+    only reading and parsing run ahead in a thread of their own. Per read batch, one
+    lookup finds what is already stored; its keys are then written
+    ``options.batch_conversations`` to a transaction.
     """
     batches = _read_ahead(_reads(keys, source=source, options=options), depth=2)
     for batch in batches:
-        prepared = [(read, _prepare(read, owners=owners, report=report)) for read in batch]
-        jobs = [job for _, job in prepared if job is not None]
+        jobs = []
+        for read in batch:
+            job = _prepare(read, owners=owners, report=report)
+            if job is not None:
+                jobs.append(job)
+            elif on_key is not None:
+                on_key(0)
         stored = stored_conversations(
             legacy_keys=[job.legacy_key for job in jobs],
             limit=max((len(job.reading.messages) for job in jobs), default=0),
         )
-        for _, job in prepared:
-            imported = 0
-            if job is not None:
-                imported = _import(
-                    job, stored.get(job.legacy_key), source=source, options=options, report=report
-                )
+        for group in _transactions(jobs, size=options.batch_conversations):
+            imported = _import_group(group, stored, source=source, options=options, report=report)
             if on_key is not None:
-                on_key(imported)
+                for count in imported:
+                    on_key(count)
 
 
 def run_migration(*, options: Options, on_key: Callable[[int], None] | None = None) -> Report:

@@ -155,6 +155,91 @@ def save_changed(
     conversation.save(update_fields=[*fields, "updated_at", "change_seq"])
 
 
+def next_change_seqs(
+    *, owner_id: Any, changes: Sequence[tuple[uuid.UUID, tuple[int, int] | None]]
+) -> list[int]:
+    """``next_change_seq`` for many conversations of one owner at once: one number each,
+    in the order given, taken by one upsert (the counter moves by ``len(changes)``), and
+    the stored messages' batches recorded in one INSERT.
+
+    For writers that change many conversations in one transaction (the legacy
+    migration): the counter's lock is taken once and held to commit, as it is for one
+    change. Every conversation still gets its own number, so sync and the cache see
+    each one; the owner's streams hear only of the last (they read everything since).
+    """
+    if not changes:
+        return []
+    counter = connection.ops.quote_name(ChangeCounter._meta.db_table)
+    owner = owner_id.hex if connection.vendor == "sqlite" else owner_id
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {counter} (owner_id, value) VALUES (%s, %s) "  # noqa: S608
+            f"ON CONFLICT (owner_id) DO UPDATE SET value = {counter}.value + %s RETURNING value",
+            [owner, len(changes), len(changes)],
+        )
+        last = cursor.fetchone()[0]
+    seqs = list(range(last - len(changes) + 1, last + 1))
+    MessageBatch.objects.bulk_create(
+        [
+            MessageBatch(
+                owner_id=owner_id,
+                conversation_id=conversation_id,
+                change_seq=change_seq,
+                first_seq=stored[0],
+                last_seq=stored[1],
+            )
+            for (conversation_id, stored), change_seq in zip(changes, seqs, strict=True)
+            if stored is not None
+        ]
+    )
+    for (conversation_id, _), change_seq in zip(changes, seqs, strict=True):
+        cache.on_commit_changed(
+            owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq
+        )
+    # After the cache's hooks, as in next_change_seq.
+    transaction.on_commit(functools.partial(live.committed, owner_id=owner_id, change_seq=last))
+    return seqs
+
+
+def save_conversations(
+    *,
+    created: Sequence[tuple[Conversation, tuple[int, int] | None]] = (),
+    changed: Sequence[tuple[Conversation, tuple[int, int] | None]] = (),
+    fields: Sequence[str] = (),
+) -> None:
+    """``save_changed`` (and the create's change number) for many conversations in one
+    transaction: each gets its own change number, taken owner by owner in one fixed
+    order (``next_change_seqs``), so two such writers take the counters' locks in the
+    same order; then one INSERT of the ``created`` rows and one UPDATE of the
+    ``changed`` ones (``fields``: every field any of them changed). Each pair carries
+    the seqs (first, last) of the messages the write stored, or None.
+
+    The caller already holds the changed conversations' row locks (taken before any
+    counter's: the one lock order).
+    """
+    now = timezone.now()
+    by_owner: dict[Any, list[tuple[Conversation, tuple[int, int] | None]]] = {}
+    for conversation, stored in [*created, *changed]:
+        by_owner.setdefault(conversation.owner_id, []).append((conversation, stored))
+    for owner_id in sorted(by_owner, key=str):
+        group = by_owner[owner_id]
+        seqs = next_change_seqs(
+            owner_id=owner_id,
+            changes=[(conversation.id, stored) for conversation, stored in group],
+        )
+        for (conversation, _), change_seq in zip(group, seqs, strict=True):
+            conversation.change_seq = change_seq
+    for conversation, _ in changed:
+        conversation.updated_at = now
+    if created:
+        Conversation.objects.bulk_create([conversation for conversation, _ in created])
+    if changed:
+        Conversation.objects.bulk_update(
+            [conversation for conversation, _ in changed],
+            fields=[*fields, "updated_at", "change_seq"],
+        )
+
+
 def _resolve_tags(*, user, names: Sequence[str]) -> list[Tag]:
     if not names:
         return []

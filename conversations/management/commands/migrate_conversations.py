@@ -64,11 +64,20 @@ class Command(BaseCommand):
             default=settings.NUMINA_MIGRATE_BATCH_SIZE,
             help="Keys per SCAN page and pipelined read (default: %(default)s).",
         )
+        parser.add_argument(
+            "--batch-conversations",
+            type=int,
+            default=settings.NUMINA_LEGACY_BATCH_CONVERSATIONS,
+            help="Conversations per transaction, all or nothing; at most --batch-size "
+            "(default: %(default)s).",
+        )
         parser.add_argument("--json", action="store_true", help="The report as JSON on stdout.")
 
     def handle(self, *args, **options) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
+        if options["batch_conversations"] < 1:
+            raise CommandError("--batch-conversations must be at least 1.")
         if options["dry_run"] and options["delete_source"]:
             raise CommandError("--dry-run and --delete-source exclude each other.")
         username = options["user"]
@@ -88,6 +97,7 @@ class Command(BaseCommand):
             dry_run=options["dry_run"],
             delete_source=options["delete_source"],
             batch_size=options["batch_size"],
+            batch_conversations=options["batch_conversations"],
         )
         bar = self._progress_bar(enabled=not options["json"])
         try:

@@ -120,6 +120,24 @@ def test_batch_size_of_one_still_reads_every_key(legacy_redis, migrate, user):
     assert (run.report["keys_scanned"], run.report["conversations_created"]) == (5, 5)
 
 
+def test_batch_conversations_below_one_is_refused(legacy_redis, user):
+    with pytest.raises(CommandError, match="--batch-conversations must be at least 1"):
+        call_command(
+            "migrate_conversations",
+            *("--redis-url", LEGACY_REDIS_URL, "--user", user.username),
+            *("--batch-conversations", "0"),
+        )
+
+
+def test_batch_conversations_option_sets_the_transaction_size(legacy_redis, migrate, user):
+    for n in range(5):
+        llamaindex_add(f"chat:{n}", "user", f"hi {n}")
+
+    run = migrate("--user", user.username, "--batch-conversations", "2")
+
+    assert (run.report["keys_scanned"], run.report["conversations_created"]) == (5, 5)
+
+
 def test_key_without_messages_is_skipped_as_empty(legacy_redis, migrate, user):
     legacy_redis.set("conversation:quiet", '{"sessionId": "quiet", "messages": []}')
 
