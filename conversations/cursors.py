@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 
 from . import validation
 
@@ -59,6 +60,33 @@ def moment_position(*, cursor: str) -> tuple[datetime, uuid.UUID]:
         return datetime.fromisoformat(moment), uuid.UUID(conversation_id)
     except ValueError:
         raise InvalidCursor(cursor) from None
+
+
+def newest_first_page(
+    *, rows: QuerySet, moment_field: str, cursor: str | None, size: int
+) -> tuple[list, str | None]:
+    """One page of ``rows`` (ordered newest first by ``moment_field``, then id) after
+    ``cursor``, and the cursor of the next page (None: this is the last). A garbled cursor
+    starts from the top, as the browser's lists do. One query."""
+    position = None
+    if cursor:
+        try:
+            position = moment_position(cursor=cursor)
+        except InvalidCursor:
+            position = None
+    if position is not None:
+        moment, last_id = position
+        rows = rows.filter(
+            Q(**{f"{moment_field}__lt": moment}) | Q(**{moment_field: moment, "id__lt": last_id})
+        )
+    page = list(rows[: size + 1])
+    last = page[size - 1] if size > 0 and len(page) > size else None
+    next_cursor = (
+        moment_cursor(moment=getattr(last, moment_field), conversation_id=last.id)
+        if last is not None and getattr(last, moment_field) is not None
+        else None
+    )
+    return page[:size], next_cursor
 
 
 def sidebar_cursor(*, last_activity_at: datetime, conversation_id: uuid.UUID) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from conversations import access, cursors, llm
 
@@ -40,28 +40,10 @@ class MemoryPage:
 
 def memory_page(*, user, cursor: str | None, size: int) -> MemoryPage:
     """One page of the memory page; a garbled cursor starts from the top. One query."""
-    items = memory_items(user=user)
-    position = None
-    if cursor:
-        try:
-            position = cursors.moment_position(cursor=cursor)
-        except cursors.InvalidCursor:
-            position = None
-    if position is not None:
-        moment, item_id = position
-        items = items.filter(Q(created_at__lt=moment) | Q(created_at=moment, id__lt=item_id))
-    rows = list(items[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    last = rows[-1] if more and rows else None
-    return MemoryPage(
-        items=rows,
-        next_cursor=(
-            cursors.moment_cursor(moment=last.created_at, conversation_id=last.id)
-            if last is not None
-            else None
-        ),
+    rows, next_cursor = cursors.newest_first_page(
+        rows=memory_items(user=user), moment_field="created_at", cursor=cursor, size=size
     )
+    return MemoryPage(items=rows, next_cursor=next_cursor)
 
 
 def memory_line(*, kind: str, content: str) -> str:

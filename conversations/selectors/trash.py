@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
 
 from .. import access, cursors
 from ..models import Conversation, ConversationQuerySet
@@ -42,27 +41,10 @@ class TrashPage:
 def trash_page(*, user, cursor: str | None, size: int) -> TrashPage:
     """One page of the trash for the browser; a garbled cursor starts from the top, as
     the sidebar's does. One query."""
-    conversations = access.trashed_conversations(user=user).order_by(*ORDERING)
-    position = None
-    if cursor:
-        try:
-            position = cursors.moment_position(cursor=cursor)
-        except cursors.InvalidCursor:
-            position = None
-    if position is not None:
-        moment, conversation_id = position
-        conversations = conversations.filter(
-            Q(trashed_at__lt=moment) | Q(trashed_at=moment, id__lt=conversation_id)
-        )
-    rows = list(conversations[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    last = rows[-1] if more and rows else None
-    return TrashPage(
-        conversations=rows,
-        next_cursor=(
-            cursors.moment_cursor(moment=last.trashed_at, conversation_id=last.id)
-            if last is not None and last.trashed_at is not None
-            else None
-        ),
+    rows, next_cursor = cursors.newest_first_page(
+        rows=access.trashed_conversations(user=user).order_by(*ORDERING),
+        moment_field="trashed_at",
+        cursor=cursor,
+        size=size,
     )
+    return TrashPage(conversations=rows, next_cursor=next_cursor)
