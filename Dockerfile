@@ -14,7 +14,9 @@ COPY . .
 # collectstatic needs settings to load; the key is thrown away with this layer.
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
 
-RUN useradd --create-home numina && mkdir -p var && chown numina var
+# var/media exists in the image, owned by numina, so a new named volume mounted there
+# (docker-compose.yml) starts out writable by the app.
+RUN useradd --create-home numina && mkdir -p var/media && chown -R numina var
 USER numina
 EXPOSE 8000
 CMD ["gunicorn", "numina.asgi", "--config", "gunicorn.conf.py"]
