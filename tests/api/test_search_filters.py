@@ -198,8 +198,10 @@ def plan(user, **filters) -> str:
 def test_conversation_id_reads_the_conversations_messages_by_index(user, searchable):
     text = plan(user, conversation_id=searchable.id)
 
-    assert "conversations_message_conversation_id" in text
+    # By the conversation's own index or the (conversation, seq) one: either reads only
+    # its messages.
     assert f"Index Cond: (conversation_id = '{searchable.id}'::uuid)" in text
+    assert "Seq Scan" not in text
 
 
 def test_role_narrows_what_an_index_of_the_owners_messages_finds(user, searchable):
@@ -216,7 +218,14 @@ def test_role_narrows_what_an_index_of_the_owners_messages_finds(user, searchabl
 def test_tag_reads_the_tag_and_its_conversations_by_index(user, searchable):
     text = plan(user, tag="nature")
 
-    assert "conversations_conversation_tags_tag_id" in text
+    # Which of the join table's two indexes (by tag, or the unique one by conversation
+    # and tag) the planner takes varies with the statistics of the moment; either reads
+    # the tag's conversations by index, never the table whole.
+    assert re.search(
+        r"Index (Only )?Scan using conversations_conversation_tags_\w+ on "
+        r"conversations_conversation_tags|Bitmap Index Scan on conversations_conversation_tags_",
+        text,
+    ), text
     assert "Seq Scan" not in text
 
 
