@@ -57,6 +57,19 @@ def as_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
+def _one_by_id(rows: QuerySet, *, object_id: Any, lock: bool):
+    """The row of ``rows`` with this id, or ``rows.model.DoesNotExist`` — also for an id
+    that is not a UUID, so the three kinds of "not yours" answer alike. ``lock`` takes the
+    row lock until commit (the caller is inside a transaction). Every ``…_for`` door below
+    reads its one row through here."""
+    object_uuid = as_uuid(object_id)
+    if object_uuid is None:
+        raise rows.model.DoesNotExist
+    if lock:
+        rows = rows.select_for_update()
+    return rows.get(id=object_uuid)
+
+
 def owned_conversations(
     *, user, within: ConversationQuerySet | None = None
 ) -> ConversationQuerySet:
@@ -90,13 +103,9 @@ def conversation_for(
     ``lock`` takes the row lock every write to a conversation holds until commit (the
     caller is inside a transaction); ``within`` as for ``owned_conversations``.
     """
-    conversation_uuid = as_uuid(conversation_id)
-    if conversation_uuid is None:
-        raise Conversation.DoesNotExist
-    conversations = owned_conversations(user=user, within=within)
-    if lock:
-        conversations = conversations.select_for_update()
-    return conversations.get(id=conversation_uuid)
+    return _one_by_id(
+        owned_conversations(user=user, within=within), object_id=conversation_id, lock=lock
+    )
 
 
 def owned_conversation_id(*, user, conversation_id: Any) -> uuid.UUID:
@@ -117,10 +126,9 @@ def owned_conversation_id(*, user, conversation_id: Any) -> uuid.UUID:
 def import_job_for(*, user, job_id: Any) -> ImportJob:
     """The user's import job with this id, or ``ImportJob.DoesNotExist`` (another user's
     answers as a missing one does); the upload's bytes are not read."""
-    job_uuid = as_uuid(job_id)
-    if job_uuid is None:
-        raise ImportJob.DoesNotExist
-    return ImportJob.objects.defer("data").get(owner=user, id=job_uuid)
+    return _one_by_id(
+        ImportJob.objects.defer("data").filter(owner=user), object_id=job_id, lock=False
+    )
 
 
 def trashed_conversations(*, user) -> ConversationQuerySet:
@@ -131,13 +139,7 @@ def trashed_conversations(*, user) -> ConversationQuerySet:
 def trashed_conversation_for(*, user, conversation_id: Any, lock: bool = False) -> Conversation:
     """The user's trashed conversation with this id, or ``Conversation.DoesNotExist``
     (also for one that is not in the trash: the trash door opens on the trash only)."""
-    conversation_uuid = as_uuid(conversation_id)
-    if conversation_uuid is None:
-        raise Conversation.DoesNotExist
-    conversations = trashed_conversations(user=user)
-    if lock:
-        conversations = conversations.select_for_update()
-    return conversations.get(id=conversation_uuid)
+    return _one_by_id(trashed_conversations(user=user), object_id=conversation_id, lock=lock)
 
 
 def share_token_hash(token: str) -> str:
@@ -169,13 +171,7 @@ def owned_memory_items(*, user) -> QuerySet[MemoryItem]:
 def memory_item_for(*, user, item_id: Any, lock: bool = False) -> MemoryItem:
     """The user's memory item with this id, or ``MemoryItem.DoesNotExist`` (another
     user's, a missing one and an id that is not a UUID all answer the same 404)."""
-    item_uuid = as_uuid(item_id)
-    if item_uuid is None:
-        raise MemoryItem.DoesNotExist
-    items = owned_memory_items(user=user)
-    if lock:
-        items = items.select_for_update()
-    return items.get(id=item_uuid)
+    return _one_by_id(owned_memory_items(user=user), object_id=item_id, lock=lock)
 
 
 def owned_files(*, user) -> QuerySet[UserFile]:
@@ -186,13 +182,7 @@ def owned_files(*, user) -> QuerySet[UserFile]:
 def file_for(*, user, file_id: Any, lock: bool = False) -> UserFile:
     """The user's file with this id, or ``UserFile.DoesNotExist`` (another user's answers
     as a missing one does: the API's 404, downloads and attachments alike)."""
-    file_uuid = as_uuid(file_id)
-    if file_uuid is None:
-        raise UserFile.DoesNotExist
-    files = owned_files(user=user)
-    if lock:
-        files = files.select_for_update()
-    return files.get(id=file_uuid)
+    return _one_by_id(owned_files(user=user), object_id=file_id, lock=lock)
 
 
 def files_for(*, user, file_ids: Any, lock: bool = False) -> QuerySet[UserFile]:

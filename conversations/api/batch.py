@@ -55,6 +55,7 @@ from numina import errors, throttling
 from ..selectors import offline_queue
 from . import answers
 from . import serializers as s
+from .fields import CountFirstListField
 
 # --- the operations ---------------------------------------------------------------------
 
@@ -155,17 +156,10 @@ class OperationField(serializers.DictField):
         return operation
 
 
-class OperationsField(serializers.ListField):
+class OperationsField(CountFirstListField):
     child = OperationField()
-
-    def to_internal_value(self, data: Any) -> list:
-        # The count first: a million items must not each be read before the refusal.
-        limit = settings.NUMINA_BATCH_MAX_OPERATIONS
-        if isinstance(data, list) and len(data) > limit:
-            raise serializers.ValidationError(
-                f"Ensure this field has no more than {limit} operations."
-            )
-        return super().to_internal_value(data)
+    limit_setting = "NUMINA_BATCH_MAX_OPERATIONS"
+    items_name = "operations"
 
 
 class BatchInput(serializers.Serializer):

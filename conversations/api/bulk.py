@@ -25,6 +25,7 @@ from numina import throttling
 
 from ..services import bulk
 from . import answers
+from .fields import CountFirstListField
 
 _STATUS = {"done": status.HTTP_200_OK, "not_found": status.HTTP_404_NOT_FOUND}
 
@@ -39,17 +40,10 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
-class BulkIdsField(serializers.ListField):
+class BulkIdsField(CountFirstListField):
     child = StrictUUIDField()
-
-    def to_internal_value(self, data: Any) -> list:
-        # The count first: a million ids must not each be parsed before the refusal.
-        limit = settings.NUMINA_BULK_MAX_IDS
-        if isinstance(data, list) and len(data) > limit:
-            raise serializers.ValidationError(
-                f"Ensure this field has no more than {limit} elements."
-            )
-        return super().to_internal_value(data)
+    limit_setting = "NUMINA_BULK_MAX_IDS"
+    items_name = "elements"
 
 
 class BulkInput(serializers.Serializer):
