@@ -96,6 +96,7 @@ CONVERSATION_COLUMNS = [
     "created_at",
     "updated_at",
     "change_seq",
+    "instructions",
 ]
 
 
@@ -199,6 +200,7 @@ def add_branch_chats(*, owner, words, cum_weights, rng, now, change_seq: int) ->
                 start,
                 now,
                 change_seq + n,
+                "",
             )
             for n, (cid, title, count) in enumerate(
                 [
@@ -318,6 +320,7 @@ def main() -> None:
                 last - timedelta(days=1),
                 last,
                 seq,
+                "",
             )
             for cid, owner, last, seq in conversations
         ),
