@@ -15,9 +15,8 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from rest_framework.request import Request
-from rest_framework.throttling import SimpleRateThrottle
 
-from numina.throttling import client_address
+from numina.throttling import RateThrottle, client_address
 
 from .models import User
 
@@ -37,14 +36,14 @@ def _submitted_username(request: HttpRequest | Request) -> str | None:
     return username if isinstance(username, str) and username else None
 
 
-class SignInAddressThrottle(SimpleRateThrottle):
+class SignInAddressThrottle(RateThrottle):
     scope = "auth"
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": "auth-address", "ident": client_address(request)}
 
 
-class SignInUsernameThrottle(SimpleRateThrottle):
+class SignInUsernameThrottle(RateThrottle):
     scope = "auth"
 
     def get_cache_key(self, request, view) -> str | None:
@@ -77,7 +76,7 @@ ACCOUNT_DELETION_THROTTLES = (SignInAddressThrottle, AccountDeletionUsernameThro
 def sign_in_wait(
     request: HttpRequest | Request,
     *,
-    throttles: tuple[type[SimpleRateThrottle], ...] = SIGN_IN_THROTTLES,
+    throttles: tuple[type[RateThrottle], ...] = SIGN_IN_THROTTLES,
 ) -> float | None:
     """Counts this attempt in every sign-in bucket; the seconds to wait if any is full."""
     waits = []
@@ -85,7 +84,7 @@ def sign_in_wait(
         throttle = throttle_class()
         # DRF's rate throttles read only META, user and the scope: a Django request has them,
         # and no view is involved.
-        if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+        if not throttle.allow_request(request, None):
             waits.append(throttle.wait() or 1)
     return max(waits) if waits else None
 
@@ -93,7 +92,7 @@ def sign_in_wait(
 def throttle_sign_in(
     view: Callable[..., HttpResponseBase],
     *,
-    throttles: tuple[type[SimpleRateThrottle], ...] = SIGN_IN_THROTTLES,
+    throttles: tuple[type[RateThrottle], ...] = SIGN_IN_THROTTLES,
 ) -> Callable[..., HttpResponseBase]:
     """For the browser's and the admin's forms: each POST counts, and one past the rate
     gets a 429 page saying how long to wait, before any password is checked."""

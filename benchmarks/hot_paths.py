@@ -113,6 +113,9 @@ def plumbing_files() -> set[str]:
         named += framework.get(key, [])
     if framework.get("EXCEPTION_HANDLER"):
         named.append(framework["EXCEPTION_HANDLER"])
+    # What every new database connection gets (numina/database.py: the timestamp loader),
+    # run when a connection opens, whichever request opens it: not one endpoint's.
+    named.append("numina.database.UTCTimestamptzLoader")
     files = {source for source in map(_source_of, named) if source}
     files |= {
         f"{package}/models.py"

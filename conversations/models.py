@@ -12,12 +12,13 @@ pages over.
 """
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchVectorField
 from django.db import connection, models
-from django.db.models import OuterRef, Q
+from django.db.models import OuterRef, Q, QuerySet
 from django.utils import timezone
 
 # The full-text configuration of the message search index. It is part of the index
@@ -82,6 +83,15 @@ class ConversationQuerySet(models.QuerySet):
             names = Tag.objects.filter(conversations=OuterRef("pk")).order_by("name").values("name")
             return self.annotate(tag_names=ArraySubquery(names))
         return self.prefetch_related("tags")
+
+    def answer_rows(self, *columns: str) -> "QuerySet[Any, dict[str, Any]]":
+        """``values()`` of ``columns`` and ``tag_names`` (the sorted tag names of
+        ``with_tag_names``), for the answers that need no model instance (issue 19). On
+        PostgreSQL the names come in the same query; elsewhere they are absent and
+        ``selectors.attach_tag_names`` adds them to a page."""
+        if connection.vendor == "postgresql":
+            return self.values(*columns, "tag_names")
+        return self.values(*columns)
 
     def by_last_activity(self) -> "ConversationQuerySet":
         # id breaks ties so that keyset pages neither repeat nor skip rows that share

@@ -36,7 +36,7 @@ def _private(response: HttpResponse) -> HttpResponse:
 def shared(request: HttpRequest, token: str) -> HttpResponse:
     throttle = ShareLookupThrottle()
     # DRF's rate throttles read only META and the scope: a Django request has them.
-    if not throttle.allow_request(request, None):  # type: ignore[arg-type]
+    if not throttle.allow_request(request, None):
         seconds = max(1, round(throttle.wait() or 1))
         response = render(
             request, "conversations/shared_missing.html", {"seconds": seconds}, status=429

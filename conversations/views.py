@@ -754,7 +754,7 @@ def _admit(
     valid = form is None or form.is_valid()
     throttle = ChatRateThrottle()
     # DRF's rate throttle reads only the user and META, which a Django request has.
-    if valid and not throttle.allow_request(request, None):  # type: ignore[arg-type]
+    if valid and not throttle.allow_request(request, None):
         wait = math.ceil(throttle.wait() or 1)
         message = f"Too many messages. Try again in {wait} seconds."
         if form is not None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+import orjson
 from django_guid.integrations import CeleryIntegration
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -106,6 +107,10 @@ AUTH_USER_MODEL = "accounts.User"
 
 # --- Cache and broker -----------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# Redis is a cache and the throttles' buckets here, never the store: fail fast and fall
+# back (to PostgreSQL, or to not counting) instead of holding a request.
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=0.25)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.25)
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -117,8 +122,8 @@ if REDIS_URL:
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
                 # Redis is a cache here, never the store: fail fast and fall back to
                 # PostgreSQL instead of holding a request while Redis is unreachable.
-                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.25),
-                "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.25),
+                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
                 "IGNORE_EXCEPTIONS": True,
             },
         }
@@ -436,7 +441,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # orjson, not the standard library's json (issue 19): a page of 60 conversations
+    # rendered 10x faster. UTC as "Z", as DRF's DateTimeField writes it, so the bytes of
+    # an answer are what DRF's own renderer would give for the same data
+    # (tests/api/test_answers_match_serializers.py); and keys that are not strings
+    # written as strings, as json does (a list field's errors are keyed by index).
+    "DEFAULT_RENDERER_CLASSES": ["drf_orjson_renderer.renderers.ORJSONRenderer"],
+    "ORJSON_RENDERER_OPTIONS": (orjson.OPT_UTC_Z, orjson.OPT_NON_STR_KEYS),
     "DEFAULT_PARSER_CLASSES": ["numina.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "numina.schema.NuminaAutoSchema",
     "EXCEPTION_HANDLER": "numina.errors.exception_handler",

@@ -30,11 +30,14 @@ def _cache_invalidation_follows_test_transactions(request, monkeypatch):
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     from conversations.cache import breaker
+    from numina.throttling import reset_buckets
 
     breaker.open = False
     cache.clear()
+    reset_buckets()  # Redis's are flushed with the cache; the in-memory ones are not
     yield
     cache.clear()
+    reset_buckets()
     breaker.open = False
 
 

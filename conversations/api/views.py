@@ -18,7 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_orjson_renderer.renderers import ORJSONRenderer
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -144,34 +145,55 @@ class RetrieveQuery(serializers.Serializer):
 
 
 # --- answers of the hot reads -----------------------------------------------------------
-# Plain dicts of the rows' own values, keyed by the output serializers' field lists: DRF's
-# JSON encoder renders a UUID and an aware datetime exactly as the serializers' UUIDField
-# and DateTimeField do (str(); isoformat with "Z" for UTC), so the bytes do not change.
-# tests/api/test_answers_match_serializers.py holds the two to the same output.
+# The reads every client makes all day (list, retrieve, a chat's messages) read
+# ``values()`` rows of exactly their answer's columns, no model instances, and are
+# shaped as plain dicts keyed by the output serializers' field lists, then rendered once
+# by the API's renderer; a cached answer is kept as those bytes, so a hit is one Redis
+# read and no encoding (issue 19). The serializers stay the documented shape:
+# tests/api/test_answers_match_serializers.py holds these bytes to the bytes DRF's
+# serializers and JSONRenderer give for the same rows.
 _CONVERSATION_FIELDS: list[str] = s.ConversationSerializer.Meta.fields
-# Part of the cached answers' keys: raised whenever their fields change (2: instructions),
-# so an entry of the old shape is never served.
-ANSWER_SHAPE = "v2"
+# The columns behind them: ``tags`` comes from the tag names' subquery (answer_rows).
+_CONVERSATION_COLUMNS = [name for name in _CONVERSATION_FIELDS if name != "tags"]
+_ROW_KEYS = {"tags": "tag_names"}
+# Part of the cached answers' keys: raised whenever their fields change (2: instructions;
+# 3: kept as rendered bytes), so an entry of an old shape is never served.
+ANSWER_SHAPE = "v3"
 _MESSAGE_FIELDS: list[str] = s.MessageSerializer.Meta.fields
-# Where a field's value is read when it is not the attribute of its own name.
-_SOURCES = {"tags": "tag_list"}
+# The columns of a message's answer; selectors.attach_sibling_ids adds the other two.
+MESSAGE_COLUMNS = [name for name in _MESSAGE_FIELDS if name not in ("sibling_ids", "files")]
+_RENDERER = ORJSONRenderer()
+
+
+def rendered(data: Any) -> bytes:
+    """An answer's body as the API's renderer writes it (settings' DEFAULT_RENDERER)."""
+    return _RENDERER.render(data)
 
 
 def conversation_answer(conversation: Any) -> dict:
-    """A conversation as ConversationSerializer shapes it (its tag names read)."""
-    return {name: getattr(conversation, _SOURCES.get(name, name)) for name in _CONVERSATION_FIELDS}
+    """A conversation (a model instance with its tag names) as ConversationSerializer
+    shapes it."""
+    answer = {name: getattr(conversation, name) for name in _CONVERSATION_COLUMNS}
+    answer["tags"] = conversation.tag_list
+    return {name: answer[name] for name in _CONVERSATION_FIELDS}
 
 
-def message_answer(message: Any) -> dict:
-    """A message as MessageSerializer shapes it (its ``sibling_ids`` given)."""
-    return {name: getattr(message, name) for name in _MESSAGE_FIELDS}
+def conversation_row_answer(row: dict) -> dict:
+    """An ``answer_rows`` row as ConversationSerializer shapes it (its field order)."""
+    return {name: row[_ROW_KEYS.get(name, name)] for name in _CONVERSATION_FIELDS}
 
 
-def conversation_detail_answer(conversation: Any) -> dict:
-    """A conversation with its ``recent`` messages, as ConversationDetailSerializer."""
+def message_answer(row: dict) -> dict:
+    """A ``values()`` row of MESSAGE_COLUMNS with its ``sibling_ids`` and ``files`` given,
+    as MessageSerializer shapes it."""
+    return {name: row[name] for name in _MESSAGE_FIELDS}
+
+
+def conversation_detail_answer(conversation: Any) -> bytes:
+    """A conversation with its ``recent`` message rows, as ConversationDetailSerializer."""
     answer = conversation_answer(conversation)
     answer["messages"] = [message_answer(message) for message in conversation.recent]
-    return answer
+    return rendered(answer)
 
 
 def _query(serializer_class, request: Request) -> dict:
@@ -186,8 +208,13 @@ def _body(serializer_class, request: Request) -> dict:
     return serializer.validated_data
 
 
-def _cacheable_response(read: selectors.CacheableRead) -> Response:
-    response = Response(read.value)
+def _rendered_response(body: bytes) -> HttpResponse:
+    # What DRF's Response with the JSON renderer sends, without rendering again.
+    return HttpResponse(body, content_type=_RENDERER.media_type)
+
+
+def _cacheable_response(read: selectors.CacheableRead) -> HttpResponse:
+    response = _rendered_response(read.value)
     if read.cached is not None:
         response["X-Cache"] = "hit" if read.cached else "miss"
     return response
@@ -205,13 +232,15 @@ class ConversationListView(GenericAPIView):
         parameters=[ConversationListQuery, _page_size_parameter()],
         responses={200: s.ConversationSerializer(many=True), 400: BAD_REQUEST},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         query = _query(ConversationListQuery, request)
 
-        def shape(conversations) -> dict:
-            page = self.paginate_queryset(conversations) or []
-            data = [conversation_answer(conversation) for conversation in page]
-            return self.get_paginated_response(data).data
+        def shape(conversations) -> bytes:
+            rows = conversations.answer_rows(*_CONVERSATION_COLUMNS)
+            page = self.paginate_queryset(rows) or []
+            selectors.attach_tag_names(rows=page)
+            data = [conversation_row_answer(row) for row in page]
+            return rendered(self.get_paginated_response(data).data)
 
         return _cacheable_response(
             selectors.conversation_list_page(
@@ -250,7 +279,7 @@ class ConversationDetailView(APIView):
         parameters=[RetrieveQuery],
         responses={200: s.ConversationDetailSerializer, 400: BAD_REQUEST, 404: NOT_FOUND},
     )
-    def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
+    def get(self, request: Request, conversation_id: uuid.UUID) -> HttpResponse:
         query = _query(RetrieveQuery, request)
         return _cacheable_response(
             selectors.conversation_with_recent_messages(
@@ -258,6 +287,7 @@ class ConversationDetailView(APIView):
                 conversation_id=conversation_id,
                 messages=query.get("messages"),
                 shape=conversation_detail_answer,
+                message_columns=MESSAGE_COLUMNS,
             )
         )
 
@@ -332,7 +362,7 @@ class MessageListView(GenericAPIView):
         parameters=[s.MessageListQuery, _page_size_parameter()],
         responses={200: s.MessageSerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND},
     )
-    def get(self, request: Request, conversation_id: uuid.UUID) -> Response:
+    def get(self, request: Request, conversation_id: uuid.UUID) -> HttpResponse:
         query = _query(s.MessageListQuery, request)
         messages = selectors.list_messages(
             user=request.user,
@@ -340,9 +370,10 @@ class MessageListView(GenericAPIView):
             after_seq=query["after_seq"],
             thread=query["thread"],
         )
-        page = self.paginate_queryset(messages) or []
+        page = self.paginate_queryset(messages.values(*MESSAGE_COLUMNS)) or []
         selectors.attach_sibling_ids(messages=page)
-        return self.get_paginated_response(s.MessageSerializer(page, many=True).data)
+        data = [message_answer(row) for row in page]
+        return _rendered_response(rendered(self.get_paginated_response(data).data))
 
     @extend_schema(
         request=s.MessageCreateInput,

@@ -56,6 +56,22 @@ def with_tag_names(*, user) -> ConversationQuerySet:
     return access.owned_conversations(user=user, within=Conversation.objects.with_tag_names())
 
 
+def attach_tag_names(*, rows: Sequence[dict[str, Any]]) -> None:
+    """Give a page of ``Conversation.objects.answer_rows`` its ``tag_names`` where the rows
+    do not carry them (not PostgreSQL: the embedded default): one query for the page. The
+    rows are the user's already (read through ``access``)."""
+    if not rows or "tag_names" in rows[0]:
+        return
+    names: dict[Any, list[str]] = {row["id"]: [] for row in rows}
+    through = Conversation.tags.through.objects.filter(conversation_id__in=list(names))
+    for conversation_id, name in through.order_by("tag__name").values_list(
+        "conversation_id", "tag__name"
+    ):
+        names[conversation_id].append(name)
+    for row in rows:
+        row["tag_names"] = names[row["id"]]
+
+
 def get_conversation(*, user, conversation_id: Any) -> Conversation:
     """The user's conversation, or ``Conversation.DoesNotExist`` for anything else."""
     return access.conversation_for(
@@ -178,11 +194,13 @@ def list_messages(
     )
 
 
-def attach_sibling_ids(*, messages: Sequence[Message]) -> None:
-    """Give each message (of one conversation, already the user's) its ``sibling_ids``:
-    one query for them all, none for none (selectors.branches)."""
+def attach_sibling_ids(*, messages: Sequence[branches.MessageRow]) -> None:
+    """Give each message (of one conversation, already the user's; an instance or a
+    ``values()`` row) its ``sibling_ids``: one query for them all, none for none
+    (selectors.branches)."""
     if messages:
-        branches.attach_sibling_ids(conversation_id=messages[0].conversation_id, messages=messages)
+        conversation_id = branches.message_field(messages[0], "conversation_id")
+        branches.attach_sibling_ids(conversation_id=conversation_id, messages=messages)
 
 
 def search_messages(

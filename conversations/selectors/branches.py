@@ -103,21 +103,45 @@ def newest_leaf(*, conversation_id: uuid.UUID, message_id: uuid.UUID) -> uuid.UU
     return row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(row[0])
 
 
+# The hot reads (issue 19) give their messages as ``values()`` rows, every other read as
+# model instances: the two functions below read and set a field on either.
+MessageRow = Any  # a Message, or a dict of its answer's columns
+
+
+def message_field(message: MessageRow, name: str) -> Any:
+    return message[name] if isinstance(message, dict) else getattr(message, name)
+
+
+def _set(message: MessageRow, name: str, value: Any) -> None:
+    if isinstance(message, dict):
+        message[name] = value
+    else:
+        setattr(message, name, value)
+
+
 def attach_sibling_ids(
-    *, messages: Sequence[Message], conversation_id: uuid.UUID | None = None
+    *, messages: Sequence[MessageRow], conversation_id: uuid.UUID | None = None
 ) -> None:
-    """Set ``sibling_ids`` on each message: the versions at its point of the
-    conversation (the messages with the same parent), in seq order, itself included.
-    ``conversation_id``: the one conversation all of them are of; None: messages of any
-    conversations (sync's page), each judged within its own. One query for the whole
-    sequence; none when it is empty."""
+    """Set ``sibling_ids`` on each message (a model instance, or a ``values()`` row of the
+    hot reads): the versions at its point of the conversation (the messages with the same
+    parent), in seq order, itself included. ``conversation_id``: the one conversation all
+    of them are of; None: messages of any conversations (sync's page), each judged within
+    its own. One query for the whole sequence; none when it is empty."""
     if not messages:
         return
-    parents = {message.parent_id for message in messages if message.parent_id is not None}
+    parents = {
+        message_field(message, "parent_id")
+        for message in messages
+        if message_field(message, "parent_id") is not None
+    }
     # A parent's children are all of its conversation; first messages (no parent) are
     # siblings only within one conversation.
     among = Q(parent_id__in=parents)
-    roots = {message.conversation_id for message in messages if message.parent_id is None}
+    roots = {
+        message_field(message, "conversation_id")
+        for message in messages
+        if message_field(message, "parent_id") is None
+    }
     if roots:
         among |= Q(parent__isnull=True, conversation_id__in=roots)
     rows = Message.objects.filter(among)
@@ -129,7 +153,8 @@ def attach_sibling_ids(
     ):
         versions[conversation, parent_id].append(message_id)
     for message in messages:
-        message.sibling_ids = versions[message.conversation_id, message.parent_id]  # type: ignore[attr-defined]  # read by MessageSerializer
+        key = (message_field(message, "conversation_id"), message_field(message, "parent_id"))
+        _set(message, "sibling_ids", versions[key])  # read by MessageSerializer
     # Every answer that shows messages comes through here: their files come with them.
     attach_files(messages=messages)
 
@@ -170,10 +195,13 @@ def _message_window(messages: int | None) -> int:
     return messages
 
 
-def recent_messages(*, user, conversation: Conversation, limit: int) -> list[Message]:
+def recent_messages(
+    *, user, conversation: Conversation, limit: int, columns: Sequence[str] | None = None
+) -> list[MessageRow]:
     """The newest ``limit`` messages of the current branch of the user's conversation
     (which the caller got through ``access``), oldest first, with their ``sibling_ids``:
-    two queries however deep the tree (none for 0)."""
+    two queries however deep the tree (none for 0). ``columns``: only these, as
+    ``values()`` rows (the hot read's answer), else model instances."""
     if limit <= 0:
         return []
     newest = branch(
@@ -181,7 +209,8 @@ def recent_messages(*, user, conversation: Conversation, limit: int) -> list[Mes
     )
     # Scoped by the user as well (one query still): the conversation is trusted, but
     # what is read of it goes through the door like every other read.
-    recent = list(newest & access.owned_messages(user=user))
+    owned = newest & access.owned_messages(user=user)
+    recent: list[MessageRow] = list(owned.values(*columns) if columns else owned)
     attach_sibling_ids(messages=recent, conversation_id=conversation.id)
     return recent
 
@@ -192,11 +221,13 @@ def conversation_with_recent_messages(
     conversation_id: Any,
     messages: int | None,
     shape: Callable[[Conversation], Any],
+    message_columns: Sequence[str] | None = None,
 ) -> cache.CacheableRead:
     """The user's conversation (with its tag names) and the newest ``messages`` messages
     of its current branch (None: the default window, NUMINA_RETRIEVE_MESSAGES), oldest
-    first, each with its ``sibling_ids``, as ``conversation.recent``, shaped by
-    ``shape``. The same number of queries however deep the tree.
+    first, each with its ``sibling_ids``, as ``conversation.recent`` (``values()`` rows
+    of ``message_columns`` when given), shaped by ``shape``. The same number of queries
+    however deep the tree.
 
     Cache policy: only the default window is cached (what opening a chat asks for), as
     the conversation's entry (cache.CONVERSATION); its version is the conversation's
@@ -215,7 +246,9 @@ def conversation_with_recent_messages(
             conversation_id=conversation_uuid,
             within=Conversation.objects.with_tag_names(),
         )
-        conversation.recent = recent_messages(user=user, conversation=conversation, limit=count)  # type: ignore[attr-defined]  # read by the shape
+        conversation.recent = recent_messages(  # type: ignore[attr-defined]  # read by the shape
+            user=user, conversation=conversation, limit=count, columns=message_columns
+        )
         return conversation.change_seq, shape(conversation)
 
     if messages is not None:
@@ -248,10 +281,10 @@ def describe(user_file: UserFile) -> dict:
     }
 
 
-def _names_a_file(message: Any) -> bool:
+def _names_a_file(message: MessageRow) -> bool:
     return any(
         isinstance(item, str) and item.startswith(ATTACHMENT_PREFIX)
-        for item in (message.attachments or ())
+        for item in (message_field(message, "attachments") or ())
     )
 
 
@@ -267,11 +300,12 @@ def files_by_message(message_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, list[U
     return carried
 
 
-def attach_files(*, messages: Sequence[Any]) -> None:
+def attach_files(*, messages: Sequence[MessageRow]) -> None:
     """Set ``files`` on each message (read by MessageSerializer and the templates). No
     query unless one of them names a file (``file:<id>`` among its attachments, which
     every message row carries): a page of plain messages costs what it did."""
-    naming = [message.id for message in messages if _names_a_file(message)]
+    naming = [message_field(message, "id") for message in messages if _names_a_file(message)]
     carried = files_by_message(naming)
     for message in messages:
-        message.files = [describe(user_file) for user_file in carried.get(message.id, ())]
+        files = carried.get(message_field(message, "id"), ())
+        _set(message, "files", [describe(user_file) for user_file in files])

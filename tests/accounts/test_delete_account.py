@@ -270,10 +270,11 @@ def test_the_form_is_throttled_like_signing_in(client, user, throttle_rates):
 
 
 def redis_keys_naming(owner_id) -> set[bytes]:
-    """Their keys but the rate limiter's own request history (DRF's ``throttle_user_…``),
-    which holds no content and is gone within the rate's window (a minute)."""
+    """Their keys but the rate limiter's own request counts (``numina-throttle:…``, of
+    numina/throttling.py), which hold no content and are gone within the rate's window
+    (a minute)."""
     keys = get_redis_connection("default").scan_iter(match=f"*{owner_id}*", count=1000)
-    return {key for key in keys if b":throttle_" not in key}
+    return {key for key in keys if not key.startswith(b"numina-throttle")}
 
 
 @pytest.mark.django_db(transaction=True)
