@@ -67,6 +67,35 @@ SYLLABLES = [
 ]
 
 
+PLANT_ALL = "all"
+
+
+def planted_word(text: str) -> tuple[str, str]:
+    """WORD:COUNT (COUNT a positive number or ``all``) as (word, count text), for argparse."""
+    word, _, count = text.partition(":")
+    if not word.isalpha() or not word.islower():
+        raise argparse.ArgumentTypeError(f"{text!r}: the word must be lower-case letters")
+    if count != PLANT_ALL and not (count.isdigit() and int(count) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: the count must be a positive number or all")
+    return word, count
+
+
+def plant_positions(
+    *, plants: list[tuple[str, str]], total: int, rng: random.Random
+) -> dict[int, list[str]]:
+    """For each message position (0 .. total-1) that gets planted words, those words:
+    each word at exactly its count of distinct positions (all of them for ``all``)."""
+    positions: dict[int, list[str]] = {}
+    for word, count in plants:
+        if count == PLANT_ALL:
+            continue
+        if int(count) > total:
+            sys.exit(f"--plant {word}:{count}: only {total} messages are loaded")
+        for position in rng.sample(range(total), int(count)):
+            positions.setdefault(position, []).append(word)
+    return positions
+
+
 def vocabulary(size: int, rng: random.Random) -> list[str]:
     words: set[str] = set()
     while len(words) < size:
@@ -256,6 +285,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--plant",
+        type=planted_word,
+        action="append",
+        default=[],
+        metavar="WORD:COUNT",
+        help="add WORD to exactly COUNT random messages (COUNT 'all': every message)",
+    )
+    parser.add_argument(
         "--manifest-only",
         action="store_true",
         help="keep the loaded data; issue new tokens and write dataset.json again",
@@ -332,10 +369,28 @@ def main() -> None:
         ((user.id, per_user + (2 if user is users[0] else 0)) for user in users),
     )
 
+    # Drawn from their own generator, so the text of a data set without --plant (and the
+    # rest of one with it) is what the same seed always made.
+    count_loaded = per_conversation * len(conversations)
+    planted = plant_positions(
+        plants=args.plant,
+        total=count_loaded,
+        rng=random.Random(args.seed + 1),
+    )
+    everywhere = [word for word, count in args.plant if count == PLANT_ALL]
+
     def messages():
+        position = 0
         for cid, owner, last, _ in conversations:
             start = last - timedelta(minutes=per_conversation)
-            texts = [sentence(words, cum_weights, rng) for _ in range(per_conversation)]
+            texts = []
+            for _ in range(per_conversation):
+                text = sentence(words, cum_weights, rng)
+                extra = planted.get(position, []) + everywhere
+                if extra:
+                    text = f"{text} {' '.join(extra)}"
+                texts.append(text)
+                position += 1
             yield from straight_chat(cid=cid, owner=owner, texts=texts, start=start)
 
     loaded_at = time.perf_counter()
@@ -379,6 +434,10 @@ def main() -> None:
         "conversation_ids": {str(u.id): [] for u in users},
         "search_words": [words[5], words[50], words[500]],
         "branch_chats": {"user": users[0].username, **branch_chats},
+        # word -> how many of the loaded conversations' messages carry it
+        "planted": {
+            word: count_loaded if count == PLANT_ALL else int(count) for word, count in args.plant
+        },
     }
     owners = {user.id: user.username for user in users}
     by_user: dict[str, list[str]] = {user.username: [] for user in users}

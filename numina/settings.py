@@ -294,6 +294,11 @@ NUMINA_MAX_PAGE_SIZE = env.int("NUMINA_MAX_PAGE_SIZE", default=100)
 NUMINA_RETRIEVE_MESSAGES = env.int("NUMINA_RETRIEVE_MESSAGES", default=50)
 NUMINA_RETRIEVE_MESSAGES_MAX = env.int("NUMINA_RETRIEVE_MESSAGES_MAX", default=500)
 NUMINA_SEARCH_QUERY_MAX_LENGTH = env.int("NUMINA_SEARCH_QUERY_MAX_LENGTH", default=500)
+# Search ranks only the newest this many matches of a query (selectors.search_messages),
+# so a word in every message costs what a rare one does; results are the best-ranked
+# among them. Larger finds older best matches of common words, at a cost that grows
+# with it (benchmarks/search_bench.py).
+NUMINA_SEARCH_CANDIDATES = env.int("NUMINA_SEARCH_CANDIDATES", default=200)
 NUMINA_IMPORT_MAX_MESSAGES = env.int("NUMINA_IMPORT_MAX_MESSAGES", default=10_000)
 # Conversations the whole-account export (GET /api/v1/export/) reads per batch: each
 # batch is three queries, and its messages are streamed, never all held.

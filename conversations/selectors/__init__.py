@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -214,7 +215,18 @@ def search_messages(
     after: datetime | None = None,
     before: datetime | None = None,
 ) -> QuerySet[Message]:
-    """The user's messages matching a web-search query, annotated with ``rank`` and ``snippet``.
+    """The user's messages matching a web-search query, annotated with ``rank`` and ``snippet``:
+    the newest ``NUMINA_SEARCH_CANDIDATES`` matches (after the filters), to be ordered by
+    rank (best first) by the caller.
+
+    Only that bounded, recency-ordered candidate set is ranked, so a query's cost does not
+    grow with its number of matches: ranking every match before the first page cost a
+    user with 200,000 messages 150 ms for a word in all of them (benchmarks/search_bench.py).
+    The candidates are found by whichever index is cheaper for the query: for a rare word
+    the owner's search index (all its matches, then the newest of them), for a common one
+    a walk of the owner's messages newest first (message_owner_created) that stops at
+    the bound. For a fixed data set the candidates are the same on every page (ordered by
+    time, then id), so cursor pages neither repeat nor skip.
 
     ``snippet`` is built from HTML-escaped content, so the only markup in it is the
     ``<mark>`` around matched words: clients may show it as HTML.
@@ -222,32 +234,39 @@ def search_messages(
     Filters (API.md, search): ``conversation_id`` one of the user's conversations
     (``Conversation.DoesNotExist`` for any other: the 404 of every door), ``role``,
     ``tag`` (conversations carrying it), and ``after`` (inclusive) / ``before``
-    (exclusive) on the message's time. Each narrows the rows the owner's search index
-    finds; ``conversation_id`` can also be read from the conversation's own index
-    (message_unique_seq), the cheaper plan for a chat much smaller than the account
-    (tests/api/test_search_filters.py checks each plan with EXPLAIN).
+    (exclusive) on the message's time. Each narrows the candidates, not the page: they
+    are the newest matches that pass them. ``conversation_id`` can also be read from the
+    conversation's own index (message_unique_seq), the cheaper plan for a chat much
+    smaller than the account (tests/api/test_search_filters.py checks each plan with
+    EXPLAIN).
     """
     query = _clean_query(query)
-    # The page's conversations come in a second query: joining them into the ranked
-    # query made PostgreSQL hash all of the user's conversations before the LIMIT.
-    messages = matching_messages(user=user, query=query).prefetch_related(
-        Prefetch("conversation", queryset=Conversation.objects.only("id", "title"))
-    )
+    candidates = matching_messages(user=user, query=query)
     if archived is not None:
-        messages = messages.filter(conversation__is_archived=archived)
+        candidates = candidates.filter(conversation__is_archived=archived)
     if conversation_id is not None:
-        messages = messages.filter(
+        candidates = candidates.filter(
             conversation_id=access.owned_conversation_id(user=user, conversation_id=conversation_id)
         )
     if role is not None:
-        messages = messages.filter(role=validation.clean_role(role))
+        candidates = candidates.filter(role=validation.clean_role(role))
     if tag is not None:
         tagged = access.owned_conversations(user=user).filter(tags__name=tag.strip())
-        messages = messages.filter(conversation_id__in=tagged.values("id"))
+        candidates = candidates.filter(conversation_id__in=tagged.values("id"))
     if after is not None:
-        messages = messages.filter(created_at__gte=after)
+        candidates = candidates.filter(created_at__gte=after)
     if before is not None:
-        messages = messages.filter(created_at__lt=before)
+        candidates = candidates.filter(created_at__lt=before)
+    # The id breaks ties of time, so the bound cuts the same rows on every page.
+    newest = candidates.order_by("-created_at", "-id").values("pk")[
+        : settings.NUMINA_SEARCH_CANDIDATES
+    ]
+    # The page's conversations come in a second query: joining them into the ranked
+    # query made PostgreSQL hash all of the user's conversations before the LIMIT.
+    # The candidates are already the user's (access above): this only reads them by id.
+    messages = Message.objects.filter(pk__in=newest).prefetch_related(
+        Prefetch("conversation", queryset=Conversation.objects.only("id", "title"))
+    )
     if connection.vendor != "postgresql":
         return messages.annotate(
             rank=Value(1.0, output_field=FloatField()), snippet=Substr("content", 1, 200)
