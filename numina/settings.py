@@ -351,6 +351,10 @@ NUMINA_LEGACY_REDIS_URL = env.str("NUMINA_LEGACY_REDIS_URL", default="redis://12
 NUMINA_MIGRATE_BATCH_SIZE = env.int("NUMINA_MIGRATE_BATCH_SIZE", default=500)
 # Conversations migrate_conversations commits per transaction (all or nothing).
 NUMINA_LEGACY_BATCH_CONVERSATIONS = env.int("NUMINA_LEGACY_BATCH_CONVERSATIONS", default=200)
+# Connections migrate_conversations writes those transactions on at once (PostgreSQL).
+NUMINA_LEGACY_WRITERS = env.int("NUMINA_LEGACY_WRITERS", default=2)
+# ... and the messages after which such a transaction ends before its conversations do.
+NUMINA_LEGACY_BATCH_MESSAGES = env.int("NUMINA_LEGACY_BATCH_MESSAGES", default=2500)
 NUMINA_MIGRATE_REPORT_LIMIT = env.int("NUMINA_MIGRATE_REPORT_LIMIT", default=1000)
 
 # --- Model ----------------------------------------------------------------------------

@@ -25,6 +25,7 @@ def _cache_invalidation_follows_test_transactions(request, monkeypatch):
     from conversations import cache
 
     monkeypatch.setattr(cache, "on_commit_changed", cache.changed)
+    monkeypatch.setattr(cache, "on_commit_changed_many", cache.changed_many)
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from numina import metrics
+from numina import bulk_insert, metrics
 
 from .. import access, cache, live, validation
 from ..models import (
@@ -179,7 +179,7 @@ def next_change_seqs(
         )
         last = cursor.fetchone()[0]
     seqs = list(range(last - len(changes) + 1, last + 1))
-    MessageBatch.objects.bulk_create(
+    bulk_insert.insert(
         [
             MessageBatch(
                 owner_id=owner_id,
@@ -192,10 +192,13 @@ def next_change_seqs(
             if stored is not None
         ]
     )
-    for (conversation_id, _), change_seq in zip(changes, seqs, strict=True):
-        cache.on_commit_changed(
-            owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq
-        )
+    cache.on_commit_changed_many(
+        owner_id=owner_id,
+        changes=[
+            (conversation_id, change_seq)
+            for (conversation_id, _), change_seq in zip(changes, seqs, strict=True)
+        ],
+    )
     # After the cache's hooks, as in next_change_seq.
     transaction.on_commit(functools.partial(live.committed, owner_id=owner_id, change_seq=last))
     return seqs
@@ -232,7 +235,7 @@ def save_conversations(
     for conversation, _ in changed:
         conversation.updated_at = now
     if created:
-        Conversation.objects.bulk_create([conversation for conversation, _ in created])
+        bulk_insert.insert([conversation for conversation, _ in created])
     if changed:
         Conversation.objects.bulk_update(
             [conversation for conversation, _ in changed],

@@ -260,3 +260,70 @@ def test_a_title_from_the_task_makes_the_next_reads_fresh(api, owner, settings):
     assert (
         api.get(LIST).json()["results"][0]["title"] == api.get(detail(untitled.id)).json()["title"]
     )
+
+
+def _script_calls() -> int:
+    from django_redis import get_redis_connection
+
+    stats = get_redis_connection("default").info("commandstats")
+    return sum(stats.get(name, {}).get("calls", 0) for name in ("cmdstat_eval", "cmdstat_evalsha"))
+
+
+def test_a_batch_of_changes_is_raised_in_one_round_trip_and_each_read_misses(api, owner):
+    # What the legacy migration's transactions raise after commit: many conversations.
+    conversations = [services.create_conversation(user=owner, title=f"C{n}") for n in range(30)]
+    for conversation in conversations[:3]:
+        assert api.get(detail(conversation.id))["X-Cache"] == "miss"
+        assert api.get(detail(conversation.id))["X-Cache"] == "hit"
+    api.get(LIST)
+    assert api.get(LIST)["X-Cache"] == "hit"
+    top = max(c.change_seq for c in conversations)
+    before = _script_calls()
+
+    numina_cache.changed_many(
+        owner_id=owner.pk,
+        changes=[(conversation.id, top + 1 + n) for n, conversation in enumerate(conversations)],
+    )
+
+    assert _script_calls() - before == 1
+    assert api.get(LIST)["X-Cache"] == "miss"
+    for conversation in conversations[:3]:
+        assert api.get(detail(conversation.id))["X-Cache"] == "miss"
+
+
+def test_a_batch_never_lowers_a_version(owner, conversation):
+    scope = numina_cache.conversation_scope(owner_id=owner.pk, conversation_id=conversation.id)
+    numina_cache.changed_many(owner_id=owner.pk, changes=[(conversation.id, 1000)])
+    numina_cache.store(kind=numina_cache.CONVERSATION, scope=scope, version=1000, value="at 1000")
+
+    numina_cache.changed_many(owner_id=owner.pk, changes=[(conversation.id, 5)])
+
+    # Lowered to 5, the version would no longer match the entry built at 1000.
+    hit = numina_cache.read(kind=numina_cache.CONVERSATION, scope=scope)
+    assert hit is not None
+    assert hit.value == "at 1000"
+    numina_cache.changed_many(owner_id=owner.pk, changes=[(conversation.id, 1001)])
+    assert numina_cache.read(kind=numina_cache.CONVERSATION, scope=scope) is None
+
+
+def test_a_batch_raised_while_redis_is_away_is_kept_per_conversation_and_replayed(
+    api, owner, settings
+):
+    conversations = [services.create_conversation(user=owner, title=f"C{n}") for n in range(3)]
+    for conversation in conversations:
+        api.get(detail(conversation.id))
+    working = settings.CACHES
+    settings.CACHES = {**working, "default": {**working["default"], "LOCATION": CLOSED_PORT_CACHE}}
+    numina_cache.changed_many(
+        owner_id=owner.pk, changes=[(c.id, c.change_seq + 100) for c in conversations]
+    )
+    settings.CACHES = working
+
+    assert sorted(PendingInvalidation.objects.values_list("conversation_id", flat=True)) == sorted(
+        c.id for c in conversations
+    )
+    numina_cache.breaker.open = False
+    assert numina_cache.replay_pending() is True
+    assert not PendingInvalidation.objects.exists()
+    for conversation in conversations:
+        assert api.get(detail(conversation.id))["X-Cache"] == "miss"

@@ -55,6 +55,16 @@ def migrate(legacy_redis):
     return run
 
 
+def fill_history(client, count: int, *, per_key: int = 3) -> None:
+    """``count`` LlamaIndex keys ``history:{k}``, each of ``per_key`` user messages
+    ``"{k}/{n}"``."""
+    pipe = client.pipeline(transaction=False)
+    for k in range(count):
+        items = [json.dumps({"role": "user", "content": f"{k}/{n}"}) for n in range(per_key)]
+        pipe.rpush(f"history:{k}", *items)
+    pipe.execute()
+
+
 def db_number() -> int:
     return int(LEGACY_REDIS_URL.rsplit("/", 1)[1])
 
