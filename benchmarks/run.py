@@ -143,7 +143,11 @@ def scenarios(data: DataSet) -> dict[str, Callable[[], Request]]:
     }
 
 
-def start_server(*, port: int, workers: int, threads: int) -> subprocess.Popen:
+def start_server(
+    *, port: int, workers: int, threads: int, root: Path = ROOT, extra_env: dict | None = None
+) -> subprocess.Popen:
+    """gunicorn as production runs it, serving the checkout at ``root`` (another checkout
+    beside this one, for a before/after in one run); ``extra_env`` adds to its environment."""
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -160,6 +164,7 @@ def start_server(*, port: int, workers: int, threads: int) -> subprocess.Popen:
         "NUMINA_BENCHMARK_FLOOR": "true",
         "GUNICORN_ACCESSLOG": "",
         "GUNICORN_THREADS": str(threads),
+        **(extra_env or {}),
     }
     server = subprocess.Popen(
         [
@@ -176,7 +181,7 @@ def start_server(*, port: int, workers: int, threads: int) -> subprocess.Popen:
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
+        cwd=root,
         env=env,
     )
     deadline = time.time() + 30
