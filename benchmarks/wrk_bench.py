@@ -125,7 +125,7 @@ def drive(*, port: int, script: Path, seconds: float, threads: int, connections:
             shutil.which("wrk") or "/usr/bin/wrk",
             f"-t{threads}",
             f"-c{connections}",
-            f"-d{seconds}s",
+            f"-d{seconds:g}s",
             "--latency",
             "-s",
             str(script),
