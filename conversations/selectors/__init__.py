@@ -179,12 +179,12 @@ def list_messages(
     ``sibling_ids`` (``attach_sibling_ids``)."""
     if thread == THREAD_CURRENT:
         conversation = access.conversation_for(user=user, conversation_id=conversation_id)
-        branch = branches.branch(
+        return branches.branch(
             conversation_id=conversation.id,
             leaf_id=conversation.current_message_id,
             after_seq=after_seq,
+            within=access.owned_messages(user=user),
         )
-        return branch & access.owned_messages(user=user)
     if thread != THREAD_ALL:
         raise ValidationError({"thread": [f"Must be {THREAD_ALL} or {THREAD_CURRENT}."]})
     conversation_uuid = access.owned_conversation_id(user=user, conversation_id=conversation_id)
