@@ -9,10 +9,12 @@ falls on both alike) gunicorn serves it as production does (``benchmarks.run``'s
 wrk (Debian's; C, so the load takes less of the 2 cores than a Python client would)
 drives each endpoint for ``--seconds`` with ``-t2 -c8``, after an uncounted warm-up.
 Printed per endpoint and checkout: the median round's req/s, p50 and p99 (wrk's
-``--latency``), the p99 ÷ p50, and the req/s as a ratio to the first checkout's and to
-the floor (``benchmarks/floor.py``, a bare DRF list) served by the same checkout in the
-same round. The data set is the one ``benchmarks.generate`` wrote (its manifest in
-``benchmarks/results/dataset.json``: tokens and conversation ids).
+``--latency``), the p99 / p50, the server's CPU time per request (master and workers,
+from /proc: steadier than req/s where the machine is shared), and the req/s as a ratio
+to the first checkout's and to the floor (``benchmarks/floor.py``, a bare DRF list)
+served by the same checkout in the same round. The data set is the one
+``benchmarks.generate`` wrote (its manifest in ``benchmarks/results/dataset.json``:
+tokens and conversation ids).
 
 The endpoints, as the phone and the browser call them:
 - ``list60``: a page of 60 conversations (``?page_size=60``: never cached);
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -119,7 +122,23 @@ def parse(output: str) -> dict:
     }
 
 
-def drive(*, port: int, script: Path, seconds: float, threads: int, connections: int) -> dict:
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the gunicorn master ``pid`` and its workers have used:
+    steadier than req/s on a shared machine, since time the server waits for a core is
+    not counted."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0.0
+    for process in [str(pid), *children]:
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def drive(
+    *, port: int, script: Path, seconds: float, threads: int, connections: int, pid: int
+) -> dict:
+    cpu_before = server_cpu_seconds(pid)
     done = subprocess.run(
         [
             shutil.which("wrk") or "/usr/bin/wrk",
@@ -135,7 +154,9 @@ def drive(*, port: int, script: Path, seconds: float, threads: int, connections:
         text=True,
         check=True,
     )
-    return parse(done.stdout)
+    result = parse(done.stdout)
+    result["cpu_ms"] = (server_cpu_seconds(pid) - cpu_before) * 1000 / max(result["requests"], 1)
+    return result
 
 
 def main() -> None:
@@ -191,6 +212,7 @@ def main() -> None:
                         "script": script,
                         "threads": args.threads,
                         "connections": args.connections,
+                        "pid": server.pid,
                     }
                     drive(seconds=args.warmup, **common)
                     runs.setdefault((name, checkout), []).append(
@@ -205,6 +227,7 @@ def main() -> None:
         row = dict(sorted(results, key=lambda r: r["rps"])[len(results) // 2])
         row["rps_each_round"] = [round(r["rps"]) for r in results]
         row["p99_over_p50"] = statistics.median(r["p99"] / r["p50"] for r in results)
+        row["cpu_ms"] = statistics.median(r["cpu_ms"] for r in results)
         return row
 
     print(
@@ -214,7 +237,8 @@ def main() -> None:
     )
     header = (
         f"{'endpoint':<16} {'checkout':<30} {'req/s':>8} {'rounds':>20} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'p99/p50':>7} {'x first':>7} {'x floor':>7} {'non-2xx':>7}"
+        f"{'p99 ms':>7} {'p99/p50':>7} {'x first':>7} {'x floor':>7} {'cpu ms':>7} "
+        f"{'cpu x1st':>8} {'non-2xx':>7}"
     )
     print(header)
     summary = []
@@ -228,13 +252,15 @@ def main() -> None:
                 "checkout": checkout.label,
                 "x_first": row["rps"] / first["rps"],
                 "x_floor": row["rps"] / floor["rps"],
+                "cpu_x_first": row["cpu_ms"] / first["cpu_ms"],
             }
             summary.append(row)
             rounds = "/".join(str(n) for n in row["rps_each_round"])
             print(
                 f"{name:<16} {checkout.label[:30]:<30} {row['rps']:>8.0f} {rounds:>20} "
                 f"{row['p50']:>7.2f} {row['p99']:>7.2f} {row['p99_over_p50']:>7.2f} "
-                f"{row['x_first']:>7.2f} {row['x_floor']:>7.2f} {row['non_2xx']:>7}"
+                f"{row['x_first']:>7.2f} {row['x_floor']:>7.2f} {row['cpu_ms']:>7.2f} "
+                f"{row['cpu_x_first']:>8.2f} {row['non_2xx']:>7}"
             )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "wrk_bench.json").write_text(json.dumps(summary, indent=2))
