@@ -144,10 +144,17 @@ def scenarios(data: DataSet) -> dict[str, Callable[[], Request]]:
 
 
 def start_server(
-    *, port: int, workers: int, threads: int, root: Path = ROOT, extra_env: dict | None = None
+    *,
+    port: int,
+    workers: int,
+    threads: int,
+    root: Path = ROOT,
+    extra_env: dict | None = None,
+    python: str = sys.executable,
 ) -> subprocess.Popen:
     """gunicorn as production runs it, serving the checkout at ``root`` (another checkout
-    beside this one, for a before/after in one run); ``extra_env`` adds to its environment."""
+    beside this one, for a before/after in one run); ``extra_env`` adds to its environment,
+    ``python`` is the interpreter (another checkout's virtualenv, with its own packages)."""
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -168,7 +175,7 @@ def start_server(
     }
     server = subprocess.Popen(
         [
-            sys.executable,
+            python,
             "-m",
             "gunicorn",
             "numina.asgi",

@@ -37,6 +37,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,8 +168,8 @@ def main() -> None:
         type=Served.parse,
         help=(
             "a checkout to serve (repeat: the first is the baseline), PATH or "
-            "PATH@NAME=VALUE,NAME=VALUE to serve it with those environment settings; "
-            "default this one"
+            "PATH@NAME=VALUE,NAME=VALUE to serve it with those environment settings "
+            "(PYTHON=…: the interpreter, e.g. the checkout's own virtualenv's); default this one"
         ),
     )
     parser.add_argument("--rounds", type=int, default=3)
@@ -202,7 +203,8 @@ def main() -> None:
                 workers=args.workers,
                 threads=args.server_threads,
                 root=checkout.root,
-                extra_env=dict(checkout.env),
+                extra_env={k: v for k, v in checkout.env if k != "PYTHON"},
+                python=dict(checkout.env).get("PYTHON", sys.executable),
             )
             try:
                 for name in chosen:
