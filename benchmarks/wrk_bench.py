@@ -12,9 +12,10 @@ Printed per endpoint and checkout: the median round's req/s, p50 and p99 (wrk's
 ``--latency``), the p99 / p50, the server's CPU time per request (master and workers,
 from /proc: steadier than req/s where the machine is shared), and the req/s as a ratio
 to the first checkout's and to the floor (``benchmarks/floor.py``, a bare DRF list)
-served by the same checkout in the same round. The data set is the one
-``benchmarks.generate`` wrote (its manifest in ``benchmarks/results/dataset.json``:
-tokens and conversation ids).
+served by the same checkout in the same round. The Redis database of REDIS_URL is
+emptied before each server starts. The data set is the one ``benchmarks.generate``
+wrote (its manifest in ``benchmarks/results/dataset.json``: tokens and conversation
+ids).
 
 The endpoints, as the phone and the browser call them:
 - ``list60``: a page of 60 conversations (``?page_size=60``: never cached);
@@ -41,6 +42,8 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import redis
 
 from benchmarks.run import RESULTS, ROOT, start_server
 
@@ -198,6 +201,12 @@ def main() -> None:
     runs: dict[tuple[str, Served], list[dict]] = {}
     for _ in range(args.rounds):
         for checkout in checkouts:
+            # Each server starts from an empty Redis database: a checkout must not inherit
+            # the throttle history or the cached answers of the one before it (DRF's
+            # throttle kept a history of every request in the window, so at the
+            # benchmark's 1,000,000/min it would grow through the whole run).
+            if os.environ.get("REDIS_URL"):
+                redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
             server = start_server(
                 port=args.port,
                 workers=args.workers,

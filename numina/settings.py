@@ -355,6 +355,9 @@ NUMINA_LEGACY_BATCH_CONVERSATIONS = env.int("NUMINA_LEGACY_BATCH_CONVERSATIONS",
 NUMINA_LEGACY_WRITERS = env.int("NUMINA_LEGACY_WRITERS", default=2)
 # ... and the messages after which such a transaction ends before its conversations do.
 NUMINA_LEGACY_BATCH_MESSAGES = env.int("NUMINA_LEGACY_BATCH_MESSAGES", default=2500)
+# A run that imported at least this many messages ends with ANALYZE of the conversation
+# and message tables (services.legacy_import.refresh_planner_statistics).
+NUMINA_LEGACY_ANALYZE_AFTER = env.int("NUMINA_LEGACY_ANALYZE_AFTER", default=10_000)
 NUMINA_MIGRATE_REPORT_LIMIT = env.int("NUMINA_MIGRATE_REPORT_LIMIT", default=1000)
 
 # --- Model ----------------------------------------------------------------------------

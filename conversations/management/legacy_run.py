@@ -46,6 +46,7 @@ from ..services.legacy_import import (
     LegacyImport,
     import_legacy_batch,
     import_legacy_conversation,
+    refresh_planner_statistics,
     relaxed_commits,
     stored_conversations,
 )
@@ -564,4 +565,6 @@ def run_migration(*, options: Options, on_key: Callable[[int], None] | None = No
             on_key=on_key,
             relaxed=relaxed,
         )
+    if report.messages_imported >= settings.NUMINA_LEGACY_ANALYZE_AFTER:
+        refresh_planner_statistics()
     return report

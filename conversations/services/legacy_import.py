@@ -266,6 +266,22 @@ def relaxed_commits() -> Iterator[None]:
             cursor.execute("RESET synchronous_commit")
 
 
+def refresh_planner_statistics() -> None:
+    """ANALYZE the conversation and message tables, after a run that wrote many rows.
+
+    A run into a nearly empty table leaves PostgreSQL planning with the statistics of
+    that empty table until autovacuum gets round to it: measured on a re-run right
+    after 100,000 keys were imported, the batch lookup (``stored_conversations``) took
+    85 ms per 500 keys before ANALYZE and 37 ms after. ANALYZE reads a sample (30,000
+    rows by default), not the table, so it costs a fraction of a second."""
+    if connection.vendor != "postgresql":
+        return
+    tables = [connection.ops.quote_name(m._meta.db_table) for m in (Conversation, Message)]
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"ANALYZE {table}")
+
+
 def _create(
     *, user, legacy_key: str, messages: Sequence[LegacyMessage], summary: str | None
 ) -> ImportOutcome:

@@ -164,3 +164,29 @@ def test_writer_count_outside_a_transaction(owner, settings):
     assert writer_count(options=Options(redis_url=LEGACY_REDIS_URL, dry_run=True)) == 1
     settings.NUMINA_LEGACY_WRITERS = 0
     assert writer_count(options=options) == 1
+
+
+def _last_analyze() -> object:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = %s",
+            [Message._meta.db_table],
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_imported_many_messages_ends_with_analyze(legacy_redis, owner, settings):
+    from conversations.management.legacy_run import run_migration
+
+    fill_history(legacy_redis, 5)
+    settings.NUMINA_LEGACY_ANALYZE_AFTER = 100
+    before = _last_analyze()
+    run_migration(options=Options(redis_url=LEGACY_REDIS_URL, username=owner.username))
+    assert _last_analyze() == before  # 15 messages: under the bound, no ANALYZE
+
+    fill_history(legacy_redis, 40, per_key=4)  # 160 messages, 145 of them new
+    run_migration(options=Options(redis_url=LEGACY_REDIS_URL, username=owner.username))
+    analyzed = _last_analyze()
+    assert analyzed is not None
+    assert analyzed != before
