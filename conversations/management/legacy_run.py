@@ -14,12 +14,12 @@ again key by key, each in its own transaction, so only the failing key is lost.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -434,16 +434,22 @@ class _Writers:
             thread.start()
 
     def _work(self) -> None:
+        # Every group given gets an answer, whatever fails (the connection's set-up
+        # included): the caller waits for each one, and settles a failed one key by key.
         try:
-            commits = relaxed_commits() if self.relaxed else nullcontext()
-            with commits:
+            with contextlib.ExitStack() as commits:
+                relaxed = False
                 while (item := self.todo.get()) is not _END:
-                    group, done = item
-                    jobs, stored = group
+                    (jobs, stored), done = item
                     try:
+                        if self.relaxed and not relaxed:
+                            commits.enter_context(relaxed_commits())
+                            relaxed = True
                         done.put(_write_group(jobs, stored, options=self.options))
                     except Exception as exc:  # noqa: BLE001 (settled by key in the caller)
                         done.put(exc)
+        except Exception:  # only relaxed_commits' RESET, on a lost connection
+            logger.warning("a legacy writer's connection failed at its end", exc_info=True)
         finally:
             connections.close_all()  # this thread's own connection
 
@@ -555,7 +561,7 @@ def run_migration(*, options: Options, on_key: Callable[[int], None] | None = No
     keys = source.scan(options.patterns, count=options.batch_size)
     # A source about to be deleted needs each commit on disk before its key goes.
     relaxed = not options.delete_source
-    with relaxed_commits() if relaxed else nullcontext():
+    with relaxed_commits() if relaxed else contextlib.nullcontext():
         migrate_keys(
             keys,
             source=source,
