@@ -98,11 +98,6 @@ math.randomseed(os.time())
 request = function()
   return wrk.format("GET", paths[math.random(#paths)])
 end
-response = function(status, headers, body)
-  if status ~= 200 then
-    io.stderr:write("status " .. status .. "\\n")
-  end
-end
 """
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,27 +186,24 @@ def conversation_scope(*, owner_id: Any, conversation_id: Any) -> str:
     return f"{owner_id}:{conversation_id}"
 
 
-def _raise_all(*, owner_id: Any, conversation_id: Any, change_seq: int) -> bool:
-    # One round trip for both: the owner's list and the conversation.
-    scope = conversation_scope(owner_id=owner_id, conversation_id=conversation_id)
-    return _raise_versions(
-        {
-            _version_key(LIST, list_scope(owner_id=owner_id)): change_seq,
-            _version_key(CONVERSATION, scope): change_seq,
-        }
-    )
+def _versions(changes: Iterable[tuple[Any, Any, int]]) -> dict[str, int]:
+    """The version keys that ``(owner, conversation, change number)`` changes raise: each
+    conversation's and its owner's list, each to the highest number given for it."""
+    versions: dict[str, int] = {}
+    for owner_id, conversation_id, change_seq in changes:
+        scope = conversation_scope(owner_id=owner_id, conversation_id=conversation_id)
+        for key in (
+            _version_key(LIST, list_scope(owner_id=owner_id)),
+            _version_key(CONVERSATION, scope),
+        ):
+            versions[key] = max(change_seq, versions.get(key, change_seq))
+    return versions
 
 
 def changed(*, owner_id: Any, conversation_id: Any, change_seq: int) -> None:
     """After a commit that changed a conversation (or deleted it): its entries and its
     owner's list are stale from now on. Called by the services' on_commit hook."""
-    if _raise_all(owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq):
-        return
-    from .models import PendingInvalidation
-
-    PendingInvalidation.objects.create(
-        owner_id=owner_id, conversation_id=conversation_id, change_seq=change_seq
-    )
+    changed_many(owner_id=owner_id, changes=[(conversation_id, change_seq)])
 
 
 def replay_pending(*, batch: int = 500) -> bool:
@@ -218,13 +215,9 @@ def replay_pending(*, batch: int = 500) -> bool:
         pending = list(PendingInvalidation.objects.order_by("id")[:batch])
         if not pending:
             return True
-        for row in pending:
-            if not _raise_all(
-                owner_id=row.owner_id,
-                conversation_id=row.conversation_id,
-                change_seq=row.change_seq,
-            ):
-                return False
+        changes = ((row.owner_id, row.conversation_id, row.change_seq) for row in pending)
+        if not _raise_versions(_versions(changes)):
+            return False
         PendingInvalidation.objects.filter(id__in=[row.id for row in pending]).delete()
 
 
@@ -261,15 +254,13 @@ def _raise_versions(versions: dict[str, int]) -> bool:
 
 
 def changed_many(*, owner_id: Any, changes: Sequence[tuple[Any, int]]) -> None:
-    """``changed`` for many conversations of one owner, each with its change number: one
-    round trip to Redis for the whole batch instead of two per conversation (the legacy
-    migration commits hundreds at a time). The list is raised to the newest number."""
+    """``changed`` for any number of conversations of one owner, each with its change
+    number: one round trip to Redis for all of them (the legacy migration commits
+    hundreds at a time); the list is raised to the newest number. If Redis cannot take
+    it, each change is kept as a PendingInvalidation to replay."""
     if not changes:
         return
-    versions = {_version_key(LIST, list_scope(owner_id=owner_id)): max(seq for _, seq in changes)}
-    for conversation_id, change_seq in changes:
-        scope = conversation_scope(owner_id=owner_id, conversation_id=conversation_id)
-        versions[_version_key(CONVERSATION, scope)] = change_seq
+    versions = _versions((owner_id, conversation_id, seq) for conversation_id, seq in changes)
     if _raise_versions(versions):
         return
     from .models import PendingInvalidation

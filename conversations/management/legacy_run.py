@@ -394,18 +394,6 @@ def _settle_group(
     ]
 
 
-def _import_group(
-    jobs: Sequence[_Job], stored, *, source: LegacyRedis, options: Options, report: Report
-) -> list[int]:
-    """Write a group of keys in this thread, then record it (``_settle_group``)."""
-    written: list[ImportOutcome] | BaseException
-    try:
-        written = _write_group(jobs, stored, options=options)
-    except Exception as exc:  # noqa: BLE001 (the keys are retried one by one)
-        written = exc
-    return _settle_group(jobs, stored, written, source=source, options=options, report=report)
-
-
 _Group = tuple[list[_Job], dict]
 
 
@@ -420,18 +408,31 @@ class _Writers:
     all or nothing; groups may commit in any order, which a re-run after a kill does not
     mind (each key is either fully stored or not at all). The outcomes are handed back
     in the order the groups were given, so the report reads as with one writer.
+
+    With one writer there are no threads: ``submit`` writes the group in the calling
+    thread, on its connection, and ``ahead`` is 0 (settle each group at once).
     """
 
     def __init__(self, *, writers: int, options: Options, relaxed: bool) -> None:
         self.options = options
         self.relaxed = relaxed
         self.todo: queue.Queue = queue.Queue(maxsize=writers)
+        threaded = writers > 1
+        # Groups that may be written but not yet settled.
+        self.ahead = writers if threaded else 0
         self.threads = [
             threading.Thread(target=self._work, name=f"legacy-writer-{n}", daemon=True)
-            for n in range(writers)
+            for n in range(writers if threaded else 0)
         ]
         for thread in self.threads:
             thread.start()
+
+    def _answer(self, group: _Group, done: queue.Queue) -> None:
+        jobs, stored = group
+        try:
+            done.put(_write_group(jobs, stored, options=self.options))
+        except Exception as exc:  # noqa: BLE001 (settled key by key in the caller)
+            done.put(exc)
 
     def _work(self) -> None:
         # Every group given gets an answer, whatever fails (the connection's set-up
@@ -440,22 +441,27 @@ class _Writers:
             with contextlib.ExitStack() as commits:
                 relaxed = False
                 while (item := self.todo.get()) is not _END:
-                    (jobs, stored), done = item
+                    group, done = item
                     try:
                         if self.relaxed and not relaxed:
                             commits.enter_context(relaxed_commits())
                             relaxed = True
-                        done.put(_write_group(jobs, stored, options=self.options))
-                    except Exception as exc:  # noqa: BLE001 (settled by key in the caller)
+                    except Exception as exc:  # noqa: BLE001 (settled key by key in the caller)
                         done.put(exc)
+                        continue
+                    self._answer(group, done)
         except Exception:  # only relaxed_commits' RESET, on a lost connection
             logger.warning("a legacy writer's connection failed at its end", exc_info=True)
         finally:
             connections.close_all()  # this thread's own connection
 
     def submit(self, group: _Group) -> queue.Queue:
+        """Where the group's outcomes (or the error that rolled it back) will arrive."""
         done: queue.Queue = queue.Queue(maxsize=1)
-        self.todo.put((group, done))
+        if self.threads:
+            self.todo.put((group, done))
+        else:
+            self._answer(group, done)
         return done
 
     def close(self) -> None:
@@ -488,14 +494,13 @@ def migrate_keys(
     """Migrate the given keys; ``on_key(messages imported)`` once for each of them.
 
     Reading and parsing run ahead in a thread of their own; the groups' transactions run
-    in ``writer_count`` writer threads (``_Writers``; with one, in the calling thread).
+    in ``writer_count`` writers (``_Writers``; with one, in the calling thread).
     Per read batch, one lookup finds what is already stored; its keys are then written
     ``options.batch_conversations`` to a transaction. ``relaxed``: the writers' commits
     do not wait for the disk (``relaxed_commits``), as the caller's do.
     """
     batches = _read_ahead(_reads(keys, source=source, options=options), depth=2)
-    writers = writer_count(options=options)
-    pool = _Writers(writers=writers, options=options, relaxed=relaxed) if writers > 1 else None
+    pool = _Writers(writers=writer_count(options=options), options=options, relaxed=relaxed)
     # Groups given to the writers, oldest first, with where each one's outcome arrives.
     in_flight: collections.deque[tuple[_Group, queue.Queue]] = collections.deque()
 
@@ -524,14 +529,6 @@ def migrate_keys(
             for group in _transactions(
                 jobs, size=options.batch_conversations, messages=options.batch_messages
             ):
-                if pool is None:
-                    imported = _import_group(
-                        group, stored, source=source, options=options, report=report
-                    )
-                    if on_key is not None:
-                        for count in imported:
-                            on_key(count)
-                    continue
                 # A group already being written may hold a key of this one (SCAN can
                 # return a key twice): that one commits first, as with one writer.
                 group_keys = {job.legacy_key for job in group}
@@ -540,13 +537,12 @@ def migrate_keys(
                 ):
                     settle_oldest()
                 in_flight.append(((group, stored), pool.submit((group, stored))))
-                while len(in_flight) > writers:
+                while len(in_flight) > pool.ahead:
                     settle_oldest()
         while in_flight:
             settle_oldest()
     finally:
-        if pool is not None:
-            pool.close()
+        pool.close()
 
 
 def run_migration(*, options: Options, on_key: Callable[[int], None] | None = None) -> Report:
