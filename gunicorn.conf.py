@@ -1,8 +1,9 @@
 """gunicorn settings for Numina (`gunicorn numina.asgi` picks this file up).
 
 uvicorn workers (numina/serving.py) serve numina/asgi.py: the live event streams as
-coroutines on each worker's event loop, everything else in a pool of GUNICORN_THREADS
-threads per worker, because a Numina request mostly waits on PostgreSQL and Redis.
+coroutines on each worker's event loop, everything else in two pools of threads per
+worker (numina/pools.py): GUNICORN_THREADS for the quick requests, NUMINA_WAITING_THREADS
+for those that wait long on the model, a download or an upload.
 Prometheus counters live in each worker process; with PROMETHEUS_MULTIPROC_DIR set,
 /metrics adds up all of them (prometheus_client's multiprocess mode).
 """
@@ -12,7 +13,8 @@ import tempfile
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
-# GUNICORN_THREADS (default 4): request threads per worker, read by numina/asgi.py.
+# GUNICORN_THREADS (default 2) and NUMINA_WAITING_THREADS (default 16): the two pools'
+# threads per worker, read by numina/asgi.py.
 worker_class = "numina.serving.Worker"
 # numina/asgi.py writes each line: the path without its query string and no Referer
 # (both carry ?q= search terms, which are the user's words and stay out of the logs).

@@ -147,14 +147,16 @@ def start_server(
     *,
     port: int,
     workers: int,
-    threads: int,
+    threads: int | None,
     root: Path = ROOT,
     extra_env: dict | None = None,
     python: str = sys.executable,
 ) -> subprocess.Popen:
     """gunicorn as production runs it, serving the checkout at ``root`` (another checkout
     beside this one, for a before/after in one run); ``extra_env`` adds to its environment,
-    ``python`` is the interpreter (another checkout's virtualenv, with its own packages)."""
+    ``python`` is the interpreter (another checkout's virtualenv, with its own packages).
+    ``threads``: GUNICORN_THREADS, the quick requests' threads per worker; None leaves the
+    checkout's own default."""
     env = {
         **os.environ,
         "DEBUG": "false",
@@ -170,7 +172,7 @@ def start_server(
         "ANTHROPIC_API_KEY": "",  # the offline provider: the benchmark never calls the model
         "NUMINA_BENCHMARK_FLOOR": "true",
         "GUNICORN_ACCESSLOG": "",
-        "GUNICORN_THREADS": str(threads),
+        **({"GUNICORN_THREADS": str(threads)} if threads is not None else {}),
         **(extra_env or {}),
     }
     server = subprocess.Popen(

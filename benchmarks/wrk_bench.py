@@ -176,7 +176,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk's -t")
     parser.add_argument("--connections", type=int, default=8, help="wrk's -c")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--server-threads", type=int, default=4)
+    parser.add_argument(
+        "--server-threads",
+        type=int,
+        default=None,
+        help="GUNICORN_THREADS for every checkout (default: each checkout's own default)",
+    )
     parser.add_argument("--port", type=int, default=8791)
     parser.add_argument("--only", nargs="*", help="endpoint names")
     args = parser.parse_args()
@@ -239,7 +244,8 @@ def main() -> None:
     print(
         f"wrk -t{args.threads} -c{args.connections}, {args.rounds} x {args.seconds:g} s "
         f"per endpoint and checkout (medians), gunicorn {args.workers} workers x "
-        f"{args.server_threads} threads; {manifest.get('messages', '?'):,} messages"
+        f"{args.server_threads or 'default'} quick threads; "
+        f"{manifest.get('messages', '?'):,} messages"
     )
     header = (
         f"{'endpoint':<16} {'checkout':<30} {'req/s':>8} {'rounds':>20} {'p50 ms':>7} "

@@ -55,6 +55,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from memory import selectors as memory_selectors
+from numina.pools import waits
 from numina.throttling import ChatRateThrottle
 
 from . import (
@@ -695,6 +696,7 @@ def delete(request: HtmxHttpRequest, conversation_id) -> HttpResponse:
     return redirect(reverse("home") if next_url.startswith(chat_url) else next_url)
 
 
+@waits
 @login_required
 @require_GET
 def export(request: HtmxHttpRequest, conversation_id) -> HttpResponse | StreamingHttpResponse:
@@ -782,6 +784,7 @@ def _streamed(events: Iterator[dict], *, slot: streams.StreamSlot) -> StreamingH
     return response
 
 
+@waits
 @login_required
 @require_POST
 def send(request: HtmxHttpRequest, conversation_id=None) -> HttpResponse | StreamingHttpResponse:
@@ -854,6 +857,7 @@ def _attachment_problem(request: HtmxHttpRequest, attachments: list[str]) -> str
     return None
 
 
+@waits
 @login_required
 @require_GET
 def file_download(request: HtmxHttpRequest, file_id: uuid.UUID) -> FileResponse:
@@ -1013,6 +1017,7 @@ def _edit_page(
     )
 
 
+@waits
 @login_required
 @require_http_methods(["GET", "POST"])
 def edit_message(
@@ -1068,6 +1073,7 @@ def edit_message(
     return redirect(reverse("chat", args=[conversation.id]))
 
 
+@waits
 @login_required
 @require_POST
 def regenerate(
@@ -1137,6 +1143,7 @@ def show_version(request: HtmxHttpRequest, conversation_id, message_id) -> HttpR
 # --- /account/'s "Import chats" (templates/accounts/_account_import.html) -------------
 
 
+@waits
 @login_required
 @require_POST
 def import_chats(request: HtmxHttpRequest) -> HttpResponse:

@@ -7,6 +7,8 @@ Two kinds of request, two ways to serve them, in one server behind one port:
 - everything else goes to the WSGI application in a pool of threads (a2wsgi), exactly as
   under gunicorn's threaded workers: Django under ASGI would run every sync view in one
   thread per process (``thread_sensitive``), and every Numina view but the stream is sync.
+  There are two such pools, quick and waiting (numina/pools.py says why and which view
+  goes where): a long chat reply never holds a thread that a list needs.
 
 The access log is written here for both, in gunicorn's format of gunicorn.conf.py (path
 without its query string, no Referer: ``?q=`` carries the user's words); uvicorn's own
@@ -27,12 +29,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "numina.settings")
 django_asgi = get_asgi_application()
 
 from conversations import live  # noqa: E402  (needs the settings loaded above)
+from numina import pools  # noqa: E402
 from numina.wsgi import application as wsgi_application  # noqa: E402  (checks at start)
 
 EVENTS_PATH = "/api/v1/events/"
-# Request threads per process for the WSGI side (gunicorn's --threads before).
-THREADS = int(os.environ.get("GUNICORN_THREADS", "4"))
-wsgi = WSGIMiddleware(wsgi_application, workers=THREADS)  # type: ignore[arg-type]
+# Threads per process for the quick requests (gunicorn's --threads before) and for those
+# that wait long on the model, a download or an upload (numina/pools.py).
+THREADS = int(os.environ.get("GUNICORN_THREADS", "2"))
+WAITING_THREADS = int(os.environ.get("NUMINA_WAITING_THREADS", "16"))
+quick = WSGIMiddleware(wsgi_application, workers=THREADS)  # type: ignore[arg-type]
+waiting = WSGIMiddleware(wsgi_application, workers=WAITING_THREADS)  # type: ignore[arg-type]
 
 access_log = logging.getLogger("gunicorn.access")
 
@@ -73,7 +79,8 @@ async def application(scope: dict, receive: Any, send: Any) -> None:
         if scope["path"] == EVENTS_PATH:
             await django_asgi(scope, receive, logged_send)  # type: ignore[arg-type]
         else:
-            await wsgi(scope, receive, logged_send)  # type: ignore[arg-type]
+            pool = waiting if pools.waits_long(scope["path"]) else quick
+            await pool(scope, receive, logged_send)  # type: ignore[arg-type]
     finally:
         if access_log.isEnabledFor(logging.INFO):
             headers = dict(scope.get("headers") or [])

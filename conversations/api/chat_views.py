@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from memory.models import Kind
 from numina.errors import error_response
+from numina.pools import waits
 from numina.throttling import ChatRateThrottle
 
 from .. import context, selectors, services, streams
@@ -208,6 +209,7 @@ def _chain(first, events: Iterator) -> Iterator:
     yield from events
 
 
+@waits
 class _ReplyView(APIView):
     """A POST that has the model write a reply: the chat throttle, the user's stream
     slots and token budget, and the same answers (JSON or an event stream, 502 when

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from numina.errors import error_response
+from numina.pools import waits
 
 from .. import access, uploads
 from ..downloads import file_response
@@ -66,6 +67,7 @@ def finish_upload(*, user, handler: uploads.LimitedUploadHandler, upload) -> Use
         upload.close()
 
 
+@waits
 class FileListView(APIView):
     parser_classes = [uploads.FileUploadParser]
 
@@ -93,6 +95,7 @@ class FileListView(APIView):
         return Response(FileSerializer(user_file).data, status=status.HTTP_201_CREATED)
 
 
+@waits
 class FileDetailView(APIView):
     @extend_schema(
         responses={

@@ -31,8 +31,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from numina.pools import waits
+
 from .. import access, archive, cursors, exports, selectors, services, streams
-from ..selectors import stats, tags, trash
+from ..selectors import branches, stats, tags, trash
 from ..services import bulk_import
 from . import answers
 from . import serializers as s
@@ -160,7 +162,8 @@ _ROW_KEYS = {"tags": "tag_names"}
 # 3: kept as rendered bytes), so an entry of an old shape is never served.
 ANSWER_SHAPE = "v3"
 _MESSAGE_FIELDS: list[str] = s.MessageSerializer.Meta.fields
-# The columns of a message's answer; selectors.attach_sibling_ids adds the other two.
+# The columns of a message's answer; branches.answer_rows and complete_answer_rows add
+# the other two.
 MESSAGE_COLUMNS = [name for name in _MESSAGE_FIELDS if name not in ("sibling_ids", "files")]
 _RENDERER = ORJSONRenderer()
 
@@ -370,8 +373,9 @@ class MessageListView(GenericAPIView):
             after_seq=query["after_seq"],
             thread=query["thread"],
         )
-        page = self.paginate_queryset(messages.values(*MESSAGE_COLUMNS)) or []
-        selectors.attach_sibling_ids(messages=page)
+        rows = branches.answer_rows(messages, columns=MESSAGE_COLUMNS)
+        page = self.paginate_queryset(rows) or []
+        branches.complete_answer_rows(rows=page)
         data = [message_answer(row) for row in page]
         return _rendered_response(rendered(self.get_paginated_response(data).data))
 
@@ -392,6 +396,7 @@ class MessageListView(GenericAPIView):
         )
 
 
+@waits
 class ExportView(APIView):
     @extend_schema(
         parameters=[s.ExportQuery],
@@ -421,6 +426,7 @@ class ExportView(APIView):
         )
 
 
+@waits
 class ExportAllView(APIView):
     @extend_schema(
         responses={
@@ -454,6 +460,7 @@ class TagListView(APIView):
         return Response(s.TagCountSerializer(tags.tag_counts(user=request.user), many=True).data)
 
 
+@waits
 class ImportView(APIView):
     @extend_schema(
         request=s.ExportSerializer, responses={201: s.ConversationSerializer, 400: BAD_REQUEST}
@@ -467,6 +474,7 @@ class ImportView(APIView):
         return Response(s.ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
 
 
+@waits
 class ImportFileView(APIView):
     """POST /api/v1/import/: a whole export (services.bulk_import, README "Import")."""
 

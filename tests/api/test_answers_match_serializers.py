@@ -31,7 +31,7 @@ def _rich_conversation(user):
         client_id=uuid.uuid4(),
     )
     services.add_message(user=user, conversation_id=conversation.id, role="assistant", content="r")
-    services.add_message(
+    edited = services.add_message(
         user=user,
         conversation_id=conversation.id,
         role="user",
@@ -39,6 +39,15 @@ def _rich_conversation(user):
         parent_id=services.NO_PARENT,
     )
     services.add_message(user=user, conversation_id=conversation.id, role="assistant", content="s")
+    # Two versions of a reply too (siblings under a parent, not only first messages): the
+    # newer one is the current branch's leaf.
+    services.add_message(
+        user=user,
+        conversation_id=conversation.id,
+        role="assistant",
+        content="s, regenerated",
+        parent_id=edited.message.id,
+    )
     return conversation
 
 
@@ -95,4 +104,30 @@ def test_list_sends_the_bytes_the_conversation_serializer_would(api, user, setti
     )
     assert response["X-Cache"] == cache_state
     assert body["next"] is not None
+    assert response.content == expected
+
+
+@pytest.mark.parametrize("thread", ["all", "current"])
+def test_message_page_sends_the_bytes_the_message_serializer_would(api, user, thread):
+    # The page's sibling_ids come from its own query (branches.answer_rows); the
+    # serializer's from attach_sibling_ids over model instances: the same ids, in order.
+    conversation = _rich_conversation(user)
+
+    response = api.get(f"/api/v1/conversations/{conversation.id}/messages/", {"thread": thread})
+
+    body = response.json()
+    messages = list(
+        selectors.list_messages(user=user, conversation_id=conversation.id, thread=thread)
+    )
+    selectors.attach_sibling_ids(messages=messages)
+    expected = JSONRenderer().render(
+        {
+            "next": None,
+            "previous": None,
+            "results": s.MessageSerializer(messages, many=True).data,
+        }
+    )
+    assert [len(message["sibling_ids"]) for message in body["results"]] == (
+        [2, 1, 2, 2, 2] if thread == "all" else [2, 2]
+    )
     assert response.content == expected

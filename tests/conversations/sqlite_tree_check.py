@@ -1,7 +1,8 @@
 """The tree's writes on the embedded SQLite default, run in a process of its own by
 test_sqlite_tree.py (the suite's database is PostgreSQL): migration 0007 on rows stored
 before the tree, the legacy import's bulk path, an import of a branched document, and
-sync with messages over what those stored (the batches take their own statement here).
+sync with messages over what those stored (the batches take their own statement here),
+and the hot reads' sibling ids (a second query here; PostgreSQL reads them with the rows).
 Prints one line per part that holds; an assertion error ends it otherwise."""
 
 import os
@@ -112,9 +113,42 @@ def sync_with_messages(user: User) -> None:
     print("sync ok")
 
 
+def hot_reads(user: User) -> None:
+    """Retrieve's rows and the messages page carry each message's versions, as
+    attach_sibling_ids gives them (branches.answer_rows has no ARRAY() on SQLite)."""
+    conversation = services.create_conversation(user=user, title="versions")
+    first = services.add_message(
+        user=user, conversation_id=conversation.id, role="user", content="hello"
+    ).message
+    again = services.add_message(
+        user=user,
+        conversation_id=conversation.id,
+        role="user",
+        content="hello again",
+        parent_id=services.NO_PARENT,
+    ).message
+    conversation.refresh_from_db()
+    recent = branches.recent_messages(
+        user=user,
+        conversation=conversation,
+        limit=5,
+        columns=["id", "parent_id", "conversation_id", "attachments"],
+    )
+    assert [row["sibling_ids"] for row in recent] == [[first.id, again.id]], recent
+    rows = branches.answer_rows(
+        Message.objects.filter(conversation=conversation).order_by("seq"),
+        columns=["id", "parent_id", "conversation_id", "attachments"],
+    )
+    page = list(rows)
+    branches.complete_answer_rows(rows=page)
+    assert [row["sibling_ids"] for row in page] == [[first.id, again.id]] * 2, page
+    print("reads ok")
+
+
 if __name__ == "__main__":
     assert connection.vendor == "sqlite", connection.vendor
     owner = migration()
     legacy_import(owner)
     branched_import(owner)
     sync_with_messages(owner)
+    hot_reads(owner)

@@ -25,4 +25,15 @@ def test_migration_legacy_import_and_import_build_the_tree_on_sqlite(tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split() == ["migration", "ok", "legacy", "ok", "import", "ok", "sync", "ok"]
+    assert done.stdout.split() == [
+        "migration",
+        "ok",
+        "legacy",
+        "ok",
+        "import",
+        "ok",
+        "sync",
+        "ok",
+        "reads",
+        "ok",
+    ]
