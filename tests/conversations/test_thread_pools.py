@@ -11,7 +11,6 @@ import pytest
 from a2wsgi import WSGIMiddleware
 from django.urls import reverse
 
-import numina.asgi
 from numina import pools
 from tests.fake_anthropic import Gate, Reply
 
@@ -61,9 +60,13 @@ def test_every_other_path_goes_to_the_quick_pool(path):
 
 
 @pytest.fixture
-def one_quick_thread(monkeypatch):
+def one_quick_thread(asgi_server, monkeypatch):
     """The served process with a single quick thread: any request that held it would make
     every quick request wait."""
+    # Imported here, as the server imports it, not when the tests are collected: importing
+    # the web's entry point sets the statement timeout on every connection opened after.
+    import numina.asgi
+
     monkeypatch.setattr(
         numina.asgi, "quick", WSGIMiddleware(numina.asgi.wsgi_application, workers=1)
     )
