@@ -5,7 +5,7 @@ Two kinds of request share a process, and they want opposite things of a pool:
   between short waits on PostgreSQL and Redis. More threads than that work can use only
   make them take turns at the GIL, so every answer takes longer and the slowest much
   longer (issue 19: with 4 threads per process the p99 was 3-5x the p50 under load; with
-  1 or 2 it came down to about 2x). ``GUNICORN_THREADS`` of them.
+  2 it was nearer 2x on most endpoints, README "Hot reads"). ``GUNICORN_THREADS`` of them.
 - **waiting** ones, which spend seconds on something other than Python: a reply from the
   model (the API's chat and regenerate, the browser's send, edit and regenerate), an
   export streamed out, an import or a file streamed in or out. A thread that waits
