@@ -21,6 +21,7 @@ resolves to nothing is quick (its 404 is).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
 from django.urls import Resolver404, resolve
@@ -41,6 +42,11 @@ def _marked(target: Any) -> bool:
     return bool(getattr(target, WAITS, False))
 
 
+# Resolving costs about 90 us in the event loop, on top of Django's own resolve in the
+# request's thread; the paths asked again and again (the list, sync, search: the query
+# string is not part of the path) are answered from here. The URLconf and the marks do
+# not change while the process runs.
+@functools.lru_cache(maxsize=4096)
 def waits_long(path: str) -> bool:
     """Whether the view that ``path`` resolves to is marked with ``@waits``: a function
     view directly (Django's decorators copy the mark outwards, as they copy ``__dict__``),
