@@ -5,7 +5,9 @@ wsgi.py and asgi.py call them after loading Django; management commands do not (
 makemigrations sign nothing, so they run without a real key).
 """
 
+import gc
 import re
+from importlib import import_module
 
 from django.conf import settings
 from django.core.checks.security.base import (
@@ -111,3 +113,22 @@ def _set_statement_timeout(sender, connection, **kwargs) -> None:
             "SELECT set_config('statement_timeout', %s, false)",
             [f"{settings.NUMINA_STATEMENT_TIMEOUT_MS}ms"],
         )
+
+
+def freeze_startup_objects() -> None:
+    """Put everything loaded before the first request (Django, the libraries, the URLconf
+    and every view module it imports) out of the garbage collector's reach, so that a full
+    collection walks only what the requests made since.
+
+    A served process holds some 216,000 objects that live as long as it does. Without
+    this, each full (oldest-generation) collection walked them all: measured in-process on
+    the search page, a pause of 120-160 ms every ~700 requests, so every request in flight
+    then waited as long. Frozen, the full collections walk the rest (4-19 ms).
+    ``gc.freeze`` is CPython's own tool for a process that loads once and then serves; the
+    collect first leaves no garbage of the start-up in the frozen set.
+    """
+    # The URLconf imports every view module (and what they import) now, not during the
+    # first request, so those are frozen too.
+    import_module(settings.ROOT_URLCONF)
+    gc.collect()
+    gc.freeze()

@@ -165,6 +165,13 @@ _MESSAGE_FIELDS: list[str] = s.MessageSerializer.Meta.fields
 # The columns of a message's answer; branches.answer_rows and complete_answer_rows add
 # the other two.
 MESSAGE_COLUMNS = [name for name in _MESSAGE_FIELDS if name not in ("sibling_ids", "files")]
+# Search's answer, read from selectors.search_answer_rows: each field of
+# SearchResultSerializer under the row key it reads (its ``source``), and the columns of
+# those rows. ``rank`` is read too, for the page's cursor; the conversation's title is
+# the rows' own ``conversation_title``.
+_SEARCH_FIELDS: list[str] = list(s.SearchResultSerializer().fields)
+_SEARCH_ROW_KEYS = {"message_id": "id"}
+_SEARCH_COLUMNS = ["conversation_id", "id", "seq", "role", "snippet", "created_at", "rank"]
 _RENDERER = ORJSONRenderer()
 
 
@@ -190,6 +197,11 @@ def message_answer(row: dict) -> dict:
     """A ``values()`` row of MESSAGE_COLUMNS with its ``sibling_ids`` and ``files`` given,
     as MessageSerializer shapes it."""
     return {name: row[name] for name in _MESSAGE_FIELDS}
+
+
+def search_result_answer(row: dict) -> dict:
+    """A ``selectors.search_answer_rows`` row as SearchResultSerializer shapes it."""
+    return {name: row[_SEARCH_ROW_KEYS.get(name, name)] for name in _SEARCH_FIELDS}
 
 
 def conversation_detail_answer(conversation: Any) -> bytes:
@@ -520,7 +532,7 @@ class SearchView(GenericAPIView):
         parameters=[s.SearchQueryInput, _page_size_parameter()],
         responses={200: s.SearchResultSerializer(many=True), 400: BAD_REQUEST, 404: NOT_FOUND},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         query = _query(s.SearchQueryInput, request)
         results = selectors.search_messages(
             user=request.user,
@@ -532,8 +544,10 @@ class SearchView(GenericAPIView):
             after=query.get("after"),
             before=query.get("before"),
         )
-        page = self.paginate_queryset(results)
-        return self.get_paginated_response(s.SearchResultSerializer(page, many=True).data)
+        rows = selectors.search_answer_rows(results, *_SEARCH_COLUMNS)
+        page = self.paginate_queryset(rows) or []
+        data = [search_result_answer(row) for row in page]
+        return _rendered_response(rendered(self.get_paginated_response(data).data))
 
 
 def _since(token: str | None) -> cursors.SyncPoint:

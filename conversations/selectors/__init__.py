@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import F, FloatField, Prefetch, Q, QuerySet, Value
+from django.db.models import F, FloatField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Replace, Substr
 
 from .. import access, cache, cursors, validation
@@ -292,6 +292,23 @@ def search_messages(
             max_fragments=2,
         ),
     )
+
+
+def search_answer_rows(
+    results: QuerySet[Message], *columns: str
+) -> QuerySet[Message, dict[str, Any]]:
+    """``search_messages``'s results as ``values()`` rows of ``columns`` (the message's
+    fields, ``rank``, ``snippet``) and ``conversation_title``: what the API's answer reads,
+    with no model instances and no second query for the conversations (issue 19).
+
+    The title is a scalar subquery, which PostgreSQL evaluates after the rank's sort and
+    limit, for the page's rows only: a join read it for all 200 candidates before the
+    sort (EXPLAIN ANALYZE for a word in 10,000 of 200,000 messages: 12.5 ms joined,
+    3.5 ms as a subquery). The results are already the user's (``search_messages`` read
+    them through ``access``): the subquery reads their own conversations by id.
+    """
+    title = Conversation.objects.filter(pk=OuterRef("conversation_id")).values("title")[:1]
+    return results.prefetch_related(None).values(*columns, conversation_title=Subquery(title))
 
 
 @dataclass(frozen=True)

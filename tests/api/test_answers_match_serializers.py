@@ -131,3 +131,28 @@ def test_message_page_sends_the_bytes_the_message_serializer_would(api, user, th
         [2, 1, 2, 2, 2] if thread == "all" else [2, 2]
     )
     assert response.content == expected
+
+
+def test_search_page_sends_the_bytes_the_search_serializer_would(api, user):
+    # Read as values() rows with the title's subquery (selectors.search_answer_rows); the
+    # serializer's over the model instances of search_messages and their conversations.
+    # The snippets carry the escaped HTML and the marks; one chat has no title.
+    conversation = _rich_conversation(user)
+    untitled = services.create_conversation(user=user)
+    services.add_message(user=user, conversation_id=untitled.id, role="user", content="first")
+
+    response = api.get("/api/v1/search/", {"q": "first"})
+
+    body = response.json()
+    page = list(selectors.search_messages(user=user, query="first").order_by("-rank", "-id"))
+    expected = JSONRenderer().render(
+        {
+            "next": None,
+            "previous": None,
+            "results": s.SearchResultSerializer(page, many=True).data,
+        }
+    )
+    assert sorted(result["conversation_title"] for result in body["results"]) == sorted(
+        [conversation.title, conversation.title, ""]
+    )
+    assert response.content == expected

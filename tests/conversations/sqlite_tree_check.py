@@ -2,7 +2,8 @@
 test_sqlite_tree.py (the suite's database is PostgreSQL): migration 0007 on rows stored
 before the tree, the legacy import's bulk path, an import of a branched document, and
 sync with messages over what those stored (the batches take their own statement here),
-and the hot reads' sibling ids (a second query here; PostgreSQL reads them with the rows).
+and the hot reads' sibling ids (a second query here; PostgreSQL reads them with the rows)
+and search's answer rows (no full-text index here: a substring match).
 Prints one line per part that holds; an assertion error ends it otherwise."""
 
 import os
@@ -142,6 +143,12 @@ def hot_reads(user: User) -> None:
     page = list(rows)
     branches.complete_answer_rows(rows=page)
     assert [row["sibling_ids"] for row in page] == [[first.id, again.id]] * 2, page
+    found = selectors.search_answer_rows(
+        selectors.search_messages(user=user, query="again"), "id", "rank", "snippet"
+    )
+    assert list(found) == [
+        {"id": again.id, "rank": 1.0, "snippet": "hello again", "conversation_title": "versions"}
+    ], found
     print("reads ok")
 
 
