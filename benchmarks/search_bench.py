@@ -50,6 +50,7 @@ from rest_framework.test import APIClient  # noqa: E402
 from conversations import selectors  # noqa: E402
 from conversations.models import Message  # noqa: E402
 from conversations.selectors import sidebar  # noqa: E402
+from numina.startup import freeze_startup_objects  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "benchmarks" / "results" / "dataset.json"
@@ -110,6 +111,9 @@ def main() -> None:
     parser.add_argument("--baseline", default="main", help="git revision to compare with")
     parser.add_argument("--runs", type=int, default=200, help="requests per variant and case")
     args = parser.parse_args()
+    # As the server does once it has loaded (numina/wsgi.py): full collections then walk
+    # only what the requests made, not everything loaded at start.
+    freeze_startup_objects()
     if connection.vendor != "postgresql":
         sys.exit("The benchmark needs PostgreSQL: set DATABASE_URL.")
     manifest = json.loads(MANIFEST.read_text())

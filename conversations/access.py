@@ -26,7 +26,12 @@ the data migrations.
 Memory items (memory/) are a user's too, and reached the same way: ``owned_memory_items``
 and ``memory_item_for``.
 
-This module imports only the models, so everything else may import it without a cycle.
+The two doors the hot reads pass on every request (is this conversation the user's; the
+conversation with its tag names) are compiled queries (numina/compiled.py): the same
+filters, built and compiled once per thread instead of once per request.
+
+This module imports only the models (and numina.compiled, which imports none of the
+project), so everything else may import it without a cycle.
 """
 
 from __future__ import annotations
@@ -35,9 +40,12 @@ import hashlib
 import uuid
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 
+from accounts.models import User
 from memory.models import MemoryItem
+from numina.compiled import CompiledQuery
 
 from .models import Conversation, ConversationQuerySet, ImportJob, Message, ShareLink, UserFile
 
@@ -108,16 +116,69 @@ def conversation_for(
     )
 
 
+def _marker_user(user_id: uuid.UUID):
+    # The compiled doors' builders get the user as its id: the door filters by it alone.
+    return User(pk=user_id)
+
+
+def owned_conversation_ids_query(*, user_id: uuid.UUID, conversation_id: uuid.UUID) -> QuerySet:
+    owned = owned_conversations(user=_marker_user(user_id))
+    return owned.filter(id=conversation_id).values("id")[:1]
+
+
+OWNED_CONVERSATION_IDS = CompiledQuery(
+    owned_conversation_ids_query, params={"user_id": uuid.UUID, "conversation_id": uuid.UUID}
+)
+
+
+def _conversation_columns() -> list[str]:
+    return [field.attname for field in Conversation._meta.concrete_fields]
+
+
+def conversations_with_tag_names_query(*, user_id: uuid.UUID, conversation_id: uuid.UUID) -> QuerySet:
+    owned = owned_conversations(
+        user=_marker_user(user_id), within=Conversation.objects.with_tag_names()
+    )
+    return owned.filter(id=conversation_id).values(*_conversation_columns(), "tag_names")
+
+
+CONVERSATIONS_WITH_TAG_NAMES = CompiledQuery(
+    conversations_with_tag_names_query, params={"user_id": uuid.UUID, "conversation_id": uuid.UUID}
+)
+
+
+def conversation_with_tag_names_for(*, user, conversation_id: Any) -> Conversation:
+    """``conversation_for`` with ``within=Conversation.objects.with_tag_names()``: the
+    conversation the retrieve answers. On PostgreSQL one compiled query (the tag names
+    are a column there); elsewhere the ORM's read and its prefetch."""
+    conversation_uuid = as_uuid(conversation_id)
+    if conversation_uuid is None:
+        raise Conversation.DoesNotExist
+    if connection.vendor != "postgresql":
+        return conversation_for(
+            user=user,
+            conversation_id=conversation_uuid,
+            within=Conversation.objects.with_tag_names(),
+        )
+    rows = CONVERSATIONS_WITH_TAG_NAMES.rows(user_id=user.pk, conversation_id=conversation_uuid)
+    if not rows:
+        raise Conversation.DoesNotExist
+    columns = _conversation_columns()
+    # The instance the ORM would have made of the row, with its annotation.
+    conversation = Conversation.from_db(connection.alias, columns, [rows[0][c] for c in columns])
+    conversation.tag_names = rows[0]["tag_names"]  # type: ignore[attr-defined]  # with_tag_names' annotation
+    return conversation
+
+
 def owned_conversation_id(*, user, conversation_id: Any) -> uuid.UUID:
     """The conversation's id when it is the user's; ``Conversation.DoesNotExist`` otherwise.
 
-    One indexed EXISTS, for callers that need the ownership answer (a 404 before a 400)
-    but not the row.
+    One indexed read of at most one id (compiled), for callers that need the ownership
+    answer (a 404 before a 400) but not the row.
     """
     conversation_uuid = as_uuid(conversation_id)
-    if (
-        conversation_uuid is None
-        or not owned_conversations(user=user).filter(id=conversation_uuid).exists()
+    if conversation_uuid is None or not OWNED_CONVERSATION_IDS.rows(
+        user_id=user.pk, conversation_id=conversation_uuid
     ):
         raise Conversation.DoesNotExist
     return conversation_uuid

@@ -25,6 +25,9 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
+from accounts.models import User
+from numina.compiled import CompiledQuery
+
 from .. import access, cache
 from ..models import Conversation, Message, MessageFile, UserFile
 
@@ -241,25 +244,61 @@ def recent_messages(
     """The newest ``limit`` messages of the current branch of the user's conversation
     (which the caller got through ``access``), oldest first, with their ``sibling_ids``:
     two queries however deep the tree (none for 0). ``columns``: only these, as
-    ``values()`` rows (the hot read's answer; one query on PostgreSQL, ``answer_rows``),
-    else model instances."""
+    ``values()`` rows (the hot read's answer; one query on PostgreSQL, ``answer_rows``,
+    compiled once: ``RECENT_ROWS``), else model instances."""
     if limit <= 0:
         return []
+    if columns:
+        if conversation.current_message_id is None:
+            return []
+        rows = RECENT_ROWS.rows(
+            shape={"columns": tuple(columns)},
+            user_id=user.pk,
+            conversation_id=conversation.id,
+            leaf_id=conversation.current_message_id,
+            limit=limit,
+        )
+        complete_answer_rows(rows=rows, conversation_id=conversation.id)
+        return rows
     # Scoped by the user as well (one query still): the conversation is trusted, but
-    # what is read of it goes through the door like every other read.
+    # what is read of it goes through the door like every other read (RECENT_ROWS too).
     owned = branch(
         conversation_id=conversation.id,
         leaf_id=conversation.current_message_id,
         limit=limit,
         within=access.owned_messages(user=user),
     )
-    if columns:
-        rows = list(answer_rows(owned, columns=columns))
-        complete_answer_rows(rows=rows, conversation_id=conversation.id)
-        return rows
     recent = list(owned)
     attach_sibling_ids(messages=recent, conversation_id=conversation.id)
     return recent
+
+
+def recent_rows_query(
+    *,
+    user_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    leaf_id: uuid.UUID,
+    limit: int,
+    columns: tuple[str, ...],
+) -> QuerySet:
+    # The user is only its id here: the door filters by it.
+    user = User(pk=user_id)
+    owned = branch(
+        conversation_id=conversation_id,
+        leaf_id=leaf_id,
+        limit=limit,
+        within=access.owned_messages(user=user),
+    )
+    return answer_rows(owned, columns=columns)
+
+
+# The retrieve's branch as the hot read answers it (values() rows of its columns),
+# compiled once per thread: building and compiling it cost 0.83 ms of CPU a request, running
+# it 0.18 ms (numina/compiled.py).
+RECENT_ROWS = CompiledQuery(
+    recent_rows_query,
+    params={"user_id": uuid.UUID, "conversation_id": uuid.UUID, "leaf_id": uuid.UUID, "limit": int},
+)
 
 
 def conversation_with_recent_messages(
@@ -288,10 +327,8 @@ def conversation_with_recent_messages(
         raise Conversation.DoesNotExist
 
     def build() -> tuple[int, Any]:
-        conversation = access.conversation_for(
-            user=user,
-            conversation_id=conversation_uuid,
-            within=Conversation.objects.with_tag_names(),
+        conversation = access.conversation_with_tag_names_for(
+            user=user, conversation_id=conversation_uuid
         )
         conversation.recent = recent_messages(  # type: ignore[attr-defined]  # read by the shape
             user=user, conversation=conversation, limit=count, columns=message_columns
