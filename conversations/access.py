@@ -135,7 +135,9 @@ def _conversation_columns() -> list[str]:
     return [field.attname for field in Conversation._meta.concrete_fields]
 
 
-def conversations_with_tag_names_query(*, user_id: uuid.UUID, conversation_id: uuid.UUID) -> QuerySet:
+def conversations_with_tag_names_query(
+    *, user_id: uuid.UUID, conversation_id: uuid.UUID
+) -> QuerySet:
     owned = owned_conversations(
         user=_marker_user(user_id), within=Conversation.objects.with_tag_names()
     )
