@@ -27,8 +27,11 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "10"))
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="numina-metrics-")
 
+# Imported here, once the directory is set (prometheus_client reads it at import), not
+# inside child_exit: that runs in gunicorn's SIGCHLD handling, and a second worker exiting
+# while the first import was under way re-entered it (an ImportError at every shutdown).
+from prometheus_client import multiprocess  # noqa: E402
+
 
 def child_exit(server, worker) -> None:
-    from prometheus_client import multiprocess
-
     multiprocess.mark_process_dead(worker.pid)

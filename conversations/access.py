@@ -69,7 +69,8 @@ def _one_by_id(rows: QuerySet, *, object_id: Any, lock: bool):
     """The row of ``rows`` with this id, or ``rows.model.DoesNotExist`` — also for an id
     that is not a UUID, so the three kinds of "not yours" answer alike. ``lock`` takes the
     row lock until commit (the caller is inside a transaction). Every ``…_for`` door below
-    reads its one row through here."""
+    reads its one row through here, but the compiled ``conversation_with_tag_names_for``,
+    which answers the same three cases alike itself."""
     object_uuid = as_uuid(object_id)
     if object_uuid is None:
         raise rows.model.DoesNotExist
