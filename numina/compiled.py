@@ -23,6 +23,7 @@ thread's own connection.
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import uuid
 from collections.abc import Callable, Hashable, Mapping
@@ -72,6 +73,20 @@ def _markers_by_value(markers: Mapping[str, Any]) -> dict[Any, tuple[str, str]]:
         }
     )
     return by_value
+
+
+def _forms(marker: Any) -> set[str]:
+    """How a marker would read if it were written into the SQL's text."""
+    forms = {str(marker)}
+    if isinstance(marker, uuid.UUID):
+        forms.add(marker.hex)
+    return forms
+
+
+def _words(sql: str) -> set[str]:
+    # The SQL's runs of marker characters (letters, digits, - and _): a marker written
+    # into the text is one of them whole.
+    return set(re.findall(r"[\w-]+", sql))
 
 
 def _value(values: Mapping[str, Any], slot: tuple[str, str]) -> Any:
@@ -159,9 +174,11 @@ class CompiledQuery:
         by_value = _markers_by_value(markers)
         slots = tuple(_slot(by_value, param) for param in params)
         missing = set(markers) - {slot[0] for slot in slots if slot is not None}
-        if missing:
+        inlined = {name for name, marker in markers.items() if _forms(marker) & _words(sql)}
+        if missing or inlined:
             raise ImproperlyConfigured(
-                f"{sorted(missing)} changed the SQL's text or went missing: pass it in shape."
+                f"{sorted(missing | inlined)} changed the SQL's text or went missing: "
+                "pass it in shape."
             )
         query = queryset.query
         names = (*query.extra_select, *query.values_select, *query.annotation_select)

@@ -7,6 +7,7 @@ import uuid
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
+from django.db.models.expressions import RawSQL
 from knox.models import get_token_model
 
 from accounts import auth
@@ -120,6 +121,19 @@ def test_a_value_that_changes_the_sql_text_is_refused():
 
     with pytest.raises(ImproperlyConfigured, match="limit"):
         query.rows(title="x", limit=3)
+
+
+def _titled(*, title: str):
+    # The value written into the SQL's text as well as sent as a parameter.
+    written = RawSQL(f"'{title}'", [])  # noqa: S611 (the test's own marker, on purpose)
+    return Conversation.objects.filter(title=title).annotate(written=written).values("id")
+
+
+def test_a_value_written_into_the_sql_text_is_refused():
+    query = CompiledQuery(_titled, params={"title": str})
+
+    with pytest.raises(ImproperlyConfigured, match="title"):
+        query.rows(title="x")
 
 
 def test_the_shape_compiles_each_text_once():
