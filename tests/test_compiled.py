@@ -126,7 +126,9 @@ def test_a_value_that_changes_the_sql_text_is_refused():
 def _titled(*, title: str):
     # The value written into the SQL's text as well as sent as a parameter.
     written = RawSQL(f"'{title}'", [])  # noqa: S611 (the test's own marker, on purpose)
-    return Conversation.objects.filter(title=title).annotate(written=written).values("id")
+    return (
+        Conversation.objects.filter(title=title).annotate(written=written).values("id", "written")
+    )
 
 
 def test_a_value_written_into_the_sql_text_is_refused():
