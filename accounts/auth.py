@@ -55,16 +55,14 @@ TOKEN_ROWS = CompiledQuery(token_rows_query, params={"token_key": str})
 
 def tokens(*, token_key: str) -> Iterator:
     """The tokens with this key, each with its user: the instances knox's query gives."""
-    token_model, user_model = get_token_model(), User
-    token_columns, user_columns = _columns(token_model), _columns(user_model)
+    token_model = get_token_model()
+    token_columns, user_columns = _columns(token_model), _columns(User)
     for row in TOKEN_ROWS.rows(token_key=token_key):
         auth_token = token_model.from_db(
             router.db_for_read(token_model), token_columns, [row[c] for c in token_columns]
         )
-        auth_token.user = user_model.from_db(
-            router.db_for_read(user_model),
-            user_columns,
-            [row[f"{_USER}{c}"] for c in user_columns],
+        auth_token.user = User.from_db(
+            router.db_for_read(User), user_columns, [row[f"{_USER}{c}"] for c in user_columns]
         )
         yield auth_token
 
